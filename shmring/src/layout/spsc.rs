@@ -1,0 +1,157 @@
+//! The SPSC control block and geometry.
+//!
+//! | offset | size | line               | written by                          |
+//! |-------:|-----:|--------------------|-------------------------------------|
+//! |      0 |  128 | segment header     | creator                             |
+//! |    128 |  128 | roles              | attach/detach (rare)                |
+//! |    256 |  128 | producer line      | producer: write position, sent      |
+//! |    384 |  128 | consumer line      | consumer: read position, received   |
+//! |    512 |  128 | `readable` waiters | a parked consumer / its waker       |
+//! |    640 |  128 | `writable` waiters | a parked producer / its waker       |
+//! |    768 |  cap | data: records      | producer (consumer only reads)      |
+
+use super::WaitWords;
+use super::header::{HEADER_SIZE, HeaderProblem, SegmentHeader};
+use crate::sync::AtomicU64;
+use crossbeam_utils::CachePadded;
+
+/// Layout hash of the SPSC kind: changes whenever this description does.
+pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
+    b"spsc/v1 header@0:128 roles@128{producer:u64,consumer:u64} \
+      producer@256{write_pos:u64,sent:u64} consumer@384{read_pos:u64,received:u64} \
+      readable@512{epoch:u32,sleepers:u32} writable@640{epoch:u32,sleepers:u32} \
+      data@768 record{header:u64[published:63,padding:62,len:0..32],align:8,zeroed-next}",
+);
+
+/// Offset of the control block.
+pub(crate) const CONTROL_OFFSET: u64 = HEADER_SIZE as u64;
+/// Offset of the data area.
+pub(crate) const DATA_OFFSET: u64 = 768;
+/// Smallest allowed capacity.
+pub(crate) const MIN_CAPACITY: u64 = 64;
+/// Largest allowed capacity (1 TiB keeps every position sum far from
+/// overflow and every record length within 32 bits of `max_message`).
+pub(crate) const MAX_CAPACITY: u64 = 1 << 40;
+
+/// Who holds the two roles (`role.rs` encodes the words).
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct Roles {
+    pub(crate) producer: AtomicU64,
+    pub(crate) consumer: AtomicU64,
+}
+
+/// Written only by the producer.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct ProducerLine {
+    /// Position after the last published record (see `ring::spsc`).
+    pub(crate) write_pos: AtomicU64,
+    /// Messages published since creation.
+    pub(crate) sent: AtomicU64,
+}
+
+/// Written only by the consumer.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct ConsumerLine {
+    /// Position after the last released record.
+    pub(crate) read_pos: AtomicU64,
+    /// Messages released since creation.
+    pub(crate) received: AtomicU64,
+}
+
+/// Everything between the header and the data area.
+#[derive(Debug)]
+#[repr(C)]
+pub(crate) struct SpscControl {
+    pub(crate) roles: CachePadded<Roles>,
+    pub(crate) producer: CachePadded<ProducerLine>,
+    pub(crate) consumer: CachePadded<ConsumerLine>,
+    /// The consumer sleeps here when the ring is empty.
+    pub(crate) readable: CachePadded<WaitWords>,
+    /// The producer sleeps here when the ring is full.
+    pub(crate) writable: CachePadded<WaitWords>,
+}
+
+#[cfg(not(shmring_loom))]
+const _: () = assert!(
+    std::mem::size_of::<SpscControl>() as u64 == DATA_OFFSET - CONTROL_OFFSET
+        && std::mem::align_of::<SpscControl>() <= 128
+);
+
+/// Ring geometry as validated numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SpscGeometry {
+    /// Data bytes, a power of two.
+    pub(crate) capacity: u64,
+    /// Largest payload.
+    pub(crate) max_message: u64,
+}
+
+impl SpscGeometry {
+    /// Checks a geometry a user asked for; the message says what to fix.
+    pub(crate) fn check(self) -> Result<SpscGeometry, &'static str> {
+        if !self.capacity.is_power_of_two() {
+            return Err("capacity must be a power of two");
+        }
+        if self.capacity < MIN_CAPACITY || self.capacity > MAX_CAPACITY {
+            return Err("capacity must be between 64 bytes and 1 TiB");
+        }
+        // A record plus a wrap-around padding plus the zeroed next header
+        // must always fit, or a producer could wait for space forever.
+        if self.max_message > self.capacity / 4 || self.max_message > u64::from(u32::MAX) {
+            return Err("max_message must be at most capacity / 4 (and below 4 GiB)");
+        }
+        Ok(self)
+    }
+
+    /// Total segment size for this geometry.
+    pub(crate) fn segment_size(self) -> u64 {
+        DATA_OFFSET + self.capacity
+    }
+
+    /// The header a creator writes.
+    pub(crate) fn header(self, creator_pid: u32, creator_start_ticks: u64) -> SegmentHeader {
+        SegmentHeader {
+            magic: super::header::MAGIC,
+            layout_version: super::header::LAYOUT_VERSION,
+            kind: super::RingKind::Spsc as u32,
+            layout_hash: LAYOUT_HASH,
+            segment_size: self.segment_size(),
+            capacity: self.capacity,
+            max_message: self.max_message,
+            control_offset: CONTROL_OFFSET,
+            data_offset: DATA_OFFSET,
+            creator_pid,
+            kind_param: 0,
+            creator_start_ticks,
+            reserved: [0; 5],
+        }
+    }
+
+    /// Validates the SPSC-specific fields of a header that passed
+    /// `check_common` (which compared the size with the real file size).
+    pub(crate) fn from_header(header: &SegmentHeader) -> Result<SpscGeometry, HeaderProblem> {
+        let geometry = SpscGeometry {
+            capacity: header.capacity,
+            max_message: header.max_message,
+        }
+        .check()
+        .map_err(HeaderProblem::Corrupt)?;
+        if header.control_offset != CONTROL_OFFSET || header.data_offset != DATA_OFFSET {
+            return Err(HeaderProblem::Corrupt(
+                "control or data offset is not the SPSC layout",
+            ));
+        }
+        if header.segment_size != geometry.segment_size() {
+            return Err(HeaderProblem::Corrupt(
+                "capacity disagrees with the segment size",
+            ));
+        }
+        if header.kind_param != 0 {
+            return Err(HeaderProblem::Corrupt("SPSC kind parameter is not zero"));
+        }
+        Ok(geometry)
+    }
+}

@@ -1,0 +1,143 @@
+//! The data area of a ring: 64-bit words that hold record headers, with
+//! payload bytes in between.
+//!
+//! Headers are always accessed as atomics. Payload bytes are copied with
+//! `memcpy` in normal builds (ordered by the header's Release/Acquire);
+//! under loom, whose atomics are not plain memory, payloads are moved
+//! word by word with relaxed atomics so that the model still sees stale
+//! bytes when an ordering is too weak.
+#![allow(unsafe_code)]
+
+use crate::sync::AtomicU64;
+#[cfg(shmring_loom)]
+use crate::sync::Ordering;
+use std::ptr::NonNull;
+
+/// A view of `len_words` 8-byte words. Offsets are in bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DataArea {
+    words: NonNull<AtomicU64>,
+    len_bytes: u64,
+}
+
+// SAFETY: the area is only ever accessed through atomics or through the
+// ring protocol's ownership hand-off (Release/Acquire on headers and
+// positions), which is what makes a cross-thread move sound.
+unsafe impl Send for DataArea {}
+
+impl DataArea {
+    /// # Safety
+    /// - `words` points to `len_bytes / 8` initialised `AtomicU64`s that
+    ///   stay valid (mapped or allocated) for as long as this view or any
+    ///   copy of it is used.
+    /// - `len_bytes` is a multiple of 8.
+    pub(crate) unsafe fn new(words: NonNull<AtomicU64>, len_bytes: u64) -> DataArea {
+        debug_assert_eq!(len_bytes % 8, 0);
+        DataArea { words, len_bytes }
+    }
+
+    /// The header word at byte offset `off` (8-aligned, inside the area).
+    #[inline(always)]
+    pub(crate) fn word(&self, off: u64) -> &AtomicU64 {
+        assert!(
+            off % 8 == 0 && off < self.len_bytes,
+            "ring offset out of bounds"
+        );
+        // SAFETY: in bounds and aligned (asserted; every caller masks the
+        // offset first, so the assert folds away), and `new`'s contract
+        // keeps the memory alive while `self` is.
+        unsafe { self.words.add((off / 8) as usize).as_ref() }
+    }
+
+    #[inline(always)]
+    fn check_range(&self, off: u64, len: u64) {
+        assert!(
+            off <= self.len_bytes && len <= self.len_bytes - off,
+            "ring range out of bounds"
+        );
+    }
+
+    /// A byte pointer to `off`, with `len` bytes in bounds.
+    #[cfg(not(shmring_loom))]
+    #[inline(always)]
+    fn bytes_ptr(&self, off: u64, len: u64) -> *mut u8 {
+        self.check_range(off, len);
+        // SAFETY: checked in bounds just above; `AtomicU64` has interior
+        // mutability, so writing through a pointer derived from it is
+        // allowed.
+        unsafe { self.words.as_ptr().cast::<u8>().add(off as usize) }
+    }
+
+    /// Copies `src` to byte offset `off`.
+    #[inline(always)]
+    pub(crate) fn write(&self, off: u64, src: &[u8]) {
+        #[cfg(not(shmring_loom))]
+        {
+            let dst = self.bytes_ptr(off, src.len() as u64);
+            // SAFETY: `dst` has `src.len()` bytes in bounds; the ring
+            // protocol gives the producer sole ownership of a claimed
+            // record, and `src` (process-local) cannot overlap it unless
+            // the caller passes a slice of the ring itself, which only a
+            // `WriteGrant` could and that borrows the producer mutably.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+        }
+        #[cfg(shmring_loom)]
+        {
+            self.check_range(off, src.len() as u64);
+            for (i, chunk) in src.chunks(8).enumerate() {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                self.word(off + 8 * i as u64)
+                    .store(u64::from_ne_bytes(word), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Copies `dst.len()` bytes from byte offset `off`.
+    #[inline(always)]
+    pub(crate) fn read(&self, off: u64, dst: &mut [u8]) {
+        #[cfg(not(shmring_loom))]
+        {
+            let src = self.bytes_ptr(off, dst.len() as u64);
+            // SAFETY: in bounds (checked); a hostile peer writing at the
+            // same time can only change the bytes we copy, not their count.
+            unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
+        }
+        #[cfg(shmring_loom)]
+        {
+            self.check_range(off, dst.len() as u64);
+            for (i, chunk) in dst.chunks_mut(8).enumerate() {
+                let word = self.word(off + 8 * i as u64).load(Ordering::Relaxed);
+                chunk.copy_from_slice(&word.to_ne_bytes()[..chunk.len()]);
+            }
+        }
+    }
+
+    /// Borrows `len` bytes at `off` for reading in place.
+    ///
+    /// # Safety
+    /// The caller must own the record (the protocol gave it to this side)
+    /// and end the borrow before handing the record back.
+    #[cfg(not(shmring_loom))]
+    #[inline(always)]
+    pub(crate) unsafe fn slice(&self, off: u64, len: u64) -> &[u8] {
+        let ptr = self.bytes_ptr(off, len);
+        // SAFETY: in bounds; ownership per the caller's contract. A hostile
+        // peer may still write these bytes: the slice then shows garbage,
+        // which is all the damage such a peer can do to us.
+        unsafe { std::slice::from_raw_parts(ptr, len as usize) }
+    }
+
+    /// Borrows `len` bytes at `off` for writing in place.
+    ///
+    /// # Safety
+    /// As for [`DataArea::slice`], and no other borrow of the range exists.
+    #[cfg(not(shmring_loom))]
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice_mut(&self, off: u64, len: u64) -> &mut [u8] {
+        let ptr = self.bytes_ptr(off, len);
+        // SAFETY: in bounds; exclusive per the caller's contract.
+        unsafe { std::slice::from_raw_parts_mut(ptr, len as usize) }
+    }
+}

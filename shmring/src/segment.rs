@@ -1,0 +1,226 @@
+//! Shared-memory segments: create, open or adopt one, map it, and check
+//! its header before anything else touches it.
+#![allow(unsafe_code)]
+
+use crate::channel::error::{Corruption, OpenError};
+use crate::layout::header::{
+    self, HEADER_SIZE, HeaderProblem, HeaderWords, INIT_READY, LAYOUT_VERSION,
+};
+use crate::layout::{RingKind, SegmentHeader};
+use crate::sys::process::ProcessId;
+use crate::sys::shm;
+use memmap2::MmapRaw;
+use rustix::fd::OwnedFd;
+use std::ptr::NonNull;
+use std::time::{Duration, Instant};
+
+/// Default permission bits of a new segment: owner read/write only.
+pub const DEFAULT_MODE: u32 = 0o600;
+/// Default time `open` waits for a creator that is still initialising.
+pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Options shared by every kind of segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentOptions {
+    pub(crate) mode: u32,
+    pub(crate) open_timeout: Duration,
+}
+
+impl Default for SegmentOptions {
+    fn default() -> Self {
+        SegmentOptions {
+            mode: DEFAULT_MODE,
+            open_timeout: DEFAULT_OPEN_TIMEOUT,
+        }
+    }
+}
+
+/// A mapped segment whose header has been validated (or just written).
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    map: MmapRaw,
+    header: SegmentHeader,
+    name: Option<String>,
+}
+
+// SAFETY: the mapping is plain shared memory; every access through it
+// goes through atomics or the ring protocols.
+unsafe impl Send for Mapping {}
+// SAFETY: as above; `&Mapping` only hands out pointers.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// The validated header snapshot.
+    pub(crate) fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// The name it was created or opened by, if any.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// A pointer to a `T` at byte offset `off`.
+    ///
+    /// Panics unless `T` fits in the mapping there and is aligned: callers
+    /// pass offsets from a validated header.
+    pub(crate) fn at<T>(&self, off: u64) -> NonNull<T> {
+        let len = self.map.len() as u64;
+        assert!(
+            off <= len
+                && std::mem::size_of::<T>() as u64 <= len - off
+                && off % std::mem::align_of::<T>() as u64 == 0,
+            "offset outside the mapping"
+        );
+        // SAFETY: in bounds (asserted); the base is page-aligned, so the
+        // offset's alignment is the pointer's.
+        let ptr = unsafe { self.map.as_mut_ptr().add(off as usize) };
+        NonNull::new(ptr.cast()).expect("mmap never returns null")
+    }
+
+    fn header_words(map: &MmapRaw) -> &HeaderWords {
+        debug_assert!(map.len() >= HEADER_SIZE);
+        // SAFETY: the mapping has at least HEADER_SIZE bytes (callers check
+        // the file size first), is page-aligned, and HeaderWords is made
+        // of atomics, valid for any bit pattern and shareable.
+        unsafe { &*map.as_ptr().cast::<HeaderWords>() }
+    }
+}
+
+/// Checks a POSIX shared-memory name: one optional leading `/`, then 1 to
+/// 250 bytes without `/` or NUL, and not `.` or `..`.
+pub(crate) fn check_name(name: &str) -> Result<&str, OpenError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    if bare.is_empty()
+        || bare.len() > 250
+        || bare == "."
+        || bare == ".."
+        || bare.bytes().any(|b| b == b'/' || b == 0)
+    {
+        return Err(OpenError::InvalidName);
+    }
+    Ok(bare)
+}
+
+/// Creates the named segment exclusively, sizes it, writes `header`, lets
+/// `init` fill the control block, and only then marks it ready. The name
+/// is removed again if any step fails.
+pub(crate) fn create(
+    name: &str,
+    options: SegmentOptions,
+    header: SegmentHeader,
+    init: impl FnOnce(&Mapping),
+) -> Result<Mapping, OpenError> {
+    let name = check_name(name)?;
+    let fd = shm::create_exclusive(name, options.mode)?;
+    let result = (|| {
+        shm::set_len_reserved(&fd, header.segment_size)?;
+        let map = shm::map_shared(fd, header.segment_size).map_err(OpenError::Io)?;
+        let mapping = Mapping {
+            map,
+            header,
+            name: Some(name.to_owned()),
+        };
+        let words = Mapping::header_words(&mapping.map);
+        header.write(&words.fields);
+        init(&mapping);
+        header::publish_ready(&words.init_state);
+        Ok(mapping)
+    })();
+    if result.is_err() {
+        let _ = shm::unlink(name);
+    }
+    result
+}
+
+/// Opens the named segment and validates it as `kind`.
+pub(crate) fn open(
+    name: &str,
+    options: SegmentOptions,
+    kind: RingKind,
+    layout_hash: u64,
+) -> Result<Mapping, OpenError> {
+    let bare = check_name(name)?;
+    let fd = shm::open_existing(bare)?;
+    let mut mapping = adopt(fd, options, kind, layout_hash)?;
+    mapping.name = Some(bare.to_owned());
+    Ok(mapping)
+}
+
+/// Validates and maps an already-open segment file (for example a memfd
+/// received from the broker).
+pub(crate) fn adopt(
+    fd: OwnedFd,
+    options: SegmentOptions,
+    kind: RingKind,
+    layout_hash: u64,
+) -> Result<Mapping, OpenError> {
+    let deadline = Instant::now() + options.open_timeout;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        let size = shm::file_size(&fd).map_err(|e| match e {
+            rustix::io::Errno::INVAL => {
+                OpenError::Corrupt(Corruption("the descriptor is not a regular file"))
+            }
+            other => other.into(),
+        })?;
+        // Smaller than a header: the creator may not have sized it yet.
+        if size >= HEADER_SIZE as u64 {
+            let map = shm::map_shared(fd.try_clone().map_err(OpenError::Io)?, size)
+                .map_err(OpenError::Io)?;
+            let words = Mapping::header_words(&map);
+            match header::load_init_state(&words.init_state) {
+                0 => {}
+                INIT_READY => {
+                    let header = SegmentHeader::snapshot(&words.fields);
+                    header
+                        .check_common(kind, layout_hash, size)
+                        .map_err(|p| header_error(p, kind))?;
+                    return Ok(Mapping {
+                        map,
+                        header,
+                        name: None,
+                    });
+                }
+                _ => return Err(OpenError::Corrupt(Corruption("invalid init state"))),
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(OpenError::NotInitialized);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// Removes a segment name (`shm_unlink`). Processes that have it mapped
+/// keep using it; the memory is freed when the last one unmaps.
+///
+/// ```
+/// assert!(matches!(shmring::unlink("no-such-shmring-segment"), Err(shmring::OpenError::NotFound)));
+/// ```
+pub fn unlink(name: &str) -> Result<(), OpenError> {
+    shm::unlink(check_name(name)?).map_err(OpenError::from)
+}
+
+/// The creator identity written into new headers.
+pub(crate) fn creator_identity() -> (u32, u64) {
+    ProcessId::current()
+        .map(|id| (id.pid, id.start_ticks))
+        .unwrap_or((0, 0))
+}
+
+/// A header problem as the open error a caller asking for `expected` sees.
+pub(crate) fn header_error(problem: HeaderProblem, expected: RingKind) -> OpenError {
+    match problem {
+        HeaderProblem::BadMagic => {
+            OpenError::Corrupt(Corruption("bad magic: not a shmring segment"))
+        }
+        HeaderProblem::Version { found } => OpenError::VersionMismatch {
+            found,
+            expected: LAYOUT_VERSION,
+        },
+        HeaderProblem::WrongKind { found } => OpenError::WrongKind { found, expected },
+        HeaderProblem::Corrupt(why) => OpenError::Corrupt(Corruption(why)),
+    }
+}

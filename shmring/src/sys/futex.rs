@@ -1,0 +1,39 @@
+//! Shared (not `FUTEX_PRIVATE`) futex wait and wake on a 32-bit word in a
+//! mapping that other processes see at other addresses.
+#![allow(clippy::disallowed_types)]
+
+use rustix::io::Errno;
+use rustix::thread::futex;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+/// Why [`wait`] returned. Callers re-check their condition either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FutexWait {
+    /// Woken, the word no longer held `expected`, or a signal arrived.
+    Woken,
+    /// The relative timeout passed.
+    TimedOut,
+}
+
+/// `futex(FUTEX_WAIT)` (futex(2)): sleeps while `*word == expected`, at
+/// most `timeout`. Shared futex: keyed by the physical page, so it works
+/// across processes.
+pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> FutexWait {
+    let ts = timeout.map(|t| rustix::thread::futex::Timespec {
+        tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(t.subsec_nanos()),
+    });
+    match futex::wait(word, futex::Flags::empty(), expected, ts.as_ref()) {
+        Err(Errno::TIMEDOUT) => FutexWait::TimedOut,
+        // EAGAIN (value changed), EINTR, spurious wake-ups: all "look again".
+        Ok(()) | Err(_) => FutexWait::Woken,
+    }
+}
+
+/// `futex(FUTEX_WAKE)` (futex(2)): wakes up to `count` sleepers on `word`.
+pub(crate) fn wake(word: &AtomicU32, count: u32) {
+    // An error here can only mean a bad address, which a `&AtomicU32`
+    // rules out; there is nobody to report it to on the sender's path.
+    let _ = futex::wake(word, futex::Flags::empty(), count);
+}

@@ -1,0 +1,62 @@
+//! POSIX shared-memory objects (`shm_open(3)`) and their mappings.
+
+use memmap2::{MmapOptions, MmapRaw};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{FallocateFlags, Mode};
+use rustix::io::Errno;
+use rustix::shm;
+use std::fs::File;
+
+/// `shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode)` (shm_open(3)).
+pub(crate) fn create_exclusive(name: &str, mode: u32) -> Result<OwnedFd, Errno> {
+    let fd = shm::open(
+        name,
+        shm::OFlags::RDWR | shm::OFlags::CREATE | shm::OFlags::EXCL,
+        Mode::from_raw_mode(mode),
+    )?;
+    // shm_open applies the umask; the caller asked for exactly `mode`.
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
+    Ok(fd)
+}
+
+/// `shm_open(name, O_RDWR, 0)` (shm_open(3)).
+pub(crate) fn open_existing(name: &str) -> Result<OwnedFd, Errno> {
+    shm::open(name, shm::OFlags::RDWR, Mode::empty())
+}
+
+/// `shm_unlink(name)` (shm_unlink(3)).
+pub(crate) fn unlink(name: &str) -> Result<(), Errno> {
+    shm::unlink(name)
+}
+
+/// Sets the size with `ftruncate(2)` and reserves the pages with
+/// `fallocate(2)`, so that a full tmpfs fails here with `ENOSPC` instead of
+/// raising `SIGBUS` on a later write.
+pub(crate) fn set_len_reserved(fd: impl AsFd, len: u64) -> Result<(), Errno> {
+    rustix::fs::ftruncate(&fd, len)?;
+    match rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, len) {
+        // Filesystems without fallocate keep the plain ftruncate.
+        Err(Errno::OPNOTSUPP) | Err(Errno::NOSYS) => Ok(()),
+        other => other,
+    }
+}
+
+/// The file's size and type as `fstat(2)` reports them.
+pub(crate) fn file_size(fd: impl AsFd) -> Result<u64, Errno> {
+    let st = rustix::fs::fstat(fd)?;
+    let is_regular =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile;
+    if !is_regular {
+        return Err(Errno::INVAL);
+    }
+    Ok(st.st_size as u64)
+}
+
+/// Maps `len` bytes of the file shared and read-write (`mmap(2)` with
+/// `MAP_SHARED`). The mapping outlives the descriptor.
+pub(crate) fn map_shared(fd: OwnedFd, len: u64) -> std::io::Result<MmapRaw> {
+    let file = File::from(fd);
+    let len = usize::try_from(len)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "segment too large"))?;
+    MmapOptions::new().len(len).map_raw(&file)
+}

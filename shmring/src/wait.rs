@@ -1,0 +1,217 @@
+//! Waiting for a condition another process will make true: spin, then
+//! sleep on a shared futex; and the matching wake-up.
+//!
+//! Each waiting direction has two shared 32-bit words ([`WaitWords`]):
+//!
+//! | word       | meaning                                               |
+//! |------------|-------------------------------------------------------|
+//! | `sleepers` | processes that announced they may sleep on `epoch`    |
+//! | `epoch`    | the futex word; bumped by every waker that wakes      |
+//!
+//! The protocol (no lost wake-up):
+//!
+//! ```text
+//! waiter                               waker
+//! sleepers += 1                        make the condition true (Release)
+//! heavy_fence()  ─────── pairs ──────  light_fence()
+//! e = epoch                            if sleepers != 0:
+//! if condition: sleepers -= 1; done        epoch += 1; FUTEX_WAKE(epoch)
+//! FUTEX_WAIT(epoch, e)
+//! sleepers -= 1
+//! ```
+//!
+//! The fences make it impossible that the waker reads `sleepers == 0`
+//! while the waiter reads the condition as false. If the waker sees the
+//! sleeper, it bumps `epoch` after the waiter read `e` (then FUTEX_WAIT
+//! returns at once) or wakes it from the futex queue. Reading `e` before
+//! re-checking the condition is essential: read after, a bump could fall
+//! between the two and be missed. A waker that sees no sleeper makes no
+//! system call: the fast path is two loads and a compiler fence.
+//!
+//! Sleeps are cut into slices of at most [`LIVENESS_INTERVAL`] so that the
+//! caller can notice a peer that died without waking anybody.
+
+use crate::layout::WaitWords;
+use crate::sync::{Ordering, heavy_fence, light_fence};
+use std::time::{Duration, Instant};
+
+/// How a blocking call waits when it cannot proceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStrategy {
+    /// Poll without ever sleeping: lowest latency, burns a core.
+    BusySpin,
+    /// Poll for `spin`, then sleep on the futex (the default, with 50 µs).
+    SpinThenPark {
+        /// How long to poll before sleeping.
+        spin: Duration,
+    },
+    /// Sleep on the futex at once: no CPU while idle, a wake-up per wait.
+    Park,
+}
+
+impl Default for WaitStrategy {
+    fn default() -> Self {
+        WaitStrategy::SpinThenPark {
+            spin: Duration::from_micros(50),
+        }
+    }
+}
+
+/// How often a waiter checks whether its peer is still alive.
+pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
+/// Sleep slice when this process cannot issue the heavy fence: without
+/// it a wake-up can be missed, so the waiter polls at this period.
+const DEGRADED_SLICE: Duration = Duration::from_millis(1);
+
+/// Why [`wait_until`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitOutcome {
+    /// The condition holds.
+    Ready,
+    /// The deadline passed first.
+    TimedOut,
+    /// `peer_gone` said the other side is gone.
+    PeerGone,
+}
+
+/// Wakes one sleeper if any announced itself. Call right after making the
+/// condition true; costs no system call when nobody sleeps.
+#[inline(always)]
+pub(crate) fn notify_one(words: &WaitWords) {
+    notify(words, 1);
+}
+
+/// Wakes every sleeper (disconnect, or a condition many wait for).
+#[inline]
+pub(crate) fn notify_all(words: &WaitWords) {
+    notify(words, u32::MAX);
+}
+
+#[inline(always)]
+fn notify(words: &WaitWords, count: u32) {
+    // Orders the caller's condition store before the `sleepers` load;
+    // pairs with the waiter's heavy_fence.
+    light_fence();
+    if words.sleepers.load(Ordering::Relaxed) != 0 {
+        wake(words, count);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wake(words: &WaitWords, count: u32) {
+    // Release: a waiter whose FUTEX_WAIT fails because the epoch moved
+    // (or that reads the new epoch) also sees the condition.
+    words.epoch.fetch_add(1, Ordering::Release);
+    futex_wake(words, count);
+}
+
+/// Waits until `ready()` holds, the deadline passes, or `peer_gone()` says
+/// the other side died. `ready` is re-evaluated after every wake-up, so
+/// spurious wake-ups and `EINTR` only cost a loop.
+pub(crate) fn wait_until(
+    words: &WaitWords,
+    strategy: WaitStrategy,
+    deadline: Option<Instant>,
+    mut ready: impl FnMut() -> bool,
+    mut peer_gone: impl FnMut() -> bool,
+) -> WaitOutcome {
+    if ready() {
+        return WaitOutcome::Ready;
+    }
+    let start = Instant::now();
+    let mut next_liveness = start + LIVENESS_INTERVAL;
+    let spin_until = match strategy {
+        WaitStrategy::BusySpin => None,
+        WaitStrategy::SpinThenPark { spin } => Some(start + spin),
+        WaitStrategy::Park => Some(start),
+    };
+    // Spin phase: look at the clock only every 64 polls.
+    let mut polls: u32 = 0;
+    loop {
+        if ready() {
+            return WaitOutcome::Ready;
+        }
+        polls = polls.wrapping_add(1);
+        if polls % 64 == 0 {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return WaitOutcome::TimedOut;
+            }
+            if now >= next_liveness {
+                if peer_gone() {
+                    return WaitOutcome::PeerGone;
+                }
+                next_liveness = now + LIVENESS_INTERVAL;
+            }
+            if spin_until.is_some_and(|s| now >= s) {
+                break;
+            }
+        }
+        if matches!(strategy, WaitStrategy::Park) {
+            break;
+        }
+        std::hint::spin_loop();
+    }
+    // Park phase.
+    loop {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return if ready() {
+                WaitOutcome::Ready
+            } else {
+                WaitOutcome::TimedOut
+            };
+        }
+        if now >= next_liveness {
+            if peer_gone() {
+                return if ready() {
+                    WaitOutcome::Ready
+                } else {
+                    WaitOutcome::PeerGone
+                };
+            }
+            next_liveness = now + LIVENESS_INTERVAL;
+        }
+        let mut slice = next_liveness.saturating_duration_since(now);
+        if let Some(d) = deadline {
+            slice = slice.min(d.saturating_duration_since(now));
+        }
+        // Relaxed: ordered before the condition re-check by heavy_fence.
+        words.sleepers.fetch_add(1, Ordering::Relaxed);
+        if !heavy_fence() {
+            slice = slice.min(DEGRADED_SLICE);
+        }
+        // Acquire: pairs with the waker's Release bump of the epoch.
+        let epoch = words.epoch.load(Ordering::Acquire);
+        if ready() {
+            words.sleepers.fetch_sub(1, Ordering::Relaxed);
+            return WaitOutcome::Ready;
+        }
+        futex_wait(words, epoch, slice);
+        words.sleepers.fetch_sub(1, Ordering::Relaxed);
+        if ready() {
+            return WaitOutcome::Ready;
+        }
+    }
+}
+
+#[cfg(not(shmring_loom))]
+fn futex_wait(words: &WaitWords, expected: u32, slice: Duration) {
+    crate::sys::futex::wait(&words.epoch, expected, Some(slice));
+}
+
+#[cfg(not(shmring_loom))]
+fn futex_wake(words: &WaitWords, count: u32) {
+    crate::sys::futex::wake(&words.epoch, count);
+}
+
+#[cfg(shmring_loom)]
+fn futex_wait(words: &WaitWords, expected: u32, _slice: Duration) {
+    crate::sync::futex_mock::wait(&words.epoch, expected);
+}
+
+#[cfg(shmring_loom)]
+fn futex_wake(words: &WaitWords, count: u32) {
+    crate::sync::futex_mock::wake(&words.epoch, count);
+}
