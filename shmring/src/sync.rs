@@ -20,10 +20,89 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 #[cfg(not(shmring_loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::sync::atomic as imp;
 
 #[cfg(shmring_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use loom::sync::atomic as imp;
+
+pub(crate) use imp::{Ordering, fence};
+
+macro_rules! atomic {
+    ($(#[$doc:meta])* $name:ident, $int:ty) => {
+        $(#[$doc])*
+        ///
+        /// A transparent wrapper, so that the type in shared memory has the
+        /// layout of the plain integer, and so that clippy's
+        /// `disallowed-types` can keep `std`'s type out of every other module.
+        #[derive(Debug, Default)]
+        #[repr(transparent)]
+        pub(crate) struct $name(imp::$name);
+
+        #[allow(dead_code)]
+        impl $name {
+            pub(crate) fn new(value: $int) -> Self {
+                Self(imp::$name::new(value))
+            }
+            #[inline(always)]
+            pub(crate) fn load(&self, order: Ordering) -> $int {
+                self.0.load(order)
+            }
+            #[inline(always)]
+            pub(crate) fn store(&self, value: $int, order: Ordering) {
+                self.0.store(value, order)
+            }
+            #[inline(always)]
+            pub(crate) fn swap(&self, value: $int, order: Ordering) -> $int {
+                self.0.swap(value, order)
+            }
+            #[inline(always)]
+            pub(crate) fn fetch_add(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_add(value, order)
+            }
+            #[inline(always)]
+            pub(crate) fn fetch_sub(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_sub(value, order)
+            }
+            #[inline(always)]
+            pub(crate) fn compare_exchange(
+                &self,
+                current: $int,
+                new: $int,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$int, $int> {
+                self.0.compare_exchange(current, new, success, failure)
+            }
+            #[inline(always)]
+            pub(crate) fn compare_exchange_weak(
+                &self,
+                current: $int,
+                new: $int,
+                success: Ordering,
+                failure: Ordering,
+            ) -> Result<$int, $int> {
+                self.0.compare_exchange_weak(current, new, success, failure)
+            }
+            /// The `std` atomic, for system calls that take one (futex).
+            #[cfg(not(shmring_loom))]
+            #[inline(always)]
+            pub(crate) fn as_std(&self) -> &imp::$name {
+                &self.0
+            }
+        }
+    };
+}
+
+atomic!(
+    /// A 32-bit atomic: futex words and other 32-bit shared state.
+    AtomicU32,
+    u32
+);
+atomic!(
+    /// A 64-bit atomic: positions, headers, role words.
+    AtomicU64,
+    u64
+);
 
 /// Store→load barrier on the fast path; pairs with [`heavy_fence`].
 #[inline(always)]

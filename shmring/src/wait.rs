@@ -198,12 +198,12 @@ pub(crate) fn wait_until(
 
 #[cfg(not(shmring_loom))]
 fn futex_wait(words: &WaitWords, expected: u32, slice: Duration) {
-    crate::sys::futex::wait(&words.epoch, expected, Some(slice));
+    crate::sys::futex::wait(words.epoch.as_std(), expected, Some(slice));
 }
 
 #[cfg(not(shmring_loom))]
 fn futex_wake(words: &WaitWords, count: u32) {
-    crate::sys::futex::wake(&words.epoch, count);
+    crate::sys::futex::wake(words.epoch.as_std(), count);
 }
 
 #[cfg(shmring_loom)]

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: unique segment names that are
 //! removed on drop, and peer processes that are always reaped.
-#![allow(dead_code)]
+// The sync-shim rule (clippy.toml) is for the library, which loom swaps.
+#![allow(dead_code, clippy::disallowed_types)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
