@@ -155,3 +155,56 @@ impl SpscGeometry {
         Ok(geometry)
     }
 }
+
+#[cfg(all(test, not(shmring_loom)))]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    /// The offsets documented in `docs/layout.md`.
+    #[test]
+    fn control_block_offsets_match_the_documentation() {
+        let at = |field_offset: usize| CONTROL_OFFSET as usize + field_offset;
+        assert_eq!(
+            at(offset_of!(SpscControl, roles) + offset_of!(Roles, producer)),
+            128
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, roles) + offset_of!(Roles, consumer)),
+            136
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, producer) + offset_of!(ProducerLine, write_pos)),
+            256
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, producer) + offset_of!(ProducerLine, sent)),
+            264
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, consumer) + offset_of!(ConsumerLine, read_pos)),
+            384
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, consumer) + offset_of!(ConsumerLine, received)),
+            392
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, readable) + offset_of!(WaitWords, epoch)),
+            512
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, readable) + offset_of!(WaitWords, sleepers)),
+            516
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, writable) + offset_of!(WaitWords, epoch)),
+            640
+        );
+        assert_eq!(
+            at(offset_of!(SpscControl, writable) + offset_of!(WaitWords, sleepers)),
+            644
+        );
+        assert_eq!(DATA_OFFSET, 768);
+    }
+}
