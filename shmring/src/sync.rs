@@ -133,3 +133,58 @@ pub(crate) fn heavy_fence() -> bool {
         true
     }
 }
+
+/// The futex, as loom sees it: wait and wake on an address, with the
+/// kernel's guarantee that the value check and the queueing are atomic
+/// with respect to a wake. A waiter nobody wakes blocks forever, so a lost
+/// wake-up shows up as a loom deadlock.
+#[cfg(shmring_loom)]
+pub(crate) mod futex_mock {
+    use super::AtomicU32;
+    use loom::sync::{Condvar, Mutex};
+
+    /// Wake-ups per futex address.
+    struct Table {
+        wakes: Mutex<Vec<(usize, u64)>>,
+        cv: Condvar,
+    }
+
+    loom::lazy_static! {
+        static ref TABLE: Table = Table { wakes: Mutex::new(Vec::new()), cv: Condvar::new() };
+    }
+
+    fn wakes_of(list: &mut Vec<(usize, u64)>, addr: usize) -> &mut u64 {
+        let i = match list.iter().position(|(a, _)| *a == addr) {
+            Some(i) => i,
+            None => {
+                list.push((addr, 0));
+                list.len() - 1
+            }
+        };
+        &mut list[i].1
+    }
+
+    /// `FUTEX_WAIT`: sleeps while `*word == expected`, until a wake.
+    pub(crate) fn wait(word: &AtomicU32, expected: u32) {
+        let addr = word as *const AtomicU32 as usize;
+        let mut list = TABLE.wakes.lock().unwrap();
+        // SeqCst: the kernel reads the word under the bucket lock; the
+        // mutex gives the same atomicity against `wake`.
+        if word.load(super::Ordering::SeqCst) != expected {
+            return;
+        }
+        let seen = *wakes_of(&mut list, addr);
+        while *wakes_of(&mut list, addr) == seen {
+            list = TABLE.cv.wait(list).unwrap();
+        }
+    }
+
+    /// `FUTEX_WAKE`: wakes the sleepers on `word` (all of them: a model
+    /// with one waiter per word cannot tell the difference).
+    pub(crate) fn wake(word: &AtomicU32, _count: u32) {
+        let addr = word as *const AtomicU32 as usize;
+        let mut list = TABLE.wakes.lock().unwrap();
+        *wakes_of(&mut list, addr) += 1;
+        TABLE.cv.notify_all();
+    }
+}

@@ -119,7 +119,7 @@ pub(crate) fn wait_until(
     if ready() {
         return WaitOutcome::Ready;
     }
-    let start = Instant::now();
+    let start = now();
     let mut next_liveness = start + LIVENESS_INTERVAL;
     let spin_until = match strategy {
         WaitStrategy::BusySpin => None,
@@ -134,7 +134,7 @@ pub(crate) fn wait_until(
         }
         polls = polls.wrapping_add(1);
         if polls % 64 == 0 {
-            let now = Instant::now();
+            let now = now();
             if deadline.is_some_and(|d| now >= d) {
                 return WaitOutcome::TimedOut;
             }
@@ -155,7 +155,7 @@ pub(crate) fn wait_until(
     }
     // Park phase.
     loop {
-        let now = Instant::now();
+        let now = now();
         if deadline.is_some_and(|d| now >= d) {
             return if ready() {
                 WaitOutcome::Ready
@@ -184,7 +184,10 @@ pub(crate) fn wait_until(
         }
         // Acquire: pairs with the waker's Release bump of the epoch.
         let epoch = words.epoch.load(Ordering::Acquire);
-        if ready() {
+        // The re-check after announcing: without it a wake-up that came
+        // between the first check and the announcement is lost. The
+        // broken loom build drops it to prove the model notices.
+        if cfg!(not(shmring_loom_broken)) && ready() {
             words.sleepers.fetch_sub(1, Ordering::Relaxed);
             return WaitOutcome::Ready;
         }
@@ -194,6 +197,23 @@ pub(crate) fn wait_until(
             return WaitOutcome::Ready;
         }
     }
+}
+
+/// The clock. Under loom time stands still (a model must not branch on
+/// wall-clock time), so deadlines and liveness checks never fire there and
+/// every wait ends only by the protocol itself.
+#[cfg(not(shmring_loom))]
+#[inline]
+pub(crate) fn now() -> Instant {
+    Instant::now()
+}
+
+#[cfg(shmring_loom)]
+pub(crate) fn now() -> Instant {
+    loom::lazy_static! {
+        static ref EPOCH: Instant = Instant::now();
+    }
+    *EPOCH
 }
 
 #[cfg(not(shmring_loom))]

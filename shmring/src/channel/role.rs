@@ -65,7 +65,7 @@ pub(crate) struct PeerWatch {
 impl PeerWatch {
     pub(crate) fn new() -> PeerWatch {
         PeerWatch {
-            next_proc_check: Instant::now(),
+            next_proc_check: crate::wait::now(),
         }
     }
 
@@ -84,7 +84,7 @@ impl PeerWatch {
             RoleState::Vacant => false,
             RoleState::Left => true,
             RoleState::Held(id) => {
-                let now = Instant::now();
+                let now = crate::wait::now();
                 if !force && now < self.next_proc_check {
                     return false;
                 }

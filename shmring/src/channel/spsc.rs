@@ -145,10 +145,16 @@ impl SpscBuilder {
 /// ```
 #[derive(Debug)]
 pub struct Spsc {
-    mapping: Arc<Mapping>,
+    /// Keeps the memory behind `mem` alive (a mapping, or heap memory in
+    /// loom models); every handle holds a clone.
+    memory: Keepalive,
+    name: Option<String>,
     mem: SpscMemory,
     wait: WaitStrategy,
 }
+
+/// Owner of the memory a ring lives in.
+type Keepalive = Arc<dyn std::any::Any + Send + Sync>;
 
 // SAFETY: `mem` points into `mapping`, which `Spsc` keeps alive; all
 // shared state is atomics, so `&Spsc` may be used from several threads.
@@ -178,11 +184,44 @@ impl Spsc {
         let data = unsafe { DataArea::new(words, geometry.capacity) };
         // SAFETY: as above for the control block.
         let mem = unsafe { SpscMemory::new(control, data, geometry) };
+        let name = mapping.name().map(str::to_owned);
         Ok(Spsc {
-            mapping: Arc::new(mapping),
+            memory: Arc::new(mapping),
+            name,
             mem,
             wait,
         })
+    }
+
+    /// A ring on heap memory, for the loom models only (`--cfg shmring_loom`):
+    /// the same handles and algorithms, without a segment.
+    #[cfg(shmring_loom)]
+    #[doc(hidden)]
+    pub fn on_heap(capacity: u64, max_message: u64, wait: WaitStrategy) -> Spsc {
+        use crate::sync::AtomicU64;
+        use std::ptr::NonNull;
+        let geometry = SpscGeometry {
+            capacity,
+            max_message,
+        }
+        .check()
+        .expect("model geometry");
+        let control: Box<SpscControl> = Box::default();
+        let words: Box<[AtomicU64]> = (0..capacity / 8).map(|_| AtomicU64::new(0)).collect();
+        let control_ptr = NonNull::from(&*control);
+        let words_ptr = NonNull::from(&words[0]);
+        // SAFETY: both boxes move into `memory` below and live as long as
+        // the `Spsc` and every handle made from it.
+        let data = unsafe { DataArea::new(words_ptr, capacity) };
+        // SAFETY: as above.
+        let mem = unsafe { SpscMemory::new(control_ptr, data, geometry) };
+        let memory: Keepalive = Arc::new((control, words));
+        Spsc {
+            memory,
+            name: None,
+            mem,
+            wait,
+        }
     }
 
     /// Takes the producer role. `Busy` if a live process holds it; a role
@@ -196,7 +235,7 @@ impl Spsc {
         match SpscProducerRing::attach(self.mem) {
             Ok(ring) => Ok(Producer {
                 ring,
-                _mapping: Arc::clone(&self.mapping),
+                _memory: Arc::clone(&self.memory),
                 wait: self.wait,
                 me,
                 consumer: PeerWatch::new(),
@@ -217,7 +256,7 @@ impl Spsc {
         role::claim(&self.mem.control().roles.consumer, me)?;
         Ok(Consumer {
             ring: SpscConsumerRing::attach(self.mem),
-            _mapping: Arc::clone(&self.mapping),
+            _memory: Arc::clone(&self.memory),
             wait: self.wait,
             me,
             producer: PeerWatch::new(),
@@ -256,7 +295,7 @@ impl Spsc {
 
     /// The name the segment was created or opened by.
     pub fn name(&self) -> Option<&str> {
-        self.mapping.name()
+        self.name.as_deref()
     }
 }
 
@@ -290,7 +329,7 @@ impl Patience {
 #[derive(Debug)]
 pub struct Producer {
     ring: SpscProducerRing,
-    _mapping: Arc<Mapping>,
+    _memory: Keepalive,
     wait: WaitStrategy,
     me: ProcessId,
     consumer: PeerWatch,
@@ -449,10 +488,7 @@ impl Producer {
     /// ```
     pub fn try_reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, TrySendError<usize>> {
         match self.claim(len, Patience::None) {
-            Ok(claim) => Ok(WriteGrant {
-                producer: self,
-                claim,
-            }),
+            Ok(claim) => Ok(WriteGrant::new(self, claim)),
             Err(Stop::Full | Stop::Timeout) => Err(TrySendError::Full(len)),
             Err(Stop::Disconnected) => Err(TrySendError::Disconnected(len)),
             Err(Stop::TooLarge) => Err(TrySendError::TooLarge(len)),
@@ -463,10 +499,7 @@ impl Producer {
     /// Reserves `len` bytes, waiting for room as long as it takes.
     pub fn reserve(&mut self, len: usize) -> Result<WriteGrant<'_>, SendError<usize>> {
         match self.claim(len, Patience::Until(None)) {
-            Ok(claim) => Ok(WriteGrant {
-                producer: self,
-                claim,
-            }),
+            Ok(claim) => Ok(WriteGrant::new(self, claim)),
             Err(stop) => Err(blocking_error(stop, len)),
         }
     }
@@ -478,10 +511,7 @@ impl Producer {
         timeout: Duration,
     ) -> Result<WriteGrant<'_>, SendTimeoutError<usize>> {
         match self.claim(len, Patience::after(timeout)) {
-            Ok(claim) => Ok(WriteGrant {
-                producer: self,
-                claim,
-            }),
+            Ok(claim) => Ok(WriteGrant::new(self, claim)),
             Err(stop) => Err(timeout_error(stop, len)),
         }
     }
@@ -570,6 +600,20 @@ fn timeout_error<T>(stop: Stop, msg: T) -> SendTimeoutError<T> {
 pub struct WriteGrant<'p> {
     producer: &'p mut Producer,
     claim: Claim,
+    /// Loom's atomics are not plain memory: models write a staging copy.
+    #[cfg(shmring_loom)]
+    staging: Vec<u8>,
+}
+
+impl<'p> WriteGrant<'p> {
+    fn new(producer: &'p mut Producer, claim: Claim) -> WriteGrant<'p> {
+        WriteGrant {
+            producer,
+            claim,
+            #[cfg(shmring_loom)]
+            staging: vec![0; claim.len as usize],
+        }
+    }
 }
 
 impl WriteGrant<'_> {
@@ -584,6 +628,10 @@ impl WriteGrant<'_> {
     pub fn commit_len(self, len: usize) {
         let len = (len as u64).min(self.claim.len);
         let claim = self.claim;
+        #[cfg(shmring_loom)]
+        self.producer
+            .ring
+            .write_payload(&claim, &self.staging[..len as usize]);
         let producer = unsafe_grant_into_producer(self);
         producer.ring.publish(claim, len, false);
         wait::notify_one(&producer.control().readable);
@@ -592,7 +640,10 @@ impl WriteGrant<'_> {
 
 /// Ends a grant without running its (discarding) `Drop`.
 fn unsafe_grant_into_producer(grant: WriteGrant<'_>) -> &mut Producer {
-    let grant = std::mem::ManuallyDrop::new(grant);
+    #[cfg_attr(not(shmring_loom), allow(unused_mut))]
+    let mut grant = std::mem::ManuallyDrop::new(grant);
+    #[cfg(shmring_loom)]
+    drop(std::mem::take(&mut grant.staging));
     // SAFETY: `grant` is never used or dropped again, so moving the
     // `&mut Producer` out of it leaves no second live reference.
     unsafe { std::ptr::read(&grant.producer) }
@@ -601,16 +652,26 @@ fn unsafe_grant_into_producer(grant: WriteGrant<'_>) -> &mut Producer {
 impl Deref for WriteGrant<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
+        #[cfg(shmring_loom)]
+        return &self.staging;
         // SAFETY: the claimed range is ours until published, which needs
         // `self` by value.
-        unsafe { self.producer.ring.payload_mut(&self.claim) }
+        #[cfg(not(shmring_loom))]
+        unsafe {
+            self.producer.ring.payload_mut(&self.claim)
+        }
     }
 }
 
 impl DerefMut for WriteGrant<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
+        #[cfg(shmring_loom)]
+        return &mut self.staging;
         // SAFETY: as in `deref`; `&mut self` makes the borrow exclusive.
-        unsafe { self.producer.ring.payload_mut(&self.claim) }
+        #[cfg(not(shmring_loom))]
+        unsafe {
+            self.producer.ring.payload_mut(&self.claim)
+        }
     }
 }
 
@@ -688,7 +749,7 @@ impl Drop for Batch<'_> {
 #[derive(Debug)]
 pub struct Consumer {
     ring: SpscConsumerRing,
-    _mapping: Arc<Mapping>,
+    _memory: Keepalive,
     wait: WaitStrategy,
     me: ProcessId,
     producer: PeerWatch,
@@ -777,10 +838,7 @@ impl Consumer {
     #[inline]
     pub fn try_recv(&mut self) -> Result<RecvGuard<'_>, TryRecvError> {
         match self.next(Patience::None) {
-            Ok(found) => Ok(RecvGuard {
-                consumer: self,
-                found,
-            }),
+            Ok(found) => Ok(RecvGuard::new(self, found)),
             Err(Dry::Empty | Dry::Timeout) => Err(TryRecvError::Empty),
             Err(Dry::Disconnected) => Err(TryRecvError::Disconnected),
             Err(Dry::Corrupt(c)) => Err(TryRecvError::Corrupt(c)),
@@ -792,10 +850,7 @@ impl Consumer {
     #[inline]
     pub fn recv(&mut self) -> Result<RecvGuard<'_>, RecvError> {
         match self.next(Patience::Until(None)) {
-            Ok(found) => Ok(RecvGuard {
-                consumer: self,
-                found,
-            }),
+            Ok(found) => Ok(RecvGuard::new(self, found)),
             Err(Dry::Corrupt(c)) => Err(RecvError::Corrupt(c)),
             Err(_) => Err(RecvError::Disconnected),
         }
@@ -815,10 +870,7 @@ impl Consumer {
     /// ```
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, RecvTimeoutError> {
         match self.next(Patience::after(timeout)) {
-            Ok(found) => Ok(RecvGuard {
-                consumer: self,
-                found,
-            }),
+            Ok(found) => Ok(RecvGuard::new(self, found)),
             Err(Dry::Empty | Dry::Timeout) => Err(RecvTimeoutError::Timeout),
             Err(Dry::Disconnected) => Err(RecvTimeoutError::Disconnected),
             Err(Dry::Corrupt(c)) => Err(RecvTimeoutError::Corrupt(c)),
@@ -886,8 +938,7 @@ impl Consumer {
         while n < max {
             match self.ring.peek() {
                 Ok(Some(found)) => {
-                    // SAFETY: the slice is dropped before `release`.
-                    f(unsafe { self.ring.payload(&found) });
+                    self.ring.with_payload(&found, &mut f);
                     self.ring.release(&found, false);
                     n += 1;
                 }
@@ -964,6 +1015,27 @@ impl Drop for Consumer {
 pub struct RecvGuard<'c> {
     consumer: &'c mut Consumer,
     found: Found,
+    /// Loom's atomics are not plain memory: models read a copy.
+    #[cfg(shmring_loom)]
+    copy: Vec<u8>,
+}
+
+impl<'c> RecvGuard<'c> {
+    #[inline(always)]
+    fn new(consumer: &'c mut Consumer, found: Found) -> RecvGuard<'c> {
+        #[cfg(shmring_loom)]
+        {
+            let mut copy = vec![0; found.len as usize];
+            consumer.ring.read_payload(&found, &mut copy);
+            RecvGuard {
+                consumer,
+                found,
+                copy,
+            }
+        }
+        #[cfg(not(shmring_loom))]
+        RecvGuard { consumer, found }
+    }
 }
 
 impl RecvGuard<'_> {
@@ -977,9 +1049,14 @@ impl Deref for RecvGuard<'_> {
     type Target = [u8];
     #[inline(always)]
     fn deref(&self) -> &[u8] {
+        #[cfg(shmring_loom)]
+        return &self.copy;
         // SAFETY: the record stays ours until `drop` releases it, and the
         // returned borrow cannot outlive `self`.
-        unsafe { self.consumer.ring.payload(&self.found) }
+        #[cfg(not(shmring_loom))]
+        unsafe {
+            self.consumer.ring.payload(&self.found)
+        }
     }
 }
 

@@ -16,7 +16,7 @@ pub(crate) use header::SegmentHeader;
 use crate::sync::AtomicU32;
 
 /// A futex word and the count of processes sleeping on it (`wait.rs`).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct WaitWords {
     pub(crate) epoch: AtomicU32,

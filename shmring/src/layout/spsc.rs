@@ -34,7 +34,7 @@ pub(crate) const MIN_CAPACITY: u64 = 64;
 pub(crate) const MAX_CAPACITY: u64 = 1 << 40;
 
 /// Who holds the two roles (`role.rs` encodes the words).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct Roles {
     pub(crate) producer: AtomicU64,
@@ -42,7 +42,7 @@ pub(crate) struct Roles {
 }
 
 /// Written only by the producer.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct ProducerLine {
     /// Position after the last published record (see `ring::spsc`).
@@ -52,7 +52,7 @@ pub(crate) struct ProducerLine {
 }
 
 /// Written only by the consumer.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct ConsumerLine {
     /// Position after the last released record.
@@ -62,7 +62,7 @@ pub(crate) struct ConsumerLine {
 }
 
 /// Everything between the header and the data area.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct SpscControl {
     pub(crate) roles: CachePadded<Roles>,

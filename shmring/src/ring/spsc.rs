@@ -29,6 +29,14 @@ use crate::layout::spsc::{SpscControl, SpscGeometry};
 use crate::sync::Ordering;
 use std::ptr::NonNull;
 
+/// Ordering of a single record's publication store. The deliberately
+/// broken build (`--cfg shmring_loom_broken`, loom models only) weakens it
+/// to show that the models catch a missing Release (docs/verification.md).
+#[cfg(not(shmring_loom_broken))]
+const PUBLISH: Ordering = Ordering::Release;
+#[cfg(shmring_loom_broken)]
+const PUBLISH: Ordering = Ordering::Relaxed;
+
 /// The shared memory of one SPSC ring.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SpscMemory {
@@ -319,8 +327,7 @@ impl SpscProducerRing {
             // Release: pairs with the consumer's Acquire load of this
             // header; the payload and the zeroed next header become
             // visible with it.
-            data.word(publication.0)
-                .store(publication.1, Ordering::Release);
+            data.word(publication.0).store(publication.1, PUBLISH);
         }
         self.write_pos = end;
         self.sent += 1;
@@ -440,6 +447,23 @@ impl SpscConsumerRing {
     #[inline(always)]
     pub(crate) fn read_payload(&self, found: &Found, dst: &mut [u8]) {
         self.mem.data.read(found.offset, dst);
+    }
+
+    /// Calls `f` with the payload of `found`: in place, or (loom) a copy.
+    #[inline(always)]
+    pub(crate) fn with_payload<R>(&self, found: &Found, f: impl FnOnce(&[u8]) -> R) -> R {
+        #[cfg(not(shmring_loom))]
+        {
+            // SAFETY: the borrow ends before this returns, and so before
+            // the caller can release `found`.
+            f(unsafe { self.payload(found) })
+        }
+        #[cfg(shmring_loom)]
+        {
+            let mut copy = vec![0; found.len as usize];
+            self.read_payload(found, &mut copy);
+            f(&copy)
+        }
     }
 
     /// The payload of `found`, in place.

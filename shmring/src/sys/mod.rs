@@ -1,7 +1,10 @@
 //! Every system call the library makes, as safe functions over owned or
 //! borrowed file descriptors. Nothing outside `sys/` talks to the kernel.
 
+#[cfg(not(shmring_loom))]
 pub(crate) mod futex;
+// Under loom the fences are plain SeqCst fences (`sync.rs`).
+#[cfg_attr(shmring_loom, allow(dead_code))]
 pub(crate) mod membarrier;
 pub(crate) mod process;
 pub(crate) mod shm;

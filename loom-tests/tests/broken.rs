@@ -1,0 +1,62 @@
+//! Proof that the models bite: built with `--cfg shmring_loom_broken`, the
+//! library publishes SPSC records with Relaxed instead of Release and its
+//! waiters skip the re-check after announcing themselves
+//! (docs/verification.md). Each model below must then fail.
+//!
+//! A loom deadlock report can abort the process (it panics again while
+//! unwinding), so each broken model runs in a child process: this test
+//! binary re-executed with only that (ignored) test selected.
+#![cfg(all(shmring_loom, shmring_loom_broken))]
+
+use std::process::Command;
+
+/// Runs the ignored test `name` in a child; returns its combined output
+/// after checking that it failed.
+fn run_expecting_failure(name: &str) -> String {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            name,
+            "--ignored",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "the broken model {name} passed:\n{text}"
+    );
+    text
+}
+
+#[test]
+#[ignore = "run by relaxed_publication_is_caught, in a child process"]
+fn broken_stream_model() {
+    loom::model(loom_tests::spsc::wrapping_stream);
+}
+
+#[test]
+#[ignore = "run by a_missing_recheck_is_caught, in a child process"]
+fn broken_wake_up_model() {
+    loom::model(loom_tests::wait::consumer_wakes_for_a_message);
+}
+
+/// A Relaxed publication lets the consumer see a header before the
+/// payload: loom finds an execution where the bytes differ.
+#[test]
+fn relaxed_publication_is_caught() {
+    let text = run_expecting_failure("broken_stream_model");
+    assert!(text.contains("assertion `left == right` failed"), "{text}");
+}
+
+/// Without the re-check, a message published between the waiter's first
+/// look and its announcement never wakes it: loom reports a deadlock.
+/// (The message is empty, so the weakened publication plays no part.)
+#[test]
+fn a_missing_recheck_is_caught() {
+    let text = run_expecting_failure("broken_wake_up_model");
+    assert!(text.contains("deadlock"), "{text}");
+}
