@@ -161,3 +161,32 @@ fn a_garbage_record_header_is_corrupt_not_a_huge_read() {
         Err(RecvTimeoutError::Corrupt(_))
     ));
 }
+
+#[test]
+fn misaligned_or_huge_positions_refuse_attachment() {
+    let name = Name::new("bad-positions");
+    let ring = SpscBuilder::new().capacity(256).create(&name).unwrap();
+    let file = OpenOptions::new().write(true).open(name.path()).unwrap();
+    // read_pos (offset 384) not a multiple of 8.
+    file.write_all_at(&3u64.to_le_bytes(), 384).unwrap();
+    assert!(matches!(
+        ring.consumer(),
+        Err(shmring::AttachError::Corrupt(_))
+    ));
+    assert!(matches!(
+        ring.producer(),
+        Err(shmring::AttachError::Corrupt(_))
+    ));
+    // write_pos (offset 256) close to overflow.
+    file.write_all_at(&0u64.to_le_bytes(), 384).unwrap();
+    file.write_all_at(&(u64::MAX - 7).to_le_bytes(), 256)
+        .unwrap();
+    assert!(matches!(
+        ring.producer(),
+        Err(shmring::AttachError::Corrupt(_))
+    ));
+    // Both fine again: the failed attachments released the roles.
+    file.write_all_at(&0u64.to_le_bytes(), 256).unwrap();
+    assert!(ring.producer().is_ok());
+    assert!(ring.consumer().is_ok());
+}

@@ -253,9 +253,14 @@ impl Spsc {
     pub fn consumer(&self) -> Result<Consumer, AttachError> {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
-        role::claim(&self.mem.control().roles.consumer, me)?;
+        let roles = &self.mem.control().roles;
+        role::claim(&roles.consumer, me)?;
+        let ring = SpscConsumerRing::attach(self.mem).map_err(|c| {
+            role::release(&roles.consumer, me);
+            AttachError::Corrupt(c)
+        })?;
         Ok(Consumer {
-            ring: SpscConsumerRing::attach(self.mem),
+            ring,
             _memory: Arc::clone(&self.memory),
             wait: self.wait,
             me,

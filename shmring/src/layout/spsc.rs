@@ -29,6 +29,10 @@ pub(crate) const CONTROL_OFFSET: u64 = HEADER_SIZE as u64;
 pub(crate) const DATA_OFFSET: u64 = 768;
 /// Smallest allowed capacity.
 pub(crate) const MIN_CAPACITY: u64 = 64;
+/// Positions at or beyond this are corrupt: at 100 GB/s a ring takes 1.5
+/// years to get there, and staying below it keeps every `pos + len` sum
+/// clear of overflow.
+pub(crate) const MAX_POSITION: u64 = 1 << 62;
 /// Largest allowed capacity (1 TiB keeps every position sum far from
 /// overflow and every record length within 32 bits of `max_message`).
 pub(crate) const MAX_CAPACITY: u64 = 1 << 40;

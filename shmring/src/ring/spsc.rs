@@ -24,8 +24,8 @@
 
 use super::Corruption;
 use super::data::DataArea;
-use crate::layout::record::{self, Record, record_size};
-use crate::layout::spsc::{SpscControl, SpscGeometry};
+use crate::layout::record::{self, RECORD_ALIGN, Record, record_size};
+use crate::layout::spsc::{MAX_POSITION, SpscControl, SpscGeometry};
 use crate::sync::Ordering;
 use std::ptr::NonNull;
 
@@ -94,7 +94,9 @@ impl SpscMemory {
         let c = self.control();
         let sent = c.producer.sent.load(Ordering::Relaxed);
         let received = c.consumer.received.load(Ordering::Relaxed);
-        sent.saturating_sub(received)
+        // At most one message per 8 bytes can be in flight; anything else
+        // is a torn read of two moving counters or a corrupt segment.
+        sent.wrapping_sub(received).min(self.geometry.capacity / 8)
     }
 
     /// Whether a record (or padding) is published at `pos`: the condition
@@ -176,6 +178,12 @@ impl SpscProducerRing {
                 "producer and consumer positions are a lap apart",
             ));
         }
+        if stored_write >= MAX_POSITION || read >= MAX_POSITION {
+            return Err(Corruption("a ring position is out of range"));
+        }
+        if stored_write % RECORD_ALIGN != 0 || read % RECORD_ALIGN != 0 {
+            return Err(Corruption("a ring position is not record-aligned"));
+        }
         let mut pos = stored_write.max(read);
         let mut sent = c.producer.sent.load(Ordering::Relaxed);
         let mask = capacity - 1;
@@ -187,7 +195,7 @@ impl SpscProducerRing {
             }
             let step = match record::decode(word) {
                 Some(Record::Message { len }) if len <= mem.geometry.max_message => {
-                    sent += 1;
+                    sent = sent.wrapping_add(1);
                     record_size(len)
                 }
                 Some(Record::Padding { total }) if total == capacity - (pos & mask) => total,
@@ -243,7 +251,10 @@ impl SpscProducerRing {
             // Acquire: pairs with the consumer's Release of `read_pos`, so
             // its reads of the freed records finish before we overwrite.
             let read = self.mem.control().consumer.read_pos.load(Ordering::Acquire);
-            if read > self.write_pos || self.write_pos - read > capacity || read < self.cached_read
+            if read > self.write_pos
+                || self.write_pos - read > capacity
+                || read < self.cached_read
+                || read % RECORD_ALIGN != 0
             {
                 return Err(ClaimError::Corrupt(Corruption(
                     "consumer position is out of range",
@@ -330,7 +341,7 @@ impl SpscProducerRing {
             data.word(publication.0).store(publication.1, PUBLISH);
         }
         self.write_pos = end;
-        self.sent += 1;
+        self.sent = self.sent.wrapping_add(1);
         if !batch {
             self.store_position();
         }
@@ -383,15 +394,18 @@ pub(crate) struct SpscConsumerRing {
 impl SpscConsumerRing {
     /// Attaches where the last consumer released. A consumer that died
     /// while holding a message had not released it: it is delivered again.
-    pub(crate) fn attach(mem: SpscMemory) -> SpscConsumerRing {
+    pub(crate) fn attach(mem: SpscMemory) -> Result<SpscConsumerRing, Corruption> {
         let line = &mem.control().consumer;
         let read_pos = line.read_pos.load(Ordering::Relaxed);
+        if read_pos % RECORD_ALIGN != 0 || read_pos >= MAX_POSITION {
+            return Err(Corruption("the consumer position is invalid"));
+        }
         let received = line.received.load(Ordering::Relaxed);
-        SpscConsumerRing {
+        Ok(SpscConsumerRing {
             mem,
             read_pos,
             received,
-        }
+        })
     }
 
     pub(crate) fn memory(&self) -> &SpscMemory {
@@ -483,7 +497,7 @@ impl SpscConsumerRing {
     #[inline(always)]
     pub(crate) fn release(&mut self, found: &Found, publish: bool) {
         self.read_pos = found.end;
-        self.received += 1;
+        self.received = self.received.wrapping_add(1);
         if publish {
             self.publish_release();
         }
