@@ -9,8 +9,16 @@
 //! shmring-testpeer send-one NAME TEXT        # send, drop, exit
 //! shmring-testpeer recv-one NAME TIMEOUT_MS  # print the message or the error
 //! shmring-testpeer wait-send NAME LEN TIMEOUT_MS  # a send that may block; prints the outcome
+//!
+//! shmring-testpeer mpmc-produce NAME ID COUNT      # COUNT checksummed messages from producer ID
+//! shmring-testpeer mpmc-consume NAME               # until Disconnected; prints a digest per producer
+//! shmring-testpeer mpmc-hold-sender NAME           # attach, print "ready", sleep until killed
+//! shmring-testpeer mpmc-hold-receiver NAME
+//! shmring-testpeer mpmc-send NAME PRIORITY TEXT... # send each TEXT, then exit
+//! shmring-testpeer mpmc-recv-one NAME TIMEOUT_MS
 //! ```
-use shmring::{RecvTimeoutError, SendTimeoutError, SpscBuilder};
+use shmring::{MpmcBuilder, RecvTimeoutError, SendTimeoutError, SpscBuilder};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -177,6 +185,115 @@ fn run(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
                 Err(SendTimeoutError::Timeout(_)) => say("Timeout"),
                 Err(SendTimeoutError::Disconnected(_)) => say("Disconnected"),
                 Err(e) => say(&format!("{e}")),
+            }
+            Ok(())
+        }
+        _ => run_mpmc(args),
+    }
+}
+
+/// An MPMC test message: producer id, sequence, filler of a length that
+/// varies with the sequence, and a checksum over all of it.
+fn mpmc_message(id: u32, seq: u64) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(64);
+    msg.extend_from_slice(&id.to_le_bytes());
+    msg.extend_from_slice(&seq.to_le_bytes());
+    let filler = (seq % 37) as usize;
+    msg.extend((0..filler).map(|i| (seq as u8).wrapping_add(i as u8)));
+    let sum = checksum(&msg);
+    msg.extend_from_slice(&sum.to_le_bytes());
+    msg
+}
+
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Checks an MPMC test message; returns (producer id, sequence).
+fn parse_mpmc_message(msg: &[u8]) -> Result<(u32, u64), String> {
+    if msg.len() < 20 {
+        return Err(format!("short message ({} bytes)", msg.len()));
+    }
+    let (body, sum) = msg.split_at(msg.len() - 8);
+    if checksum(body).to_le_bytes() != sum {
+        return Err("checksum mismatch".into());
+    }
+    let id = u32::from_le_bytes(body[..4].try_into().unwrap());
+    let seq = u64::from_le_bytes(body[4..12].try_into().unwrap());
+    if msg != mpmc_message(id, seq).as_slice() {
+        return Err(format!("message {id}/{seq} is torn"));
+    }
+    Ok((id, seq))
+}
+
+fn run_mpmc(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+    let open = |name: &str| MpmcBuilder::new().open(name);
+    match args {
+        ["mpmc-produce", name, id, count] => {
+            let (id, count): (u32, u64) = (id.parse()?, count.parse()?);
+            let sender = open(name)?.sender()?;
+            for seq in 0..count {
+                sender
+                    .send(&mpmc_message(id, seq))
+                    .map_err(|e| e.without_message())?;
+            }
+            say(&format!("sent {count}"));
+            Ok(())
+        }
+        ["mpmc-consume", name] => {
+            let receiver = open(name)?.receiver()?;
+            say("ready");
+            // Per producer: count, sum of sequences, last sequence seen.
+            let mut seen: BTreeMap<u32, (u64, u64, Option<u64>)> = BTreeMap::new();
+            loop {
+                let msg = match receiver.recv_timeout(Duration::from_secs(60)) {
+                    Ok(msg) => msg,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(e) => return Err(e.into()),
+                };
+                let (id, seq) = parse_mpmc_message(&msg)?;
+                let entry = seen.entry(id).or_insert((0, 0, None));
+                if entry.2.is_some_and(|last| seq <= last) {
+                    return Err(format!("producer {id}: {seq} after {:?}", entry.2).into());
+                }
+                *entry = (entry.0 + 1, entry.1 + seq, Some(seq));
+            }
+            for (id, (count, sum, _)) in seen {
+                say(&format!("producer {id} count {count} sum {sum}"));
+            }
+            say("done");
+            Ok(())
+        }
+        ["mpmc-hold-sender", name] => {
+            let _sender = open(name)?.sender()?;
+            say("ready");
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
+        }
+        ["mpmc-hold-receiver", name] => {
+            let _receiver = open(name)?.receiver()?;
+            say("ready");
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
+        }
+        ["mpmc-send", name, priority, texts @ ..] => {
+            let sender = open(name)?.sender()?.with_priority(priority.parse()?);
+            for text in texts {
+                sender
+                    .send(text.as_bytes())
+                    .map_err(|e| e.without_message())?;
+            }
+            say("sent");
+            Ok(())
+        }
+        ["mpmc-recv-one", name, timeout_ms] => {
+            let receiver = open(name)?.receiver()?;
+            say("ready");
+            match receiver.recv_timeout(Duration::from_millis(timeout_ms.parse()?)) {
+                Ok(m) => say(&format!("message {}", String::from_utf8_lossy(&m))),
+                Err(e) => say(&format!("{e:?}")),
             }
             Ok(())
         }

@@ -108,6 +108,9 @@ pub enum AttachError {
     },
     /// The ring's shared state is invalid.
     Corrupt(Corruption),
+    /// Every registry entry of this side of an MPMC queue is taken (32
+    /// endpoint families per side).
+    TooManyEndpoints,
     /// Reading this process's identity failed.
     Io(std::io::Error),
 }
@@ -117,6 +120,9 @@ impl fmt::Display for AttachError {
         match self {
             AttachError::Busy { pid } => write!(f, "the role is held by live process {pid}"),
             AttachError::Corrupt(c) => c.fmt(f),
+            AttachError::TooManyEndpoints => {
+                f.write_str("the queue's endpoint registry is full (32 per side)")
+            }
             AttachError::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

@@ -7,6 +7,7 @@ use crate::channel::error::{
     SendTimeoutError, TryRecvError, TrySendError,
 };
 use crate::channel::role::{self, PeerWatch};
+use crate::channel::{Keepalive, Patience};
 use crate::layout::RingKind;
 use crate::layout::spsc::{self as spsc_layout, SpscControl, SpscGeometry};
 use crate::ring::Corruption;
@@ -18,7 +19,7 @@ use crate::wait::{self, WaitOutcome, WaitStrategy};
 use rustix::fd::OwnedFd;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Default data-area size of a new ring.
 pub const DEFAULT_CAPACITY: u64 = 64 * 1024;
@@ -152,9 +153,6 @@ pub struct Spsc {
     mem: SpscMemory,
     wait: WaitStrategy,
 }
-
-/// Owner of the memory a ring lives in.
-type Keepalive = Arc<dyn std::any::Any + Send + Sync>;
 
 // SAFETY: `mem` points into `mapping`, which `Spsc` keeps alive; all
 // shared state is atomics, so `&Spsc` may be used from several threads.
@@ -312,21 +310,6 @@ enum Stop {
     Disconnected,
     TooLarge,
     Corrupt(Corruption),
-}
-
-/// When a blocking call gives up.
-#[derive(Clone, Copy)]
-enum Patience {
-    /// Do not wait at all.
-    None,
-    /// Wait until the deadline, or forever.
-    Until(Option<Instant>),
-}
-
-impl Patience {
-    fn after(timeout: Duration) -> Patience {
-        Patience::Until(Instant::now().checked_add(timeout))
-    }
 }
 
 /// The sending end of an SPSC ring. `Send`, not `Sync`; dropping it is

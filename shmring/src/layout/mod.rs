@@ -6,6 +6,7 @@
 //! `docs/layout.md` gives the same layout with byte offsets.
 
 pub(crate) mod header;
+pub(crate) mod mpmc;
 pub(crate) mod record;
 pub(crate) mod role;
 pub(crate) mod spsc;

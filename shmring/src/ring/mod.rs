@@ -3,6 +3,7 @@
 //! models feed them heap memory.
 
 pub(crate) mod data;
+pub(crate) mod mpmc;
 pub(crate) mod spsc;
 
 /// A shared value that breaks the ring's invariants: the peer is buggy or

@@ -1,0 +1,820 @@
+//! MPMC handles: [`MpmcBuilder`] makes or opens a queue; [`Mpmc`] hands out
+//! any number of [`Sender`]s and [`Receiver`]s, in any process.
+#![allow(unsafe_code)]
+
+use crate::channel::error::{
+    AttachError, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
+    SendTimeoutError, TryRecvError, TrySendError,
+};
+use crate::channel::registry::Side;
+use crate::channel::{Keepalive, Patience};
+use crate::layout::RingKind;
+use crate::layout::mpmc::{
+    self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry, SKIPPED,
+};
+use crate::ring::Corruption;
+use crate::ring::data::DataArea;
+use crate::ring::mpmc::{MpmcMemory, SlotClaim};
+use crate::segment::{self, Mapping, SegmentOptions};
+use crate::sys::process::ProcessId;
+use crate::wait::{self, WaitOutcome, WaitStrategy};
+use rustix::fd::OwnedFd;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Options for creating or opening an MPMC queue.
+///
+/// ```
+/// use shmring::MpmcBuilder;
+/// let name = format!("doc-mpmc-builder-{}", std::process::id());
+/// let queue = MpmcBuilder::new().slots(64).slot_size(128).priorities(4).create(&name)?;
+/// assert_eq!((queue.slots(), queue.slot_size(), queue.priorities()), (64, 128, 4));
+/// shmring::unlink(&name)?;
+/// # Ok::<(), shmring::OpenError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct MpmcBuilder {
+    geometry: MpmcGeometry,
+    options: SegmentOptions,
+    wait: WaitStrategy,
+}
+
+impl Default for MpmcBuilder {
+    fn default() -> Self {
+        MpmcBuilder::new()
+    }
+}
+
+impl MpmcBuilder {
+    /// 1024 slots of 256 bytes, one priority level, mode 0600,
+    /// spin-then-park waiting.
+    pub fn new() -> MpmcBuilder {
+        MpmcBuilder {
+            geometry: MpmcGeometry {
+                slots: 1024,
+                slot_size: 256,
+                levels: 1,
+            },
+            options: SegmentOptions::default(),
+            wait: WaitStrategy::default(),
+        }
+    }
+
+    /// Slots per priority level: a power of two, 2 to 16 Mi (create only).
+    pub fn slots(mut self, slots: u64) -> MpmcBuilder {
+        self.geometry.slots = slots;
+        self
+    }
+
+    /// Largest message, up to 16 MiB (create only).
+    pub fn slot_size(mut self, bytes: u64) -> MpmcBuilder {
+        self.geometry.slot_size = bytes;
+        self
+    }
+
+    /// Number of priority levels, 1 to 8 (create only). Each level is its
+    /// own queue of `slots` slots; a receiver scans from the highest.
+    pub fn priorities(mut self, levels: u32) -> MpmcBuilder {
+        self.geometry.levels = levels;
+        self
+    }
+
+    /// Permission bits of a new segment (create only; default 0600).
+    pub fn mode(mut self, mode: u32) -> MpmcBuilder {
+        self.options.mode = mode;
+        self
+    }
+
+    /// How long `open` waits for a creator still initialising (default 2 s).
+    pub fn open_timeout(mut self, timeout: Duration) -> MpmcBuilder {
+        self.options.open_timeout = timeout;
+        self
+    }
+
+    /// How the handles made from this queue wait (default spin-then-park).
+    pub fn wait_strategy(mut self, wait: WaitStrategy) -> MpmcBuilder {
+        self.wait = wait;
+        self
+    }
+
+    /// Creates a new named segment; `AlreadyExists` if the name is taken.
+    pub fn create(&self, name: &str) -> Result<Mpmc, OpenError> {
+        let geometry = self.geometry.check().map_err(OpenError::InvalidConfig)?;
+        let (pid, start) = segment::creator_identity();
+        let header = geometry.header(pid, start);
+        let mut built = None;
+        let mapping = segment::create(name, self.options, header, |mapping| {
+            let memory = memory_of(mapping, geometry);
+            memory.initialise();
+            built = Some(memory);
+        })?;
+        let mem = built.expect("create runs the initialiser");
+        let name = mapping.name().map(str::to_owned);
+        Ok(Mpmc {
+            memory: Arc::new(mapping),
+            name,
+            mem,
+            wait: self.wait,
+        })
+    }
+
+    /// Opens an existing named segment and validates it.
+    pub fn open(&self, name: &str) -> Result<Mpmc, OpenError> {
+        let mapping = segment::open(name, self.options, RingKind::Mpmc, mpmc_layout::LAYOUT_HASH)?;
+        Mpmc::from_mapping(mapping, self.wait)
+    }
+
+    /// Validates and maps an already-open segment file (a memfd from the
+    /// broker, for example).
+    pub fn from_fd(&self, fd: OwnedFd) -> Result<Mpmc, OpenError> {
+        let mapping = segment::adopt(fd, self.options, RingKind::Mpmc, mpmc_layout::LAYOUT_HASH)?;
+        Mpmc::from_mapping(mapping, self.wait)
+    }
+}
+
+/// The queue's memory inside a mapping whose header was validated (or
+/// just written) with `geometry`.
+fn memory_of(mapping: &Mapping, geometry: MpmcGeometry) -> MpmcMemory {
+    let control = mapping.at::<MpmcControl>(mpmc_layout::CONTROL_OFFSET);
+    let levels = mapping.at::<LevelPositions>(mpmc_layout::LEVELS_OFFSET);
+    let slots = mapping.at::<crate::sync::AtomicU64>(geometry.slots_offset());
+    let slot_bytes = geometry.stride() * geometry.slots * u64::from(geometry.levels);
+    // The header check tied every offset and size to the real file size.
+    // SAFETY: the slot area is mapped, 8-aligned and `slot_bytes` long, and
+    // lives as long as `mapping`, which every user keeps alive (Keepalive).
+    let data = unsafe { DataArea::new(slots, slot_bytes) };
+    // SAFETY: as above, for the control block and the level lines.
+    unsafe { MpmcMemory::new(control, levels, data, geometry) }
+}
+
+/// An open MPMC segment: hands out [`Sender`]s and [`Receiver`]s.
+///
+/// ```
+/// let name = format!("doc-mpmc-{}", std::process::id());
+/// let queue = shmring::Mpmc::create(&name)?;
+/// let sender = queue.sender()?;
+/// let receiver = queue.receiver()?;
+/// sender.send(b"job 1")?;
+/// assert_eq!(&*receiver.recv()?, b"job 1");
+/// shmring::unlink(&name)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Mpmc {
+    memory: Keepalive,
+    name: Option<String>,
+    mem: MpmcMemory,
+    wait: WaitStrategy,
+}
+
+/// Which end an endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Send,
+    Receive,
+}
+
+impl Mpmc {
+    /// Creates a named queue with the default options ([`MpmcBuilder::new`]).
+    pub fn create(name: &str) -> Result<Mpmc, OpenError> {
+        MpmcBuilder::new().create(name)
+    }
+
+    /// Opens a named queue with the default options.
+    pub fn open(name: &str) -> Result<Mpmc, OpenError> {
+        MpmcBuilder::new().open(name)
+    }
+
+    fn from_mapping(mapping: Mapping, wait: WaitStrategy) -> Result<Mpmc, OpenError> {
+        let geometry = MpmcGeometry::from_header(mapping.header())
+            .map_err(|p| segment::header_error(p, RingKind::Mpmc))?;
+        let mem = memory_of(&mapping, geometry);
+        let name = mapping.name().map(str::to_owned);
+        Ok(Mpmc {
+            memory: Arc::new(mapping),
+            name,
+            mem,
+            wait,
+        })
+    }
+
+    /// A queue on heap memory, for the loom models only.
+    #[cfg(shmring_loom)]
+    #[doc(hidden)]
+    pub fn on_heap(slots: u64, slot_size: u64, levels: u32, wait: WaitStrategy) -> Mpmc {
+        use crate::sync::AtomicU64;
+        use std::ptr::NonNull;
+        let geometry = MpmcGeometry {
+            slots,
+            slot_size,
+            levels,
+        }
+        .check()
+        .expect("model geometry");
+        let control: Box<MpmcControl> = Box::default();
+        let positions: Box<[LevelPositions]> =
+            (0..levels).map(|_| LevelPositions::default()).collect();
+        let words = geometry.stride() * slots * u64::from(levels) / 8;
+        let slot_words: Box<[AtomicU64]> = (0..words).map(|_| AtomicU64::new(0)).collect();
+        // SAFETY: the boxes move into `memory` below and outlive every use.
+        let data = unsafe { DataArea::new(NonNull::from(&slot_words[0]), words * 8) };
+        // SAFETY: as above.
+        let mem = unsafe {
+            MpmcMemory::new(
+                NonNull::from(&*control),
+                NonNull::from(&positions[0]),
+                data,
+                geometry,
+            )
+        };
+        mem.initialise();
+        let memory: Keepalive = Arc::new((control, positions, slot_words));
+        Mpmc {
+            memory,
+            name: None,
+            mem,
+            wait,
+        }
+    }
+
+    fn side(&self, end: End) -> Side<'_> {
+        side_of(&self.mem, end)
+    }
+
+    fn attach(&self, end: End) -> Result<Arc<Endpoint>, AttachError> {
+        let me = ProcessId::current().map_err(AttachError::Io)?;
+        crate::sys::membarrier::register();
+        let index = self.side(end).register(me)?;
+        Ok(Arc::new(Endpoint {
+            _memory: Arc::clone(&self.memory),
+            mem: self.mem,
+            wait: self.wait,
+            me,
+            index,
+            end,
+        }))
+    }
+
+    /// Attaches a sender (its clones share its registry entry).
+    pub fn sender(&self) -> Result<Sender, AttachError> {
+        Ok(Sender {
+            endpoint: self.attach(End::Send)?,
+            priority: 0,
+        })
+    }
+
+    /// Attaches a receiver (its clones share its registry entry).
+    pub fn receiver(&self) -> Result<Receiver, AttachError> {
+        Ok(Receiver {
+            endpoint: self.attach(End::Receive)?,
+        })
+    }
+
+    /// Slots per priority level.
+    pub fn slots(&self) -> u64 {
+        self.mem.geometry().slots
+    }
+
+    /// Largest message in bytes.
+    pub fn slot_size(&self) -> u64 {
+        self.mem.geometry().slot_size
+    }
+
+    /// Number of priority levels.
+    pub fn priorities(&self) -> u32 {
+        self.mem.geometry().levels
+    }
+
+    /// Messages sent (or being written) and not yet received.
+    pub fn messages_in_flight(&self) -> u64 {
+        self.mem.messages_in_flight()
+    }
+
+    /// Sender endpoint families held by live processes (reads `/proc`).
+    pub fn live_senders(&self) -> usize {
+        self.side(End::Send).count_alive()
+    }
+
+    /// Receiver endpoint families held by live processes (reads `/proc`).
+    pub fn live_receivers(&self) -> usize {
+        self.side(End::Receive).count_alive()
+    }
+
+    /// The name the segment was created or opened by.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+fn side_of(mem: &MpmcMemory, end: End) -> Side<'_> {
+    let c = mem.control();
+    match end {
+        End::Send => Side {
+            table: &c.senders,
+            live: &c.counters.live_senders,
+            ever: &c.counters.senders_ever,
+        },
+        End::Receive => Side {
+            table: &c.receivers,
+            live: &c.counters.live_receivers,
+            ever: &c.counters.receivers_ever,
+        },
+    }
+}
+
+/// A registry entry and what its handles share.
+#[derive(Debug)]
+struct Endpoint {
+    _memory: Keepalive,
+    mem: MpmcMemory,
+    wait: WaitStrategy,
+    me: ProcessId,
+    index: usize,
+    end: End,
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        side_of(&self.mem, self.end).unregister(self.index, self.me);
+        // The other side may be parked waiting for us: let it re-check.
+        let c = self.mem.control();
+        match self.end {
+            End::Send => wait::notify_all(&c.not_empty),
+            End::Receive => wait::notify_all(&c.not_full),
+        }
+    }
+}
+
+enum Stop {
+    Full,
+    Timeout,
+    Disconnected,
+    TooLarge,
+}
+
+/// Sends into an MPMC queue. `Clone` (clones share one registry entry),
+/// `Send` and `Sync`. When every sender is gone, receivers drain the queue
+/// and then get `Disconnected`.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    endpoint: Arc<Endpoint>,
+    priority: u32,
+}
+
+impl Sender {
+    /// This sender at priority `level` (0 = lowest, the default; values
+    /// past the queue's highest level are clamped to it).
+    ///
+    /// ```
+    /// # let name = format!("doc-mpmc-prio-{}", std::process::id());
+    /// let queue = shmring::MpmcBuilder::new().priorities(3).create(&name)?;
+    /// let (sender, receiver) = (queue.sender()?, queue.receiver()?);
+    /// sender.send(b"routine")?;
+    /// sender.with_priority(2).send(b"urgent")?;
+    /// assert_eq!(&*receiver.recv()?, b"urgent");
+    /// assert_eq!(&*receiver.recv()?, b"routine");
+    /// # shmring::unlink(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_priority(&self, level: u32) -> Sender {
+        let highest = self.endpoint.mem.geometry().levels - 1;
+        Sender {
+            endpoint: Arc::clone(&self.endpoint),
+            priority: level.min(highest),
+        }
+    }
+
+    /// The priority level this sender sends at.
+    pub fn priority(&self) -> u32 {
+        self.priority
+    }
+
+    fn receivers(&self) -> Side<'_> {
+        side_of(&self.endpoint.mem, End::Receive)
+    }
+
+    #[inline]
+    fn claim(&self, len: usize, patience: Patience) -> Result<SlotClaim, Stop> {
+        let mem = &self.endpoint.mem;
+        if len as u64 > mem.geometry().slot_size {
+            return Err(Stop::TooLarge);
+        }
+        loop {
+            if self.receivers().gone() {
+                return Err(Stop::Disconnected);
+            }
+            if let Some(claim) = mem.try_claim_send(self.priority) {
+                return Ok(claim);
+            }
+            let Patience::Until(deadline) = patience else {
+                return Err(Stop::Full);
+            };
+            let receivers = self.receivers();
+            let outcome = wait::wait_until(
+                &mem.control().not_full,
+                self.endpoint.wait,
+                deadline,
+                || mem.has_room(self.priority) || receivers.gone(),
+                || receivers.reap(),
+            );
+            match outcome {
+                WaitOutcome::Ready => {}
+                WaitOutcome::TimedOut => return Err(Stop::Timeout),
+                WaitOutcome::PeerGone => return Err(Stop::Disconnected),
+            }
+        }
+    }
+
+    #[inline]
+    fn send_with(&self, msg: &[u8], patience: Patience) -> Result<(), Stop> {
+        let claim = self.claim(msg.len(), patience)?;
+        let mem = &self.endpoint.mem;
+        mem.slots().write(mem.payload_offset(&claim), msg);
+        mem.publish(claim, msg.len() as u32);
+        wait::notify_one(&mem.control().not_empty);
+        Ok(())
+    }
+
+    /// Sends `msg` if a slot is free now.
+    pub fn try_send<'m>(&self, msg: &'m [u8]) -> Result<(), TrySendError<&'m [u8]>> {
+        self.send_with(msg, Patience::None)
+            .map_err(|stop| match stop {
+                Stop::Full | Stop::Timeout => TrySendError::Full(msg),
+                Stop::Disconnected => TrySendError::Disconnected(msg),
+                Stop::TooLarge => TrySendError::TooLarge(msg),
+            })
+    }
+
+    /// Sends `msg`, waiting for a free slot as long as it takes.
+    pub fn send<'m>(&self, msg: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
+        self.send_with(msg, Patience::Until(None))
+            .map_err(|stop| blocking_error(stop, msg))
+    }
+
+    /// Sends `msg`, waiting for a free slot at most `timeout`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let name = format!("doc-mpmc-timeout-{}", std::process::id());
+    /// let queue = shmring::MpmcBuilder::new().slots(2).create(&name)?;
+    /// let sender = queue.sender()?;
+    /// let _receiver = queue.receiver()?;
+    /// sender.send(b"1")?;
+    /// sender.send(b"2")?;
+    /// let err = sender.send_timeout(b"3", Duration::from_millis(5)).unwrap_err();
+    /// assert!(matches!(err, shmring::SendTimeoutError::Timeout(m) if m == b"3"));
+    /// # shmring::unlink(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_timeout<'m>(
+        &self,
+        msg: &'m [u8],
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<&'m [u8]>> {
+        self.send_with(msg, Patience::after(timeout))
+            .map_err(|stop| timeout_error(stop, msg))
+    }
+
+    /// Sends a plain-old-data value as its bytes.
+    pub fn send_value<T: bytemuck::Pod>(&self, value: &T) -> Result<(), SendError<T>> {
+        self.send(bytemuck::bytes_of(value))
+            .map_err(|e| e.map(|_| *value))
+    }
+
+    /// Sends a plain-old-data value if a slot is free now.
+    pub fn try_send_value<T: bytemuck::Pod>(&self, value: &T) -> Result<(), TrySendError<T>> {
+        self.try_send(bytemuck::bytes_of(value))
+            .map_err(|e| e.map(|_| *value))
+    }
+
+    /// Claims a slot to write `len` bytes in place, if one is free now.
+    /// Published by [`SlotGrant::commit`]; a grant dropped uncommitted is
+    /// published as a skipped slot that receivers pass over.
+    ///
+    /// ```
+    /// # let name = format!("doc-mpmc-reserve-{}", std::process::id());
+    /// # let queue = shmring::Mpmc::create(&name)?;
+    /// let (sender, receiver) = (queue.sender()?, queue.receiver()?);
+    /// let mut grant = sender.try_reserve(3)?;
+    /// grant.copy_from_slice(b"abc");
+    /// grant.commit();
+    /// assert_eq!(&*receiver.try_recv()?, b"abc");
+    /// # shmring::unlink(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_reserve(&self, len: usize) -> Result<SlotGrant<'_>, TrySendError<usize>> {
+        match self.claim(len, Patience::None) {
+            Ok(claim) => Ok(SlotGrant::new(self, claim, len)),
+            Err(Stop::Full | Stop::Timeout) => Err(TrySendError::Full(len)),
+            Err(Stop::Disconnected) => Err(TrySendError::Disconnected(len)),
+            Err(Stop::TooLarge) => Err(TrySendError::TooLarge(len)),
+        }
+    }
+
+    /// Claims a slot to write in place, waiting as long as it takes.
+    pub fn reserve(&self, len: usize) -> Result<SlotGrant<'_>, SendError<usize>> {
+        match self.claim(len, Patience::Until(None)) {
+            Ok(claim) => Ok(SlotGrant::new(self, claim, len)),
+            Err(stop) => Err(blocking_error(stop, len)),
+        }
+    }
+
+    /// Largest message in bytes.
+    pub fn slot_size(&self) -> u64 {
+        self.endpoint.mem.geometry().slot_size
+    }
+}
+
+fn blocking_error<T>(stop: Stop, msg: T) -> SendError<T> {
+    match stop {
+        Stop::TooLarge => SendError::TooLarge(msg),
+        Stop::Full | Stop::Timeout | Stop::Disconnected => SendError::Disconnected(msg),
+    }
+}
+
+fn timeout_error<T>(stop: Stop, msg: T) -> SendTimeoutError<T> {
+    match stop {
+        Stop::Full | Stop::Timeout => SendTimeoutError::Timeout(msg),
+        Stop::Disconnected => SendTimeoutError::Disconnected(msg),
+        Stop::TooLarge => SendTimeoutError::TooLarge(msg),
+    }
+}
+
+/// A claimed slot, written in place (see [`Sender::try_reserve`]).
+#[derive(Debug)]
+pub struct SlotGrant<'s> {
+    sender: &'s Sender,
+    claim: Option<SlotClaim>,
+    len: usize,
+    #[cfg(shmring_loom)]
+    staging: Vec<u8>,
+}
+
+impl<'s> SlotGrant<'s> {
+    fn new(sender: &'s Sender, claim: SlotClaim, len: usize) -> SlotGrant<'s> {
+        SlotGrant {
+            sender,
+            claim: Some(claim),
+            len,
+            #[cfg(shmring_loom)]
+            staging: vec![0; len],
+        }
+    }
+
+    /// Publishes the whole reserved length.
+    pub fn commit(self) {
+        let len = self.len;
+        self.commit_len(len);
+    }
+
+    /// Publishes the first `len` bytes (clamped to the reserved length).
+    pub fn commit_len(mut self, len: usize) {
+        let len = len.min(self.len);
+        let claim = self.claim.take().expect("a grant is committed once");
+        let mem = &self.sender.endpoint.mem;
+        #[cfg(shmring_loom)]
+        mem.slots()
+            .write(mem.payload_offset(&claim), &self.staging[..len]);
+        mem.publish(claim, len as u32);
+        wait::notify_one(&mem.control().not_empty);
+    }
+}
+
+impl Deref for SlotGrant<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        #[cfg(shmring_loom)]
+        return &self.staging;
+        #[cfg(not(shmring_loom))]
+        {
+            let claim = self.claim.as_ref().expect("uncommitted");
+            let mem = &self.sender.endpoint.mem;
+            // SAFETY: the slot is ours from the claim until publication,
+            // which consumes `self`; no receiver reads it before.
+            unsafe {
+                mem.slots()
+                    .slice(mem.payload_offset(claim), self.len as u64)
+            }
+        }
+    }
+}
+
+impl DerefMut for SlotGrant<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        #[cfg(shmring_loom)]
+        return &mut self.staging;
+        #[cfg(not(shmring_loom))]
+        {
+            let claim = self.claim.as_ref().expect("uncommitted");
+            let mem = &self.sender.endpoint.mem;
+            // SAFETY: as in `deref`; `&mut self` makes the borrow exclusive.
+            unsafe {
+                mem.slots()
+                    .slice_mut(mem.payload_offset(claim), self.len as u64)
+            }
+        }
+    }
+}
+
+impl Drop for SlotGrant<'_> {
+    fn drop(&mut self) {
+        if let Some(claim) = self.claim.take() {
+            // The position is taken: it must be completed, or the queue
+            // would stop at it. Receivers skip this one.
+            self.sender.endpoint.mem.publish(claim, SKIPPED);
+            wait::notify_one(&self.sender.endpoint.mem.control().not_empty);
+        }
+    }
+}
+
+/// Receives from an MPMC queue: each message goes to exactly one receiver.
+/// `Clone` (clones share one registry entry), `Send` and `Sync`.
+#[derive(Debug, Clone)]
+pub struct Receiver {
+    endpoint: Arc<Endpoint>,
+}
+
+enum Dry {
+    Empty,
+    Timeout,
+    Disconnected,
+    Corrupt(Corruption),
+}
+
+impl Receiver {
+    fn senders(&self) -> Side<'_> {
+        side_of(&self.endpoint.mem, End::Send)
+    }
+
+    #[inline]
+    fn next(&self, patience: Patience) -> Result<SlotClaim, Dry> {
+        let mem = &self.endpoint.mem;
+        loop {
+            match mem.try_claim_recv() {
+                Ok(Some(claim)) => return Ok(claim),
+                Ok(None) => {}
+                Err(c) => return Err(Dry::Corrupt(c)),
+            }
+            if self.senders().gone() {
+                // Every sender's last message is visible now (see
+                // `Side::gone`): one more look decides.
+                return match mem.try_claim_recv() {
+                    Ok(Some(claim)) => Ok(claim),
+                    Ok(None) => Err(Dry::Disconnected),
+                    Err(c) => Err(Dry::Corrupt(c)),
+                };
+            }
+            let Patience::Until(deadline) = patience else {
+                return Err(Dry::Empty);
+            };
+            let senders = self.senders();
+            let outcome = wait::wait_until(
+                &mem.control().not_empty,
+                self.endpoint.wait,
+                deadline,
+                || mem.has_message() || senders.gone(),
+                || senders.reap(),
+            );
+            if outcome == WaitOutcome::TimedOut {
+                return Err(Dry::Timeout);
+            }
+        }
+    }
+
+    /// Takes the next message if there is one, borrowed in place until the
+    /// guard drops.
+    pub fn try_recv(&self) -> Result<SlotGuard<'_>, TryRecvError> {
+        match self.next(Patience::None) {
+            Ok(claim) => Ok(SlotGuard::new(self, claim)),
+            Err(Dry::Empty | Dry::Timeout) => Err(TryRecvError::Empty),
+            Err(Dry::Disconnected) => Err(TryRecvError::Disconnected),
+            Err(Dry::Corrupt(c)) => Err(TryRecvError::Corrupt(c)),
+        }
+    }
+
+    /// Waits for the next message as long as it takes; `Disconnected` once
+    /// every sender is gone and the queue is drained.
+    pub fn recv(&self) -> Result<SlotGuard<'_>, RecvError> {
+        match self.next(Patience::Until(None)) {
+            Ok(claim) => Ok(SlotGuard::new(self, claim)),
+            Err(Dry::Corrupt(c)) => Err(RecvError::Corrupt(c)),
+            Err(_) => Err(RecvError::Disconnected),
+        }
+    }
+
+    /// Waits for the next message at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<SlotGuard<'_>, RecvTimeoutError> {
+        match self.next(Patience::after(timeout)) {
+            Ok(claim) => Ok(SlotGuard::new(self, claim)),
+            Err(Dry::Empty | Dry::Timeout) => Err(RecvTimeoutError::Timeout),
+            Err(Dry::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            Err(Dry::Corrupt(c)) => Err(RecvTimeoutError::Corrupt(c)),
+        }
+    }
+
+    /// Waits for the next message and copies it into `buf`; returns its
+    /// length.
+    pub fn recv_into(&self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        let msg = self.recv()?;
+        buf.clear();
+        buf.extend_from_slice(&msg);
+        Ok(buf.len())
+    }
+
+    /// Waits for a message and returns it as a `T` if it has exactly
+    /// `size_of::<T>()` bytes. A message of another size is consumed (in
+    /// a queue with several receivers it cannot be left for "someone
+    /// else") and reported as `SizeMismatch`.
+    pub fn recv_value<T: bytemuck::Pod>(&self) -> Result<T, RecvValueError> {
+        let msg = self.recv().map_err(|e| match e {
+            RecvError::Disconnected => RecvValueError::Disconnected,
+            RecvError::Corrupt(c) => RecvValueError::Corrupt(c),
+        })?;
+        msg.value::<T>().ok_or(RecvValueError::SizeMismatch {
+            expected: std::mem::size_of::<T>(),
+            actual: msg.len(),
+        })
+    }
+
+    /// Hands up to `max` messages available now to `f`; returns how many,
+    /// or `Empty`/`Disconnected` instead of 0.
+    pub fn try_drain(&self, max: usize, mut f: impl FnMut(&[u8])) -> Result<usize, TryRecvError> {
+        let mut n = 0;
+        while n < max {
+            match self.try_recv() {
+                Ok(msg) => {
+                    f(&msg);
+                    n += 1;
+                }
+                Err(e) if n == 0 => return Err(e),
+                Err(TryRecvError::Corrupt(c)) => return Err(TryRecvError::Corrupt(c)),
+                Err(_) => break,
+            }
+        }
+        Ok(n)
+    }
+
+    /// Largest message in bytes.
+    pub fn slot_size(&self) -> u64 {
+        self.endpoint.mem.geometry().slot_size
+    }
+}
+
+/// A received message, borrowed in its slot; the slot is freed on drop.
+#[derive(Debug)]
+pub struct SlotGuard<'r> {
+    receiver: &'r Receiver,
+    claim: SlotClaim,
+    #[cfg(shmring_loom)]
+    copy: Vec<u8>,
+}
+
+impl<'r> SlotGuard<'r> {
+    fn new(receiver: &'r Receiver, claim: SlotClaim) -> SlotGuard<'r> {
+        #[cfg(shmring_loom)]
+        {
+            let mem = &receiver.endpoint.mem;
+            let mut copy = vec![0; claim.len as usize];
+            mem.slots().read(mem.payload_offset(&claim), &mut copy);
+            SlotGuard {
+                receiver,
+                claim,
+                copy,
+            }
+        }
+        #[cfg(not(shmring_loom))]
+        SlotGuard { receiver, claim }
+    }
+
+    /// The message as a `T`, if it is exactly `size_of::<T>()` bytes.
+    pub fn value<T: bytemuck::Pod>(&self) -> Option<T> {
+        bytemuck::try_pod_read_unaligned(self).ok()
+    }
+}
+
+impl Deref for SlotGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        #[cfg(shmring_loom)]
+        return &self.copy;
+        #[cfg(not(shmring_loom))]
+        {
+            let mem = &self.receiver.endpoint.mem;
+            // SAFETY: the slot is ours until `drop` releases it; `len` was
+            // checked against the slot size when it was claimed.
+            unsafe {
+                mem.slots()
+                    .slice(mem.payload_offset(&self.claim), self.claim.len)
+            }
+        }
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        let mem = &self.receiver.endpoint.mem;
+        mem.release(self.claim);
+        wait::notify_one(&mem.control().not_full);
+    }
+}
