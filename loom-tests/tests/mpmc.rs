@@ -1,0 +1,32 @@
+//! Runs the `loom_tests::mpmc` models (see that module).
+#![cfg(all(shmring_loom, not(shmring_loom_broken)))]
+
+#[test]
+fn two_producers_race_for_the_last_slot() {
+    loom::model(loom_tests::mpmc::two_producers_race_for_the_last_slot);
+}
+
+#[test]
+fn two_consumers_race_for_two_messages() {
+    loom::model(loom_tests::mpmc::two_consumers_race_for_two_messages);
+}
+
+/// Three threads with blocking waits: bounded to 2 preemptions whatever
+/// `LOOM_MAX_PREEMPTIONS` says (about 75 s on 2 cores; 3 takes too long
+/// for CI).
+#[test]
+fn two_producers_one_consumer_in_order() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(loom_tests::mpmc::two_producers_one_consumer_in_order);
+}
+
+#[test]
+fn parked_receiver_wakes() {
+    loom::model(loom_tests::mpmc::parked_receiver_wakes);
+}
+
+#[test]
+fn sender_drop_ends_receive() {
+    loom::model(loom_tests::mpmc::sender_drop_ends_receive);
+}
