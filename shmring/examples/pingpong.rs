@@ -189,6 +189,12 @@ fn shmring_round_trips(options: &Options) -> Result<Histogram<u64>, Box<dyn std:
             let reply = rx.recv()?;
             debug_assert_eq!(reply.len(), payload.len());
             drop(reply);
+            if i == 0 {
+                // The echo has both rings open: the names are no longer
+                // needed, and an interrupted run leaves nothing behind.
+                let _ = shmring::unlink(&ping_name);
+                let _ = shmring::unlink(&pong_name);
+            }
             let now = Instant::now();
             if i >= warmup {
                 hist.record((now - last).as_nanos() as u64)?;
