@@ -82,12 +82,15 @@ impl Side<'_> {
     /// path: reads `/proc`); returns whether this side is now gone.
     pub(crate) fn reap(&self) -> bool {
         for entry in &self.table.entries {
+            // Acquire: pairs with the holder's claim (AcqRel in `register`).
             let current = entry.load(Ordering::Acquire);
             let dead = match RoleState::decode(current) {
                 RoleState::Vacant => false,
                 RoleState::Left => true,
                 RoleState::Held(id) => id.liveness_truncated() == Liveness::Dead,
             };
+            // AcqRel: a reaper that wins owns the entry's release, as a
+            // detaching holder would (pairs with `register`'s Acquire).
             if dead
                 && entry
                     .compare_exchange(current, 0, Ordering::AcqRel, Ordering::Relaxed)
@@ -105,6 +108,7 @@ impl Side<'_> {
         self.table
             .entries
             .iter()
+            // Acquire: pairs with `register`; a count for humans only.
             .filter(|e| match RoleState::decode(e.load(Ordering::Acquire)) {
                 RoleState::Held(id) => id.liveness_truncated() == Liveness::Alive,
                 _ => false,
