@@ -1,0 +1,53 @@
+//! `cargo bench --bench throughput`: one-way stream of every mechanism at
+//! every size, next to one thread's memcpy.
+
+use shmring_benches::mechanism::Mechanism;
+use shmring_benches::report::{self, Report};
+use shmring_benches::runner::Runner;
+
+fn main() -> shmring_benches::Result<()> {
+    let plan = shmring_benches::plan::Plan::from_env();
+    let cells: Vec<(Mechanism, usize)> = plan
+        .sizes
+        .iter()
+        .flat_map(|&size| Mechanism::THROUGHPUT.map(|m| (m, size)))
+        .collect();
+    let mut runner = Runner::new(
+        "throughput",
+        cells.len(),
+        env!("CARGO_BIN_EXE_shmring-bench-peer"),
+    );
+    let mut rows: Vec<_> = cells
+        .into_iter()
+        .map(|(mechanism, size)| runner.throughput(mechanism, size))
+        .collect();
+    // Ratios against memcpy and the pipe at the same size, same run.
+    let reference = |rows: &[report::Row], m: Mechanism, size: usize| {
+        rows.iter()
+            .find(|r| r.mechanism == m.key() && r.size == size)
+            .and_then(|r| Some((r.bytes_per_s?, r.msgs_per_s?)))
+    };
+    let references: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                reference(&rows, Mechanism::Memcpy, r.size),
+                reference(&rows, Mechanism::Pipe, r.size),
+            )
+        })
+        .collect();
+    for (row, (memcpy, pipe)) in rows.iter_mut().zip(references) {
+        row.ratio_to_limit = memcpy.zip(row.bytes_per_s).map(|((b, _), ours)| ours / b);
+        row.ratio_to_pipe = pipe.zip(row.msgs_per_s).map(|((_, m), ours)| ours / m);
+    }
+    let report = Report {
+        machine: runner.machine(),
+        rows,
+    };
+    let dir = report::output_dir();
+    let table = report::write(&dir, "throughput", &report)?;
+    shmring_benches::plot::throughput(&dir.join("throughput.svg"), &report.rows)?;
+    println!("{}\n{table}", report::machine_line(&report.machine));
+    println!("written to {}", dir.display());
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! `cargo bench` for shmring: every row is a message-passing mechanism
+//! measured on this machine in this run, next to the physical limit.
+//!
+//! The two bench targets (`latency`, `throughput`) drive one side of each
+//! mechanism; the other side is a real process, `shmring-bench-peer`,
+//! pinned to the other core. Both sides share this library: the same
+//! mechanism code ([`link`]), the same message protocol ([`wire`]), and
+//! the report writer ([`report`], [`plot`]).
+
+pub mod clock;
+pub mod link;
+pub mod mechanism;
+pub mod peer;
+pub mod pin;
+pub mod plan;
+pub mod plot;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod watchdog;
+pub mod wire;
+
+/// Every failure in a benchmark run: a message for a human, nothing to
+/// match on (a failed row is reported and the run goes on or stops).
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// `Result` with [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,738 @@
+//! Setting up each mechanism: the bench's side ([`prepare`]), what the
+//! peer process is handed, and the peer's side ([`attach`]).
+//!
+//! Every mechanism ends as a pair of concrete [`Tx`]/[`Rx`] types, and the
+//! measuring loops are generic over them ([`Driver`]), so no row pays for
+//! dynamic dispatch and every row runs the same loop.
+
+pub mod eventfd_shm;
+pub mod fd_stream;
+pub mod kernel_queues;
+pub mod limit;
+pub mod rings;
+pub mod shared_memory;
+
+use crate::mechanism::Mechanism;
+use crate::wire::{Rx, Tx};
+use crate::{Error, Result};
+use eventfd_shm::{EventRx, EventTx, STREAM_SLOTS, Slots};
+use fd_stream::{PacketRx, PacketTx, StreamRx, StreamTx};
+use kernel_queues::{PosixQueue, SysvQueue};
+use rings::*;
+use rustix::fd::{AsFd, OwnedFd};
+use shared_memory::SharedFile;
+use shmring::{MpmcBuilder, SpscBuilder, WaitStrategy};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Which directions a row uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// Bench → peer and back (latency rows).
+    RoundTrip,
+    /// Bench → peer only (throughput rows).
+    Stream,
+}
+
+impl Pattern {
+    /// Name on the peer's command line.
+    pub fn key(self) -> &'static str {
+        match self {
+            Pattern::RoundTrip => "round-trip",
+            Pattern::Stream => "stream",
+        }
+    }
+
+    /// The pattern named `key`.
+    pub fn from_key(key: &str) -> Option<Pattern> {
+        [Pattern::RoundTrip, Pattern::Stream]
+            .into_iter()
+            .find(|p| p.key() == key)
+    }
+}
+
+/// This mechanism cannot carry this size here; the reason goes in the row.
+#[derive(Debug)]
+pub struct Unsupported(pub String);
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unsupported {}
+
+fn unsupported(reason: impl Into<String>) -> Error {
+    Box::new(Unsupported(reason.into()))
+}
+
+/// The two halves one side of a row uses (a stream's sender has no `rx`,
+/// its receiver no `tx`).
+#[derive(Debug)]
+pub struct Ends<T, R> {
+    /// Sending half.
+    pub tx: Option<T>,
+    /// Receiving half.
+    pub rx: Option<R>,
+}
+
+/// What runs over a side's ends: the measuring loops.
+pub trait Driver {
+    /// What the loop returns.
+    type Out;
+    /// Runs the loop over concrete halves.
+    fn drive<T: Tx, R: Rx>(self, ends: Ends<T, R>) -> Result<Self::Out>;
+}
+
+/// One side of a row, whatever the mechanism.
+#[derive(Debug)]
+pub enum AnyEnds {
+    /// Physical limit.
+    Limit(Ends<limit::WordTx, limit::WordRx>),
+    /// SPSC copying.
+    Spsc(Ends<SpscTx, SpscGuardRx>),
+    /// SPSC copying on both sides (throughput).
+    SpscCopy(Ends<SpscTx, SpscCopyRx>),
+    /// SPSC zero-copy.
+    SpscZeroCopy(Ends<SpscReserveTx, SpscGuardRx>),
+    /// MPMC in place on receive (latency).
+    Mpmc(Ends<MpmcTx, MpmcGuardRx>),
+    /// MPMC copying on both sides (throughput).
+    MpmcCopy(Ends<MpmcTx, MpmcCopyRx>),
+    /// MPMC zero-copy.
+    MpmcZeroCopy(Ends<MpmcReserveTx, MpmcGuardRx>),
+    /// Pipe, FIFO, UNIX stream socket.
+    Stream(Ends<StreamTx, StreamRx>),
+    /// UNIX seqpacket socket.
+    Packet(Ends<PacketTx, PacketRx>),
+    /// POSIX message queue.
+    PosixMq(Ends<PosixQueue, PosixQueue>),
+    /// System V message queue.
+    SysvMq(Ends<SysvQueue, SysvQueue>),
+    /// eventfd + shared memory.
+    Eventfd(Ends<EventTx, EventRx>),
+    /// crossbeam-channel.
+    Crossbeam(Ends<ChannelTx, ChannelRx>),
+}
+
+impl AnyEnds {
+    /// Runs `driver` over the concrete halves.
+    pub fn drive<D: Driver>(self, driver: D) -> Result<D::Out> {
+        match self {
+            AnyEnds::Limit(e) => driver.drive(e),
+            AnyEnds::Spsc(e) => driver.drive(e),
+            AnyEnds::SpscCopy(e) => driver.drive(e),
+            AnyEnds::SpscZeroCopy(e) => driver.drive(e),
+            AnyEnds::Mpmc(e) => driver.drive(e),
+            AnyEnds::MpmcCopy(e) => driver.drive(e),
+            AnyEnds::MpmcZeroCopy(e) => driver.drive(e),
+            AnyEnds::Stream(e) => driver.drive(e),
+            AnyEnds::Packet(e) => driver.drive(e),
+            AnyEnds::PosixMq(e) => driver.drive(e),
+            AnyEnds::SysvMq(e) => driver.drive(e),
+            AnyEnds::Eventfd(e) => driver.drive(e),
+            AnyEnds::Crossbeam(e) => driver.drive(e),
+        }
+    }
+}
+
+/// crossbeam-channel sender: each message a fresh `Vec<u8>`, as a user of
+/// a channel of owned buffers would send it.
+#[derive(Debug)]
+pub struct ChannelTx(pub crossbeam_channel::Sender<Vec<u8>>);
+
+/// crossbeam-channel receiver.
+#[derive(Debug)]
+pub struct ChannelRx(pub crossbeam_channel::Receiver<Vec<u8>>);
+
+impl Tx for ChannelTx {
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.0
+            .send(msg.to_vec())
+            .map_err(|_| "channel closed".into())
+    }
+}
+
+impl Rx for ChannelRx {
+    fn recv<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        let msg = self.0.recv().map_err(|_| "channel closed")?;
+        Ok(f(&msg))
+    }
+}
+
+/// Both sides of an in-process row: (bench side, other thread's side).
+pub fn in_process_pair(size: usize, pattern: Pattern) -> (AnyEnds, AnyEnds) {
+    let capacity = (4 << 20) / size.max(1);
+    let (up_tx, up_rx) = crossbeam_channel::bounded(capacity.clamp(2, 1024));
+    let (down_tx, down_rx) = if pattern == Pattern::RoundTrip {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        (Some(ChannelTx(tx)), Some(ChannelRx(rx)))
+    } else {
+        (None, None)
+    };
+    (
+        AnyEnds::Crossbeam(Ends {
+            tx: Some(ChannelTx(up_tx)),
+            rx: down_rx,
+        }),
+        AnyEnds::Crossbeam(Ends {
+            tx: down_tx,
+            rx: Some(ChannelRx(up_rx)),
+        }),
+    )
+}
+
+/// What the peer process is given: a spec on its command line and, for
+/// descriptor-based mechanisms, its stdin and stdout.
+#[derive(Debug, Default)]
+pub struct PeerHandover {
+    /// Mechanism-specific: names, ids.
+    pub spec: String,
+    /// Becomes the peer's fd 0.
+    pub stdin: Option<OwnedFd>,
+    /// Becomes the peer's fd 1.
+    pub stdout: Option<OwnedFd>,
+}
+
+/// Names and ids a row created. Names are removed as soon as the peer has
+/// attached (so that an interrupted run leaves nothing behind), the rest
+/// when the row ends.
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    shm_names: Vec<String>,
+    posix_queues: Vec<String>,
+    fifo_dir: Option<PathBuf>,
+    sysv_ids: Vec<i32>,
+}
+
+impl Cleanup {
+    /// Removes the names: both sides hold what they need.
+    pub fn peer_attached(&mut self) {
+        for name in self.shm_names.drain(..) {
+            let _ = rustix::shm::unlink(&name);
+        }
+        for name in self.posix_queues.drain(..) {
+            let _ = PosixQueue::unlink(&name);
+        }
+        if let Some(dir) = self.fifo_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    /// System V queue ids, for a watchdog that must remove them itself.
+    pub fn sysv_ids(&self) -> &[i32] {
+        &self.sysv_ids
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        self.peer_attached();
+        for id in self.sysv_ids.drain(..) {
+            let _ = SysvQueue::remove_id(id);
+        }
+    }
+}
+
+/// The bench side of a row before the peer exists: everything created,
+/// except what can only be opened once the peer runs (FIFOs).
+#[derive(Debug)]
+pub struct Prepared {
+    /// How the peer attaches.
+    pub handover: PeerHandover,
+    /// What to remove.
+    pub cleanup: Cleanup,
+    ends: Pending,
+}
+
+#[derive(Debug)]
+enum Pending {
+    Ready(Box<AnyEnds>),
+    Fifo {
+        dir: PathBuf,
+        size: usize,
+        pattern: Pattern,
+    },
+}
+
+impl Prepared {
+    /// The bench's ends; call after the peer was spawned (opening a FIFO
+    /// blocks until the other side opens it too).
+    pub fn connect(self) -> Result<(AnyEnds, Cleanup)> {
+        let ends = match self.ends {
+            Pending::Ready(ends) => *ends,
+            Pending::Fifo { dir, size, pattern } => {
+                use rustix::fs::{Mode, OFlags, open};
+                let up = open(
+                    dir.join("up"),
+                    OFlags::WRONLY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?;
+                let down = match pattern {
+                    Pattern::RoundTrip => Some(open(
+                        dir.join("down"),
+                        OFlags::RDONLY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    )?),
+                    Pattern::Stream => None,
+                };
+                AnyEnds::Stream(Ends {
+                    tx: Some(StreamTx(up)),
+                    rx: down.map(|fd| StreamRx::new(fd, size)),
+                })
+            }
+        };
+        Ok((ends, self.cleanup))
+    }
+}
+
+static NEXT_TAG: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other row, process or test uses (`shmring-` prefixed so that
+/// CI's leftover check sees it).
+fn unique_tag() -> String {
+    format!(
+        "shmring-bench-{}-{}",
+        std::process::id(),
+        NEXT_TAG.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn wait_strategy(mechanism: Mechanism) -> WaitStrategy {
+    match mechanism {
+        Mechanism::SpscSpin => WaitStrategy::BusySpin,
+        Mechanism::SpscPark => WaitStrategy::Park,
+        _ => WaitStrategy::default(),
+    }
+}
+
+fn spsc_capacity(size: usize) -> u64 {
+    ((4 * size) as u64).next_power_of_two().max(1 << 20)
+}
+
+fn mpmc_slots(size: usize) -> u64 {
+    ((4u64 << 20) / size.max(1) as u64)
+        .next_power_of_two()
+        .clamp(4, 1024)
+}
+
+fn read_sysctl(path: &str) -> Option<usize> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Creates the bench's side of `mechanism` for `size`-byte messages.
+pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Prepared> {
+    if let Some(reason) = mechanism.cannot_carry(size) {
+        return Err(unsupported(reason));
+    }
+    let round_trip = pattern == Pattern::RoundTrip;
+    let tag = unique_tag();
+    let mut cleanup = Cleanup::default();
+    let mut handover = PeerHandover::default();
+    let ends = match mechanism {
+        Mechanism::Memcpy | Mechanism::CrossbeamChannel => {
+            return Err(format!("{mechanism} runs in one process").into());
+        }
+        Mechanism::Limit => {
+            let file = SharedFile::create(&tag, limit::LEN)?;
+            cleanup.shm_names.push(tag.clone());
+            handover.spec = tag;
+            let (tx, rx) = limit::pair(file, limit::PING, limit::PONG);
+            AnyEnds::Limit(Ends {
+                tx: Some(tx),
+                rx: Some(rx),
+            })
+        }
+        Mechanism::SpscSpin
+        | Mechanism::SpscSpinPark
+        | Mechanism::SpscPark
+        | Mechanism::SpscZeroCopy => {
+            let builder = SpscBuilder::new()
+                .capacity(spsc_capacity(size))
+                .max_message(size as u64)
+                .wait_strategy(wait_strategy(mechanism));
+            let up_name = format!("{tag}-up");
+            let up = builder.create(&up_name)?;
+            cleanup.shm_names.push(up_name);
+            let producer = up.producer()?;
+            let consumer = if round_trip {
+                let down_name = format!("{tag}-down");
+                let down = builder.create(&down_name)?;
+                cleanup.shm_names.push(down_name);
+                Some(down.consumer()?)
+            } else {
+                None
+            };
+            handover.spec = tag;
+            match (mechanism, round_trip) {
+                (Mechanism::SpscZeroCopy, _) => AnyEnds::SpscZeroCopy(Ends {
+                    tx: Some(SpscReserveTx(producer)),
+                    rx: consumer.map(SpscGuardRx),
+                }),
+                (_, true) => AnyEnds::Spsc(Ends {
+                    tx: Some(SpscTx(producer)),
+                    rx: consumer.map(SpscGuardRx),
+                }),
+                (_, false) => AnyEnds::SpscCopy(Ends {
+                    tx: Some(SpscTx(producer)),
+                    rx: None,
+                }),
+            }
+        }
+        Mechanism::Mpmc | Mechanism::MpmcZeroCopy => {
+            let builder = MpmcBuilder::new()
+                .slots(mpmc_slots(size))
+                .slot_size(size as u64)
+                .wait_strategy(wait_strategy(mechanism));
+            let up_name = format!("{tag}-up");
+            let up = builder.create(&up_name)?;
+            cleanup.shm_names.push(up_name);
+            let sender = up.sender()?;
+            let receiver = if round_trip {
+                let down_name = format!("{tag}-down");
+                let down = builder.create(&down_name)?;
+                cleanup.shm_names.push(down_name);
+                Some(down.receiver()?)
+            } else {
+                None
+            };
+            handover.spec = tag;
+            match (mechanism, round_trip) {
+                (Mechanism::MpmcZeroCopy, _) => AnyEnds::MpmcZeroCopy(Ends {
+                    tx: Some(MpmcReserveTx(sender)),
+                    rx: receiver.map(MpmcGuardRx),
+                }),
+                (_, true) => AnyEnds::Mpmc(Ends {
+                    tx: Some(MpmcTx(sender)),
+                    rx: receiver.map(MpmcGuardRx),
+                }),
+                (_, false) => AnyEnds::MpmcCopy(Ends {
+                    tx: Some(MpmcTx(sender)),
+                    rx: None,
+                }),
+            }
+        }
+        Mechanism::Pipe => {
+            use rustix::pipe::{PipeFlags, pipe_with};
+            let (up_r, up_w) = pipe_with(PipeFlags::CLOEXEC)?;
+            handover.stdin = Some(up_r);
+            let rx = if round_trip {
+                let (down_r, down_w) = pipe_with(PipeFlags::CLOEXEC)?;
+                handover.stdout = Some(down_w);
+                Some(StreamRx::new(down_r, size))
+            } else {
+                None
+            };
+            AnyEnds::Stream(Ends {
+                tx: Some(StreamTx(up_w)),
+                rx,
+            })
+        }
+        Mechanism::Fifo => {
+            let dir = std::env::temp_dir().join(&tag);
+            std::fs::create_dir(&dir)?;
+            cleanup.fifo_dir = Some(dir.clone());
+            for name in ["up", "down"] {
+                rustix::fs::mknodat(
+                    rustix::fs::CWD,
+                    dir.join(name),
+                    rustix::fs::FileType::Fifo,
+                    rustix::fs::Mode::from_raw_mode(0o600),
+                    0,
+                )?;
+            }
+            handover.spec = dir.to_string_lossy().into_owned();
+            return Ok(Prepared {
+                handover,
+                cleanup,
+                ends: Pending::Fifo { dir, size, pattern },
+            });
+        }
+        Mechanism::UnixStream | Mechanism::UnixSeqpacket => {
+            use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+            let kind = if mechanism == Mechanism::UnixStream {
+                SocketType::STREAM
+            } else {
+                SocketType::SEQPACKET
+            };
+            let (ours, theirs) = socketpair(AddressFamily::UNIX, kind, SocketFlags::CLOEXEC, None)?;
+            if kind == SocketType::SEQPACKET {
+                fit_datagrams(&ours, &theirs, size)?;
+            }
+            if round_trip {
+                handover.stdout = Some(theirs.as_fd().try_clone_to_owned()?);
+            }
+            handover.stdin = Some(theirs);
+            let rx_fd = round_trip
+                .then(|| ours.as_fd().try_clone_to_owned())
+                .transpose()?;
+            if kind == SocketType::STREAM {
+                AnyEnds::Stream(Ends {
+                    tx: Some(StreamTx(ours)),
+                    rx: rx_fd.map(|fd| StreamRx::new(fd, size)),
+                })
+            } else {
+                AnyEnds::Packet(Ends {
+                    tx: Some(PacketTx(ours)),
+                    rx: rx_fd.map(|fd| PacketRx::new(fd, size)),
+                })
+            }
+        }
+        Mechanism::PosixMq => {
+            // The per-user RLIMIT_MSGQUEUE (800 KiB by default) must hold
+            // both directions: fewer messages per queue as they grow.
+            let depth = (300_000 / size).clamp(1, 10) as i64;
+            let explain = |err: std::io::Error| {
+                unsupported(format!(
+                    "mq_open: {err} (fs.mqueue.msgsize_max = {}, RLIMIT_MSGQUEUE = {} bytes)",
+                    read_sysctl("/proc/sys/fs/mqueue/msgsize_max").unwrap_or(0),
+                    rustix::process::getrlimit(rustix::process::Resource::Msgqueue)
+                        .current
+                        .unwrap_or(u64::MAX)
+                ))
+            };
+            let up_name = format!("/{tag}-up");
+            let up = PosixQueue::create(&up_name, depth, size).map_err(explain)?;
+            cleanup.posix_queues.push(up_name);
+            let down = if round_trip {
+                let down_name = format!("/{tag}-down");
+                let down = PosixQueue::create(&down_name, depth, size).map_err(explain)?;
+                cleanup.posix_queues.push(down_name);
+                Some(down)
+            } else {
+                None
+            };
+            handover.spec = tag;
+            AnyEnds::PosixMq(Ends {
+                tx: Some(up),
+                rx: down,
+            })
+        }
+        Mechanism::SysvMq => {
+            let msgmax = read_sysctl("/proc/sys/kernel/msgmax").unwrap_or(8192);
+            let msgmnb = read_sysctl("/proc/sys/kernel/msgmnb").unwrap_or(16384);
+            if size > msgmax || size > msgmnb {
+                return Err(unsupported(format!(
+                    "larger than kernel.msgmax = {msgmax} / kernel.msgmnb = {msgmnb}"
+                )));
+            }
+            let id = SysvQueue::create_id()?;
+            cleanup.sysv_ids.push(id);
+            handover.spec = id.to_string();
+            AnyEnds::SysvMq(Ends {
+                tx: Some(SysvQueue::new(id, 1, size)),
+                rx: round_trip.then(|| SysvQueue::new(id, 2, size)),
+            })
+        }
+        Mechanism::EventfdShm => {
+            use rustix::event::{EventfdFlags, eventfd};
+            let flags = EventfdFlags::CLOEXEC | EventfdFlags::SEMAPHORE;
+            let slots = if round_trip { 1 } else { STREAM_SLOTS };
+            let file = Arc::new(SharedFile::create(&tag, 2 * slots * size)?);
+            cleanup.shm_names.push(tag.clone());
+            handover.spec = format!("{tag}:{slots}");
+            let up = Slots {
+                file: file.clone(),
+                base: 0,
+                count: slots,
+                size,
+            };
+            let up_items = eventfd(0, flags)?;
+            handover.stdin = Some(up_items.as_fd().try_clone_to_owned()?);
+            if round_trip {
+                let down_items = eventfd(0, flags)?;
+                handover.stdout = Some(down_items.as_fd().try_clone_to_owned()?);
+                let down = Slots {
+                    base: slots * size,
+                    ..up.clone()
+                };
+                AnyEnds::Eventfd(Ends {
+                    tx: Some(EventTx::new(up, up_items, None)),
+                    rx: Some(EventRx::new(down, down_items, None)),
+                })
+            } else {
+                let spaces = eventfd(slots as u32, flags)?;
+                handover.stdout = Some(spaces.as_fd().try_clone_to_owned()?);
+                AnyEnds::Eventfd(Ends {
+                    tx: Some(EventTx::new(up, up_items, Some(spaces))),
+                    rx: None,
+                })
+            }
+        }
+    };
+    Ok(Prepared {
+        handover,
+        cleanup,
+        ends: Pending::Ready(Box::new(ends)),
+    })
+}
+
+/// Seqpacket messages must fit the socket buffer whole: raise it for big
+/// messages as a user would (up to `net.core.wmem_max`), then check with
+/// a real datagram on the pair before the peer sees it.
+fn fit_datagrams(ours: &OwnedFd, theirs: &OwnedFd, size: usize) -> Result<()> {
+    use rustix::net::sockopt;
+    if size > 64 * 1024 {
+        for fd in [ours, theirs] {
+            let _ = sockopt::set_socket_send_buffer_size(fd, 4 * size);
+            let _ = sockopt::set_socket_recv_buffer_size(fd, 4 * size);
+        }
+    }
+    rustix::io::ioctl_fionbio(ours, true)?;
+    let probe = vec![0u8; size];
+    let sent = rustix::net::send(ours, &probe, rustix::net::SendFlags::empty());
+    rustix::io::ioctl_fionbio(ours, false)?;
+    match sent {
+        Ok(_) => {
+            let mut drain = vec![0u8; size];
+            rustix::net::recv(theirs, &mut drain, rustix::net::RecvFlags::empty())?;
+            Ok(())
+        }
+        Err(err) => Err(unsupported(format!(
+            "send: {err} (net.core.wmem_max = {})",
+            read_sysctl("/proc/sys/net/core/wmem_max").unwrap_or(0)
+        ))),
+    }
+}
+
+/// Attaches the peer process's side: `spec` from its command line, fd 0
+/// and fd 1 as the bench handed them over.
+pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -> Result<AnyEnds> {
+    let round_trip = pattern == Pattern::RoundTrip;
+    let stdin = || std::io::stdin().as_fd().try_clone_to_owned();
+    let stdout = || std::io::stdout().as_fd().try_clone_to_owned();
+    Ok(match mechanism {
+        Mechanism::Memcpy | Mechanism::CrossbeamChannel => {
+            return Err(format!("{mechanism} has no peer process").into());
+        }
+        Mechanism::Limit => {
+            let (tx, rx) = limit::pair(SharedFile::open(spec)?, limit::PONG, limit::PING);
+            AnyEnds::Limit(Ends {
+                tx: Some(tx),
+                rx: Some(rx),
+            })
+        }
+        Mechanism::SpscSpin
+        | Mechanism::SpscSpinPark
+        | Mechanism::SpscPark
+        | Mechanism::SpscZeroCopy => {
+            let builder = SpscBuilder::new().wait_strategy(wait_strategy(mechanism));
+            let consumer = builder.open(&format!("{spec}-up"))?.consumer()?;
+            let producer = if round_trip {
+                Some(builder.open(&format!("{spec}-down"))?.producer()?)
+            } else {
+                None
+            };
+            match (mechanism, round_trip) {
+                (Mechanism::SpscZeroCopy, _) => AnyEnds::SpscZeroCopy(Ends {
+                    tx: producer.map(SpscReserveTx),
+                    rx: Some(SpscGuardRx(consumer)),
+                }),
+                (_, true) => AnyEnds::Spsc(Ends {
+                    tx: producer.map(SpscTx),
+                    rx: Some(SpscGuardRx(consumer)),
+                }),
+                (_, false) => AnyEnds::SpscCopy(Ends {
+                    tx: None,
+                    rx: Some(SpscCopyRx(consumer, Vec::with_capacity(size))),
+                }),
+            }
+        }
+        Mechanism::Mpmc | Mechanism::MpmcZeroCopy => {
+            let builder = MpmcBuilder::new().wait_strategy(wait_strategy(mechanism));
+            let receiver = builder.open(&format!("{spec}-up"))?.receiver()?;
+            let sender = if round_trip {
+                Some(builder.open(&format!("{spec}-down"))?.sender()?)
+            } else {
+                None
+            };
+            match (mechanism, round_trip) {
+                (Mechanism::MpmcZeroCopy, _) => AnyEnds::MpmcZeroCopy(Ends {
+                    tx: sender.map(MpmcReserveTx),
+                    rx: Some(MpmcGuardRx(receiver)),
+                }),
+                (_, true) => AnyEnds::Mpmc(Ends {
+                    tx: sender.map(MpmcTx),
+                    rx: Some(MpmcGuardRx(receiver)),
+                }),
+                (_, false) => AnyEnds::MpmcCopy(Ends {
+                    tx: None,
+                    rx: Some(MpmcCopyRx(receiver, Vec::with_capacity(size))),
+                }),
+            }
+        }
+        Mechanism::Pipe | Mechanism::UnixStream => AnyEnds::Stream(Ends {
+            tx: round_trip.then(stdout).transpose()?.map(StreamTx),
+            rx: Some(StreamRx::new(stdin()?, size)),
+        }),
+        Mechanism::Fifo => {
+            use rustix::fs::{Mode, OFlags, open};
+            let dir = PathBuf::from(spec);
+            // The same order as the bench's `connect`, or both would block.
+            let up = open(
+                dir.join("up"),
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let down = if round_trip {
+                Some(open(
+                    dir.join("down"),
+                    OFlags::WRONLY | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )?)
+            } else {
+                None
+            };
+            AnyEnds::Stream(Ends {
+                tx: down.map(StreamTx),
+                rx: Some(StreamRx::new(up, size)),
+            })
+        }
+        Mechanism::UnixSeqpacket => AnyEnds::Packet(Ends {
+            tx: round_trip.then(stdout).transpose()?.map(PacketTx),
+            rx: Some(PacketRx::new(stdin()?, size)),
+        }),
+        Mechanism::PosixMq => AnyEnds::PosixMq(Ends {
+            tx: round_trip
+                .then(|| PosixQueue::open(&format!("/{spec}-down"), size))
+                .transpose()?,
+            rx: Some(PosixQueue::open(&format!("/{spec}-up"), size)?),
+        }),
+        Mechanism::SysvMq => {
+            let id: i32 = spec.parse()?;
+            AnyEnds::SysvMq(Ends {
+                tx: round_trip.then(|| SysvQueue::new(id, 2, size)),
+                rx: Some(SysvQueue::new(id, 1, size)),
+            })
+        }
+        Mechanism::EventfdShm => {
+            let (name, slots) = spec.split_once(':').ok_or("eventfd spec is NAME:SLOTS")?;
+            let slots: usize = slots.parse()?;
+            let file = Arc::new(SharedFile::open(name)?);
+            let up = Slots {
+                file,
+                base: 0,
+                count: slots,
+                size,
+            };
+            if round_trip {
+                let down = Slots {
+                    base: slots * size,
+                    ..up.clone()
+                };
+                AnyEnds::Eventfd(Ends {
+                    tx: Some(EventTx::new(down, stdout()?, None)),
+                    rx: Some(EventRx::new(up, stdin()?, None)),
+                })
+            } else {
+                AnyEnds::Eventfd(Ends {
+                    tx: None,
+                    rx: Some(EventRx::new(up, stdin()?, Some(stdout()?))),
+                })
+            }
+        }
+    })
+}

@@ -1,0 +1,293 @@
+//! The report: rows, the markdown table, report.json, and where they go.
+//!
+//! Each bench target writes its own rows (`latency.json`,
+//! `throughput.json` in `target/shmring-bench/`), then rebuilds the
+//! combined `report.md` and `report.json` from whatever row files exist,
+//! so `cargo bench` (both targets) leaves one report with every row.
+
+use crate::Result;
+use crate::plan::size_label;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// One line of the report: a mechanism, a pattern, a size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Row {
+    /// Mechanism key (`spsc-spin`, `pipe`, …).
+    pub mechanism: String,
+    /// Mechanism as the table shows it.
+    pub label: String,
+    /// `round-trip`, `one-way` or `stream`.
+    pub pattern: String,
+    /// Message size in bytes.
+    pub size: usize,
+    /// Median latency (median over runs), ns.
+    pub p50_ns: Option<u64>,
+    /// 99th percentile, ns.
+    pub p99_ns: Option<u64>,
+    /// 99.9th percentile, ns.
+    pub p999_ns: Option<u64>,
+    /// Largest sample (median over runs of each run's maximum), ns.
+    pub max_ns: Option<u64>,
+    /// Messages per second (median over runs).
+    pub msgs_per_s: Option<f64>,
+    /// Bytes per second.
+    pub bytes_per_s: Option<f64>,
+    /// Latency: p50 over the physical limit's p50 (same pattern, same
+    /// run). Throughput: bytes/s over single-threaded memcpy's at the
+    /// same size.
+    pub ratio_to_limit: Option<f64>,
+    /// Throughput only: messages/s over the pipe's at the same size.
+    pub ratio_to_pipe: Option<f64>,
+    /// Measured runs the medians are taken over.
+    pub runs: usize,
+    /// Why a row has no numbers, or what to know when reading them.
+    pub note: Option<String>,
+}
+
+impl Row {
+    /// A row with nothing measured yet.
+    pub fn new(mechanism: crate::mechanism::Mechanism, pattern: &str, size: usize) -> Row {
+        Row {
+            mechanism: mechanism.key().to_string(),
+            label: mechanism.label().to_string(),
+            pattern: pattern.to_string(),
+            size,
+            p50_ns: None,
+            p99_ns: None,
+            p999_ns: None,
+            max_ns: None,
+            msgs_per_s: None,
+            bytes_per_s: None,
+            ratio_to_limit: None,
+            ratio_to_pipe: None,
+            runs: 0,
+            note: None,
+        }
+    }
+
+    /// Whether the row carries a measurement.
+    pub fn measured(&self) -> bool {
+        self.p50_ns.is_some() || self.msgs_per_s.is_some()
+    }
+}
+
+/// Where and on what a report was measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Machine {
+    /// CPU model from /proc/cpuinfo.
+    pub cpu: String,
+    /// CPUs this process may use.
+    pub cpus: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// The two CPUs the sides were pinned to, if any.
+    pub pinned: Option<(usize, usize)>,
+    /// Whether this was the reduced smoke run.
+    pub quick: bool,
+}
+
+impl Machine {
+    /// This machine, now.
+    pub fn here(cpus: usize, pinned: Option<(usize, usize)>, quick: bool) -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or("unknown CPU".to_string(), |(_, m)| m.trim().to_string());
+        Machine {
+            cpu,
+            cpus,
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or("unknown".to_string(), |k| k.trim().to_string()),
+            pinned,
+            quick,
+        }
+    }
+}
+
+/// Rows of one bench target, or of all of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// The machine.
+    pub machine: Machine,
+    /// The rows, in measuring order.
+    pub rows: Vec<Row>,
+}
+
+/// `target/shmring-bench`, found from the running bench binary
+/// (`target/<profile>/deps/<bench>`), so that `CARGO_TARGET_DIR` is
+/// honoured; `SHMRING_BENCH_DIR` overrides it.
+pub fn output_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SHMRING_BENCH_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    match exe.ancestors().nth(3) {
+        Some(target) if !target.as_os_str().is_empty() => target.join("shmring-bench"),
+        _ => PathBuf::from("target/shmring-bench"),
+    }
+}
+
+/// Writes `<dir>/<part>.json`, then rebuilds `report.md` and
+/// `report.json` from every part present. Returns the markdown of `part`.
+pub fn write(dir: &Path, part: &str, report: &Report) -> Result<String> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(
+        dir.join(format!("{part}.json")),
+        serde_json::to_string_pretty(report)?,
+    )?;
+    let mut all = Report {
+        machine: report.machine.clone(),
+        rows: Vec::new(),
+    };
+    let mut markdown = format!(
+        "# shmring benchmark report\n\n{}\n",
+        machine_line(&report.machine)
+    );
+    for name in ["latency", "throughput"] {
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.json"))) else {
+            continue;
+        };
+        let Ok(part) = serde_json::from_str::<Report>(&text) else {
+            continue;
+        };
+        markdown.push_str(&table(name, &part.rows));
+        all.rows.extend(part.rows);
+    }
+    std::fs::write(dir.join("report.md"), &markdown)?;
+    std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&all)?)?;
+    Ok(table(part, &report.rows))
+}
+
+/// One line describing the machine.
+pub fn machine_line(m: &Machine) -> String {
+    format!(
+        "Machine: {}, {} CPU(s), Linux {}; {}{}.",
+        m.cpu,
+        m.cpus,
+        m.kernel,
+        match m.pinned {
+            Some((a, b)) => format!("the two sides pinned to CPUs {a} and {b}"),
+            None => "one CPU: nothing pinned".to_string(),
+        },
+        if m.quick {
+            "; quick smoke run (SHMRING_BENCH_QUICK)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The markdown table of one bench target's rows.
+pub fn table(part: &str, rows: &[Row]) -> String {
+    match part {
+        "latency" => latency_table(rows),
+        _ => throughput_table(rows),
+    }
+}
+
+/// `123 ns`, `12.3 µs`, `1.23 ms`.
+pub fn nanos(ns: u64) -> String {
+    let ns = ns as f64;
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{} µs", three_digits(ns / 1e3))
+    } else {
+        format!("{} ms", three_digits(ns / 1e6))
+    }
+}
+
+/// At most three significant digits: `1.23`, `12.3`, `123`.
+fn three_digits(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+/// `12.3 Mmsg/s`, `1.23 GB/s`.
+pub fn rate(per_s: f64, unit: &str) -> String {
+    if per_s >= 1e9 {
+        format!("{} G{unit}/s", three_digits(per_s / 1e9))
+    } else if per_s >= 1e6 {
+        format!("{} M{unit}/s", three_digits(per_s / 1e6))
+    } else if per_s >= 1e3 {
+        format!("{} k{unit}/s", three_digits(per_s / 1e3))
+    } else {
+        format!("{per_s:.0} {unit}/s")
+    }
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or("—".into(), |r| format!("{r:.2}×"))
+}
+
+fn latency_cells(row: Option<&Row>) -> String {
+    match row {
+        Some(r) if r.measured() => format!(
+            "{} | {} | {} | {} | {}",
+            nanos(r.p50_ns.unwrap_or(0)),
+            nanos(r.p99_ns.unwrap_or(0)),
+            nanos(r.p999_ns.unwrap_or(0)),
+            nanos(r.max_ns.unwrap_or(0)),
+            ratio(r.ratio_to_limit)
+        ),
+        _ => "— | — | — | — | —".to_string(),
+    }
+}
+
+fn latency_table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "\n## Latency (median of runs; × limit = p50 over the physical limit's p50)\n\n\
+         | mechanism | size | round trip p50 | p99 | p99.9 | max | × limit \
+         | one-way p50 | p99 | p99.9 | max | × limit | note |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for rt in rows.iter().filter(|r| r.pattern == "round-trip") {
+        let one_way = rows
+            .iter()
+            .find(|r| r.pattern == "one-way" && r.mechanism == rt.mechanism && r.size == rt.size);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            rt.label,
+            size_label(rt.size),
+            latency_cells(Some(rt)),
+            latency_cells(one_way),
+            rt.note.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+fn throughput_table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "\n## Throughput, one-way stream (median of runs; × memcpy = bytes/s over one \
+         thread's memcpy at the same size)\n\n\
+         | mechanism | size | messages/s | bytes/s | × memcpy | × pipe | note |\n\
+         |---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let (msgs, bytes) = match (r.msgs_per_s, r.bytes_per_s) {
+            (Some(m), Some(b)) => (rate(m, "msg"), rate(b, "B")),
+            _ => ("—".into(), "—".into()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {msgs} | {bytes} | {} | {} | {} |",
+            r.label,
+            size_label(r.size),
+            ratio(r.ratio_to_limit),
+            ratio(r.ratio_to_pipe),
+            r.note.as_deref().unwrap_or("")
+        );
+    }
+    out
+}

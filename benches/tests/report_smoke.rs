@@ -1,0 +1,88 @@
+//! Checks the report a benchmark run left behind (CI runs it right after
+//! `SHMRING_BENCH_QUICK=1 cargo bench`): well-formed, every mechanism
+//! present, numbers where a row says it measured, plots written. It does
+//! not judge timings. Ignored by default: it needs that run first.
+
+use shmring_benches::mechanism::Mechanism;
+use shmring_benches::report::{Report, output_dir};
+
+#[test]
+#[ignore = "needs a `cargo bench -p shmring-benches` run first"]
+fn the_last_run_left_a_complete_report() {
+    let dir = output_dir();
+    let text = std::fs::read_to_string(dir.join("report.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.join("report.json").display()));
+    let report: Report = serde_json::from_str(&text).expect("report.json parses");
+    assert!(report.machine.cpus >= 1);
+
+    for (pattern, mechanisms) in [
+        ("round-trip", &Mechanism::LATENCY[..]),
+        ("one-way", &Mechanism::LATENCY[..]),
+        ("stream", &Mechanism::THROUGHPUT[..]),
+    ] {
+        for m in mechanisms {
+            let rows: Vec<_> = report
+                .rows
+                .iter()
+                .filter(|r| r.pattern == pattern && r.mechanism == m.key())
+                .collect();
+            assert!(!rows.is_empty(), "no {pattern} row for {}", m.key());
+            for row in rows {
+                if row.measured() {
+                    assert!(row.runs >= 1, "{} {pattern}: no runs", m.key());
+                    if pattern == "stream" {
+                        assert!(row.msgs_per_s.unwrap() > 0.0 && row.bytes_per_s.unwrap() > 0.0);
+                        assert!(
+                            row.ratio_to_limit.is_some(),
+                            "{} stream: no memcpy ratio",
+                            m.key()
+                        );
+                    } else {
+                        let (p50, p99) = (row.p50_ns.unwrap(), row.p99_ns.unwrap());
+                        let (p999, max) = (row.p999_ns.unwrap(), row.max_ns.unwrap());
+                        assert!(
+                            0 < p50 && p50 <= p99 && p99 <= p999 && p999 <= max,
+                            "{row:?}"
+                        );
+                        assert!(
+                            row.ratio_to_limit.is_some(),
+                            "{} {pattern}: no ratio",
+                            m.key()
+                        );
+                    }
+                } else {
+                    // A row without numbers must say why.
+                    assert!(
+                        row.note
+                            .as_deref()
+                            .is_some_and(|n| n.contains("cannot carry")),
+                        "{} {pattern} {} B failed: {:?}",
+                        m.key(),
+                        row.size,
+                        row.note
+                    );
+                }
+            }
+        }
+    }
+    // shmring itself and the limit always measure.
+    for key in ["limit", "spsc-spin", "spsc-park", "mpmc", "pipe"] {
+        assert!(
+            report
+                .rows
+                .iter()
+                .any(|r| r.mechanism == key && r.measured()),
+            "{key} measured nothing"
+        );
+    }
+
+    let markdown = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
+    assert!(markdown.contains("## Latency") && markdown.contains("## Throughput"));
+    for plot in ["latency.svg", "throughput.svg"] {
+        let svg = std::fs::read_to_string(dir.join(plot)).expect(plot);
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{plot}"
+        );
+    }
+}
