@@ -15,8 +15,11 @@ pub struct Plan {
     pub sizes: Vec<usize>,
     /// Traffic before the first measured run, not recorded.
     pub warm_up: Duration,
-    /// Length of one measured run.
+    /// Length of one measured throughput run.
     pub run: Duration,
+    /// Length of one measured latency run (a latency row has twice as
+    /// many: round trips, then one-way).
+    pub latency_run: Duration,
     /// Measured runs per row; the row reports their median.
     pub runs: usize,
     /// A row taking longer than this is declared hung and the bench stops.
@@ -34,6 +37,7 @@ impl Plan {
                 sizes: vec![64, 64 * 1024],
                 warm_up: Duration::from_millis(10),
                 run: Duration::from_millis(25),
+                latency_run: Duration::from_millis(15),
                 runs: 2,
                 row_limit: Duration::from_secs(20),
             }
@@ -43,6 +47,7 @@ impl Plan {
                 sizes: SIZES.to_vec(),
                 warm_up: Duration::from_millis(50),
                 run: Duration::from_millis(150),
+                latency_run: Duration::from_millis(100),
                 runs: 7,
                 row_limit: Duration::from_secs(60),
             }

@@ -246,7 +246,12 @@ impl Driver for RoundTrips {
             return Err("a round trip needs both directions".into());
         };
         let p = &self.plan;
-        wire::round_trips(&mut tx, &mut rx, self.size, p.warm_up, p.run, p.runs)
+        let timing = wire::Timing {
+            warm_up: p.warm_up,
+            run: p.latency_run,
+            runs: p.runs,
+        };
+        wire::round_trips(&mut tx, &mut rx, self.size, timing)
     }
 }
 

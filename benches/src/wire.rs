@@ -1,10 +1,15 @@
 //! What travels in a benchmark message, and the loops both processes run.
 //!
-//! Every message starts with one native-endian word: a CLOCK_MONOTONIC
-//! send time (latency) or a counter (throughput), both at least 2, or one
-//! of the two control words [`STOP`] and [`MARK`]. A MARK separates the
-//! warm-up from the first measured run and each run from the next, so
+//! Every message starts with one native-endian word: a counter or a
+//! CLOCK_MONOTONIC send time (both at least [`FIRST_DATA`]), or one of
+//! the control words [`STOP`], [`MARK`] and [`MARK_ONE_WAY`]. A mark ends
+//! the warm-up or a measured run and says what the next run measures, so
 //! the receiving process can measure per run without a second channel.
+//!
+//! A latency row first measures round trips (only the sender reads the
+//! clock, once per round trip), then one-way times (the sender stamps each
+//! message, the echo reads the clock when it arrives), so that neither
+//! measurement pays for the other's clock reads.
 
 use crate::Result;
 use crate::clock::now_ns;
@@ -14,8 +19,13 @@ use std::time::{Duration, Instant};
 
 /// Last message of a row: the receiver reports and exits.
 pub const STOP: u64 = 0;
-/// End of the warm-up or of a measured run.
+/// End of the warm-up or of a run; the next run (if any) is round trips
+/// or a stream.
 pub const MARK: u64 = 1;
+/// End of a run; the next run is timed one-way by the receiver.
+pub const MARK_ONE_WAY: u64 = 2;
+/// The smallest data word.
+pub const FIRST_DATA: u64 = 3;
 /// Every measured run has at least this many samples, however slow the
 /// mechanism (a 1 MiB message through a pipe takes ~0.3 ms).
 pub const MIN_SAMPLES: u64 = 50;
@@ -88,11 +98,11 @@ impl LatencyRun {
 /// One measured throughput run, as the receiver saw it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ThroughputRun {
-    /// Messages received between the two MARKs.
+    /// Messages received between the two marks.
     pub messages: u64,
     /// Their bytes.
     pub bytes: u64,
-    /// Nanoseconds between receiving the two MARKs.
+    /// Nanoseconds between receiving the two marks.
     pub nanos: u64,
 }
 
@@ -101,77 +111,97 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
 }
 
-/// Sender side of a latency row: round trips for the warm-up and then for
-/// `runs` runs of `run` each. Returns the round-trip percentiles per run;
-/// the echo process measures the one-way time of the same messages.
+/// How long each part of a latency row lasts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Unrecorded traffic first.
+    pub warm_up: Duration,
+    /// One measured run (at least [`MIN_SAMPLES`] samples).
+    pub run: Duration,
+    /// Measured runs of each kind.
+    pub runs: usize,
+}
+
+/// Sender side of a latency row: warm-up, `runs` runs of round trips,
+/// then `runs` runs of stamped messages whose one-way time the echo
+/// measures. Returns the round-trip percentiles per run.
 pub fn round_trips(
     tx: &mut impl Tx,
     rx: &mut impl Rx,
     size: usize,
-    warm_up: Duration,
-    run: Duration,
-    runs: usize,
+    timing: Timing,
 ) -> Result<Vec<LatencyRun>> {
     let mut msg = message(size);
-    let until = Instant::now() + warm_up;
+    let mut counter = FIRST_DATA;
+    let until = Instant::now() + timing.warm_up;
     while Instant::now() < until {
-        round_trip(tx, rx, &mut msg)?;
+        exchange(tx, rx, &mut msg, counter)?;
+        counter += 1;
     }
-    let mut results = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        control(tx, rx, &mut msg, MARK)?;
+    let mut results = Vec::with_capacity(timing.runs);
+    for _ in 0..timing.runs {
+        exchange(tx, rx, &mut msg, MARK)?;
         let mut h = histogram();
-        let until = Instant::now() + run;
+        let until = Instant::now() + timing.run;
+        // One clock read per round trip: each sample also holds the
+        // loop and the histogram update, a few ns, the same for every row.
+        let mut before = now_ns();
         while h.len() < MIN_SAMPLES || Instant::now() < until {
-            h.saturating_record(round_trip(tx, rx, &mut msg)?);
+            exchange(tx, rx, &mut msg, counter)?;
+            counter += 1;
+            let after = now_ns();
+            h.saturating_record(after - before);
+            before = after;
         }
         results.push(LatencyRun::of(&h));
     }
-    control(tx, rx, &mut msg, MARK)?;
-    control(tx, rx, &mut msg, STOP)?;
+    for _ in 0..timing.runs {
+        exchange(tx, rx, &mut msg, MARK_ONE_WAY)?;
+        let until = Instant::now() + timing.run;
+        let mut sent = 0;
+        while sent < MIN_SAMPLES || Instant::now() < until {
+            exchange(tx, rx, &mut msg, now_ns().max(FIRST_DATA))?;
+            sent += 1;
+        }
+    }
+    exchange(tx, rx, &mut msg, MARK)?;
+    exchange(tx, rx, &mut msg, STOP)?;
     Ok(results)
 }
 
+/// Sends `word` (with the row's payload) and waits for its echo.
 #[inline]
-fn round_trip(tx: &mut impl Tx, rx: &mut impl Rx, msg: &mut [u8]) -> Result<u64> {
-    let sent = now_ns().max(MARK + 1);
-    set_first_word(msg, sent);
-    tx.send(msg)?;
-    let echoed = rx.recv(first_word)??;
-    let back = now_ns();
-    if echoed != sent {
-        return Err(format!("echo returned word {echoed}, sent {sent}").into());
-    }
-    Ok(back - sent)
-}
-
-fn control(tx: &mut impl Tx, rx: &mut impl Rx, msg: &mut [u8], word: u64) -> Result<()> {
+fn exchange(tx: &mut impl Tx, rx: &mut impl Rx, msg: &mut [u8], word: u64) -> Result<()> {
     set_first_word(msg, word);
     tx.send(msg)?;
     let echoed = rx.recv(first_word)??;
     if echoed != word {
-        return Err(format!("echo returned word {echoed}, sent control word {word}").into());
+        return Err(format!("echo returned word {echoed}, sent {word}").into());
     }
     Ok(())
 }
 
-/// Echo side of a latency row: sends every message back as it came, and
-/// measures how long each took to arrive (one-way), per run.
+/// Echo side of a latency row: sends every message back as it came; in
+/// one-way runs it also measures how long each took to arrive.
 pub fn echo(tx: &mut impl Tx, rx: &mut impl Rx) -> Result<Vec<LatencyRun>> {
     let mut runs = Vec::new();
-    // None during the warm-up: its samples are not kept.
+    // Some during a one-way run only.
     let mut current: Option<Histogram<u64>> = None;
     loop {
+        let timed = current.is_some();
         let (word, arrived) = rx.recv(|msg| -> Result<(u64, u64)> {
-            let arrived = now_ns();
+            let arrived = if timed { now_ns() } else { 0 };
             tx.send(msg)?;
             Ok((first_word(msg)?, arrived))
         })??;
         match word {
             STOP => return Ok(runs),
-            MARK => {
-                if let Some(h) = current.replace(histogram()) {
+            MARK | MARK_ONE_WAY => {
+                if let Some(h) = current.take() {
                     runs.push(LatencyRun::of(&h));
+                }
+                if word == MARK_ONE_WAY {
+                    current = Some(histogram());
                 }
             }
             sent => {
@@ -193,7 +223,7 @@ pub fn stream(
     runs: usize,
 ) -> Result<()> {
     let mut msg = message(size);
-    let mut counter = MARK + 1;
+    let mut counter = FIRST_DATA;
     send_for(tx, &mut msg, &mut counter, warm_up, 1)?;
     for _ in 0..runs {
         set_first_word(&mut msg, MARK);
@@ -248,7 +278,7 @@ fn read_whole(msg: &[u8]) {
 /// repeated or reordered.
 pub fn sink(rx: &mut impl Rx) -> Result<Vec<ThroughputRun>> {
     let mut runs = Vec::new();
-    let mut expected = MARK + 1;
+    let mut expected = FIRST_DATA;
     let mut run_start: Option<u64> = None;
     let (mut messages, mut bytes) = (0u64, 0u64);
     loop {
@@ -298,7 +328,12 @@ mod tests {
         let (mut down_tx, mut down_rx) = channel();
         let echo = std::thread::spawn(move || echo(&mut down_tx, &mut up_rx));
         let ms = Duration::from_millis(5);
-        let ours = round_trips(&mut up_tx, &mut down_rx, 64, ms, ms, 3).unwrap();
+        let timing = Timing {
+            warm_up: ms,
+            run: ms,
+            runs: 3,
+        };
+        let ours = round_trips(&mut up_tx, &mut down_rx, 64, timing).unwrap();
         let theirs = echo.join().unwrap().unwrap();
         assert_eq!((ours.len(), theirs.len()), (3, 3));
         for run in ours.iter().chain(&theirs) {
@@ -325,12 +360,12 @@ mod tests {
     fn sink_notices_a_lost_message() {
         let (mut tx, mut rx) = channel();
         let mut msg = message(8);
-        for word in [MARK, 2, 4] {
+        for word in [MARK, 3, 5] {
             set_first_word(&mut msg, word);
             tx.send(&msg).unwrap();
         }
         let err = sink(&mut rx).unwrap_err().to_string();
-        assert!(err.contains("message 4 arrived, 3 expected"), "{err}");
+        assert!(err.contains("message 5 arrived, 4 expected"), "{err}");
     }
 
     #[test]
