@@ -2,50 +2,41 @@
 //! mechanism at every size, next to the physical limit.
 
 use shmring_benches::mechanism::Mechanism;
-use shmring_benches::report::{self, Report};
-use shmring_benches::runner::Runner;
+use shmring_benches::report::{self, Report, Row};
+use shmring_benches::runner::{Runner, median};
 
 fn main() -> shmring_benches::Result<()> {
     let plan = shmring_benches::plan::Plan::from_env();
-    let mut cells = Vec::new();
+    let total = plan.sizes.len() * Mechanism::LATENCY.len();
+    let mut runner = Runner::new("latency", total, env!("CARGO_BIN_EXE_shmring-bench-peer"));
+    // The machine's speed drifts over minutes: the limit (one 8-byte
+    // word) is measured again before each size, and each row's ratio is
+    // taken against the measurement just before it.
+    let mut limits: Vec<Row> = Vec::new();
+    let mut rows: Vec<Row> = Vec::new();
     for &size in &plan.sizes {
-        for mechanism in Mechanism::LATENCY {
-            // The limit is one word: measured once, at 8 bytes, whatever
-            // the sizes of the plan.
-            if mechanism == Mechanism::Limit && size != plan.sizes[0] {
-                continue;
+        let limit = runner.latency(Mechanism::Limit, 8);
+        for mechanism in Mechanism::LATENCY.into_iter().skip(1) {
+            for mut row in runner.latency(mechanism, size) {
+                let reference = limit.iter().find(|l| l.pattern == row.pattern);
+                row.ratio_to_limit = reference
+                    .and_then(|l| l.p50_ns)
+                    .filter(|&l| l > 0)
+                    .zip(row.p50_ns)
+                    .map(|(l, p)| p as f64 / l as f64);
+                rows.push(row);
             }
-            let size = if mechanism == Mechanism::Limit {
-                8
-            } else {
-                size
-            };
-            cells.push((mechanism, size));
         }
+        limits.extend(limit);
     }
-    let mut runner = Runner::new(
-        "latency",
-        cells.len(),
-        env!("CARGO_BIN_EXE_shmring-bench-peer"),
-    );
-    let mut rows = Vec::new();
-    for (mechanism, size) in cells {
-        rows.extend(runner.latency(mechanism, size));
-    }
-    // Ratios against the limit measured in this run, pattern by pattern.
-    for pattern in ["round-trip", "one-way"] {
-        let limit = rows
-            .iter()
-            .find(|r| r.mechanism == Mechanism::Limit.key() && r.pattern == pattern)
-            .and_then(|r| r.p50_ns)
-            .filter(|&p| p > 0);
-        for row in rows.iter_mut().filter(|r| r.pattern == pattern) {
-            row.ratio_to_limit = limit.zip(row.p50_ns).map(|(l, p)| p as f64 / l as f64);
-        }
-    }
+    let mut all: Vec<Row> = ["round-trip", "one-way"]
+        .into_iter()
+        .map(|pattern| merged_limit(&limits, pattern))
+        .collect();
+    all.extend(rows);
     let report = Report {
         machine: runner.machine(),
-        rows,
+        rows: all,
     };
     let dir = report::output_dir();
     let table = report::write(&dir, "latency", &report)?;
@@ -53,4 +44,38 @@ fn main() -> shmring_benches::Result<()> {
     println!("{}\n{table}", report::machine_line(&report.machine));
     println!("written to {}", dir.display());
     Ok(())
+}
+
+/// One limit row from its measurements before each size: the median of
+/// each figure.
+fn merged_limit(limits: &[Row], pattern: &str) -> Row {
+    let measured: Vec<&Row> = limits
+        .iter()
+        .filter(|r| r.pattern == pattern && r.measured())
+        .collect();
+    let mut row = Row::new(Mechanism::Limit, pattern, 8);
+    if measured.is_empty() {
+        row.note = limits.iter().find_map(|r| r.note.clone());
+        return row;
+    }
+    let med = |f: fn(&Row) -> Option<u64>| {
+        Some(median(measured.iter().filter_map(|r| f(r)).map(|v| v as f64)) as u64)
+    };
+    row.p50_ns = med(|r| r.p50_ns);
+    row.p99_ns = med(|r| r.p99_ns);
+    row.p999_ns = med(|r| r.p999_ns);
+    row.max_ns = med(|r| r.max_ns);
+    row.runs = measured.iter().map(|r| r.runs).sum();
+    row.ratio_to_limit = Some(1.0);
+    if measured.len() > 1 {
+        let p50s: Vec<String> = measured
+            .iter()
+            .map(|r| report::nanos(r.p50_ns.unwrap_or(0)))
+            .collect();
+        row.note = Some(format!(
+            "measured before each size (p50 {}); each row's ratio uses the measurement just before it",
+            p50s.join(", ")
+        ));
+    }
+    row
 }
