@@ -143,10 +143,7 @@ pub fn write(dir: &Path, part: &str, report: &Report) -> Result<String> {
         machine: report.machine.clone(),
         rows: Vec::new(),
     };
-    let mut markdown = format!(
-        "# shmring benchmark report\n\n{}\n",
-        machine_line(&report.machine)
-    );
+    let mut tables = String::new();
     for name in ["latency", "throughput"] {
         let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.json"))) else {
             continue;
@@ -154,12 +151,68 @@ pub fn write(dir: &Path, part: &str, report: &Report) -> Result<String> {
         let Ok(part) = serde_json::from_str::<Report>(&text) else {
             continue;
         };
-        markdown.push_str(&table(name, &part.rows));
+        tables.push_str(&table(name, &part.rows));
         all.rows.extend(part.rows);
     }
+    let markdown = format!(
+        "# shmring benchmark report\n\n{}\n{}{tables}",
+        machine_line(&report.machine),
+        summary(&all.rows)
+    );
     std::fs::write(dir.join("report.md"), &markdown)?;
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&all)?)?;
     Ok(table(part, &report.rows))
+}
+
+/// The mechanisms of the short table (the README's).
+const SUMMARY: [&str; 8] = [
+    "limit",
+    "spsc-spin",
+    "spsc-spin-park",
+    "spsc-park",
+    "mpmc",
+    "pipe",
+    "unix-stream",
+    "posix-mq",
+];
+
+/// The short table: 64-byte round trip and stream for the main rows.
+pub fn summary(rows: &[Row]) -> String {
+    let find = |key: &str, pattern: &str| {
+        rows.iter().find(|r| {
+            r.mechanism == key && r.pattern == pattern && (r.size == 64 || key == "limit")
+        })
+    };
+    let mut out = String::from(
+        "\n## Summary: 64-byte messages\n\n\
+         | mechanism | round trip p50 | p99 | × limit | stream messages/s | × pipe |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    for key in SUMMARY {
+        let rt = find(key, "round-trip").filter(|r| r.measured());
+        let stream = find(key, "stream").filter(|r| r.measured());
+        if rt.is_none() && stream.is_none() {
+            continue;
+        }
+        let label = rt.or(stream).map_or(key, |r| r.label.as_str());
+        let label = if key == "limit" {
+            format!("{label}, 8 B")
+        } else {
+            label.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {} | {} | {} | {} |",
+            rt.and_then(|r| r.p50_ns).map_or("—".into(), nanos),
+            rt.and_then(|r| r.p99_ns).map_or("—".into(), nanos),
+            ratio(rt.and_then(|r| r.ratio_to_limit)),
+            stream
+                .and_then(|r| r.msgs_per_s)
+                .map_or("—".into(), |m| rate(m, "msg")),
+            ratio(stream.and_then(|r| r.ratio_to_pipe)),
+        );
+    }
+    out
 }
 
 /// One line describing the machine.
