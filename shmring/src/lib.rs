@@ -19,6 +19,8 @@
 //! ```
 #![deny(unsafe_code)]
 
+#[cfg(not(shmring_loom))]
+pub mod broker;
 mod channel;
 mod layout;
 mod ring;

@@ -1,5 +1,7 @@
 //! The public handles: what applications hold and call.
 
+#[cfg(not(shmring_loom))]
+pub(crate) mod broker_hooks;
 pub(crate) mod error;
 pub(crate) mod mpmc;
 pub(crate) mod registry;

@@ -1,0 +1,204 @@
+//! `shmring`: the command-line tool for the shmring broker (create, list,
+//! inspect and remove segments; send and receive lines; a demo).
+
+use clap::{Parser, Subcommand};
+use shmring::RingKind;
+use shmring_broker::cli::{self, CreateArgs, RecvEnd, demo};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Shared-memory rings through the shmring broker.
+///
+/// Exit codes: 0 success, 1 error, 2 bad command line, 3 no broker,
+/// 4 no such segment, 5 permission denied, 6 recv timed out.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Args {
+    /// Broker socket [default: $SHMRING_SOCKET, else
+    /// $XDG_RUNTIME_DIR/shmring/broker.sock, else /tmp/shmring-$UID/broker.sock].
+    #[arg(long, value_name = "PATH", global = true)]
+    socket: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Kind {
+    Spsc,
+    Mpmc,
+}
+
+fn octal(s: &str) -> Result<u32, String> {
+    let digits = s.trim_start_matches("0o");
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode like 0660"))
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Create a named segment.
+    Create {
+        /// Segment name.
+        name: String,
+        /// Ring kind.
+        #[arg(long, value_enum)]
+        kind: Kind,
+        /// SPSC: ring capacity in bytes (a power of two); MPMC: bytes of
+        /// slots in all (rounded down to a power-of-two slot count).
+        #[arg(long, value_name = "BYTES")]
+        size: u64,
+        /// Largest message (SPSC, default size/4) or slot size (MPMC,
+        /// default 256).
+        #[arg(long, value_name = "BYTES")]
+        max_msg: Option<u64>,
+        /// Permission bits, octal.
+        #[arg(long, value_parser = octal, default_value = "0600")]
+        mode: u32,
+        /// MPMC priority levels (1 to 8).
+        #[arg(long, default_value_t = 1)]
+        priorities: u32,
+        /// Forget the segment once no connection that created or opened
+        /// it is left (or when removed).
+        #[arg(long)]
+        ephemeral: bool,
+    },
+    /// List segments (like ipcs).
+    Ls {
+        /// JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Describe one segment.
+    Stat {
+        /// Segment name.
+        name: String,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a segment's name (processes using it keep it).
+    Rm {
+        /// Segment name.
+        name: String,
+    },
+    /// Send each line of stdin as one message.
+    Send {
+        /// Segment name.
+        name: String,
+    },
+    /// Print each message received as one line.
+    Recv {
+        /// Segment name.
+        name: String,
+        /// Stop after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Give up after this many seconds (exit code 6).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+    },
+    /// Start a private broker, stream through a ring and a pipe, compare.
+    Demo {
+        /// Total running time in seconds.
+        #[arg(long, default_value_t = 4.0)]
+        seconds: f64,
+    },
+    /// One process of the demo (internal).
+    #[command(hide = true)]
+    DemoPeer {
+        #[arg(long, value_enum)]
+        role: demo::PeerRole,
+        #[arg(long, value_enum)]
+        transport: demo::Transport,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        paced: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let socket = args.socket.as_deref();
+    let fail = |e: &dyn std::fmt::Display, code: u8| {
+        eprintln!("shmring: {e}");
+        ExitCode::from(code)
+    };
+    match args.command {
+        Cmd::Demo { seconds } => {
+            return match demo::run(seconds) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e, 1),
+            };
+        }
+        Cmd::DemoPeer {
+            role,
+            transport,
+            name,
+            seconds,
+            paced,
+        } => {
+            let socket = socket.map(PathBuf::from).unwrap_or_default();
+            return match demo::peer(role, transport, paced, seconds, &socket, &name) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e, 1),
+            };
+        }
+        _ => {}
+    }
+    let mut client = match cli::connect(socket) {
+        Ok(c) => c,
+        Err(e) => return fail(&e, cli::exit_code(&e)),
+    };
+    let result = match args.command {
+        Cmd::Create {
+            name,
+            kind,
+            size,
+            max_msg,
+            mode,
+            priorities,
+            ephemeral,
+        } => {
+            let kind = match kind {
+                Kind::Spsc => RingKind::Spsc,
+                Kind::Mpmc => RingKind::Mpmc,
+            };
+            let args = CreateArgs {
+                name,
+                kind,
+                size,
+                max_msg,
+                mode,
+                priorities,
+                ephemeral,
+            };
+            cli::create(&mut client, &args)
+        }
+        Cmd::Ls { json } => cli::ls(&mut client, json),
+        Cmd::Stat { name, json } => cli::stat(&mut client, &name, json),
+        Cmd::Rm { name } => cli::rm(&mut client, &name),
+        Cmd::Send { name } => cli::send(&mut client, &name),
+        Cmd::Recv {
+            name,
+            count,
+            timeout,
+        } => {
+            let timeout = timeout.map(Duration::from_secs_f64);
+            match cli::recv(&mut client, &name, count, timeout) {
+                Ok(RecvEnd::TimedOut) => return fail(&"timed out", 6),
+                other => other.map(|_| ()),
+            }
+        }
+        Cmd::Demo { .. } | Cmd::DemoPeer { .. } => unreachable!("handled above"),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, cli::exit_code(&e)),
+    }
+}

@@ -1,0 +1,438 @@
+//! The daemon's table of named segments: creation as sealed memfds,
+//! permission checks like `ipc_perm`, per-uid accounting and lifetimes.
+
+use crate::config::Limits;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{MemfdFlags, SealFlags};
+use shmring::broker::protocol::{self, CreateRequest, MAX_FRAME_LEN};
+use shmring::broker::{BrokerSegment, Lifetime, Role, SegmentInfo, SegmentSpec, Status};
+use shmring::{OpenError, RingKind};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Who is asking, from `SO_PEERCRED` (never from anything the client says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    /// Process id at connect time (used only to watch for its death).
+    pub pid: u32,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id (supplementary groups are not visible).
+    pub gid: u32,
+}
+
+/// A refused request: the status and the line the client sees.
+pub type Refusal = (Status, String);
+
+fn refuse<T>(status: Status, why: impl Into<String>) -> Result<T, Refusal> {
+    Err((status, why.into()))
+}
+
+/// One named segment.
+#[derive(Debug)]
+pub struct Segment {
+    fd: OwnedFd,
+    ring: Arc<BrokerSegment>,
+    spec: SegmentSpec,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    lifetime: Lifetime,
+    holders: u32,
+}
+
+/// Read permission bit (as in a mode's `rwx` triple).
+const READ: u32 = 4;
+/// Write permission bit.
+const WRITE: u32 = 2;
+
+impl Segment {
+    /// The `ipc_perm` check: root may do anything; the owner is judged by
+    /// the owner bits, members of the segment's group by the group bits,
+    /// everybody else by the other bits.
+    fn allows(&self, peer: &Peer, want: u32) -> bool {
+        if peer.uid == 0 {
+            return true;
+        }
+        let bits = if peer.uid == self.uid {
+            self.mode >> 6
+        } else if peer.gid == self.gid {
+            self.mode >> 3
+        } else {
+            self.mode
+        };
+        bits & want == want
+    }
+
+    fn info(&self, name: &str) -> SegmentInfo {
+        SegmentInfo {
+            name: name.to_owned(),
+            kind: self.spec.kind,
+            lifetime: self.lifetime,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            size: self.ring.size(),
+            capacity: self.spec.capacity,
+            max_message: self.spec.max_message,
+            levels: self.spec.levels,
+            holders: self.holders,
+            messages_in_flight: self.ring.messages_in_flight(),
+            bytes_in_flight: self.ring.bytes_in_flight(),
+            endpoints: self.ring.endpoints(),
+        }
+    }
+}
+
+/// What a connection keeps of each segment it created or opened: enough
+/// to release its hold and, once its process is gone, to reap its
+/// endpoints even if the name was unlinked meanwhile.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The name it was reached by.
+    pub name: String,
+    /// The broker's mapping of it.
+    pub ring: Arc<BrokerSegment>,
+}
+
+/// Segment usage of one uid.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    segments: u32,
+    bytes: u64,
+}
+
+/// Every named segment.
+#[derive(Debug, Default)]
+pub struct Registry {
+    segments: BTreeMap<String, Segment>,
+    usage: HashMap<u32, Usage>,
+}
+
+impl Registry {
+    /// Number of named segments.
+    pub fn len(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Whether no segment exists.
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Creates a sealed memfd segment owned by `peer`; the caller sends
+    /// the returned descriptor and records the returned hold.
+    pub fn create(
+        &mut self,
+        peer: &Peer,
+        req: &CreateRequest,
+        limits: &Limits,
+    ) -> Result<(SegmentInfo, BorrowedFd<'_>, Held), Refusal> {
+        protocol::check_name(&req.name).or_else(|why| refuse(Status::InvalidArgument, why))?;
+        if req.mode > 0o777 {
+            return refuse(Status::InvalidArgument, "mode must be at most 0777");
+        }
+        let spec = SegmentSpec {
+            kind: req.kind,
+            capacity: req.capacity,
+            max_message: req.max_message,
+            levels: if req.kind == RingKind::Mpmc {
+                req.levels
+            } else {
+                0
+            },
+        };
+        let size = spec
+            .segment_size()
+            .or_else(|e| refuse(Status::InvalidArgument, e.to_string()))?;
+        if size > limits.max_segment_size {
+            return refuse(
+                Status::LimitExceeded,
+                format!(
+                    "segment of {size} bytes exceeds the maximum of {}",
+                    limits.max_segment_size
+                ),
+            );
+        }
+        if self.segments.contains_key(&req.name) {
+            return refuse(Status::AlreadyExists, format!("{} exists", req.name));
+        }
+        let usage = self.usage.get(&peer.uid).copied().unwrap_or_default();
+        if usage.segments >= limits.segments_per_uid {
+            return refuse(
+                Status::LimitExceeded,
+                format!("uid {} owns {} segments already", peer.uid, usage.segments),
+            );
+        }
+        if usage.bytes.saturating_add(size) > limits.bytes_per_uid {
+            return refuse(
+                Status::LimitExceeded,
+                format!(
+                    "uid {} would own more than {} bytes",
+                    peer.uid, limits.bytes_per_uid
+                ),
+            );
+        }
+        let (fd, ring) = make_memfd(&req.name, &spec)?;
+        let u = self.usage.entry(peer.uid).or_default();
+        u.segments += 1;
+        u.bytes += size;
+        let segment = Segment {
+            fd,
+            ring: Arc::new(ring),
+            spec,
+            uid: peer.uid,
+            gid: peer.gid,
+            mode: req.mode,
+            lifetime: req.lifetime,
+            holders: 1,
+        };
+        let held = Held {
+            name: req.name.clone(),
+            ring: Arc::clone(&segment.ring),
+        };
+        let segment = self.segments.entry(req.name.clone()).or_insert(segment);
+        Ok((segment.info(&req.name), segment.fd.as_fd(), held))
+    }
+
+    /// Opens a segment for `peer`: every role (and plain mapping) needs
+    /// read and write permission, because the mapping is read-write.
+    /// `first_hold` says whether this connection holds it already.
+    pub fn open(
+        &mut self,
+        peer: &Peer,
+        name: &str,
+        role: Role,
+        first_hold: impl FnOnce(&Arc<BrokerSegment>) -> bool,
+    ) -> Result<(SegmentInfo, BorrowedFd<'_>, Held), Refusal> {
+        let Some(segment) = self.segments.get_mut(name) else {
+            return refuse(Status::NotFound, format!("no segment named {name}"));
+        };
+        if !segment.allows(peer, READ | WRITE) {
+            return refuse(
+                Status::PermissionDenied,
+                format!(
+                    "mode {:04o} does not let uid {} open {name}",
+                    segment.mode, peer.uid
+                ),
+            );
+        }
+        if let Some(kind) = role.kind() {
+            if kind != segment.spec.kind {
+                return refuse(
+                    Status::WrongKind,
+                    format!(
+                        "{name} is an {} ring; {role} is not a role of it",
+                        segment.spec.kind
+                    ),
+                );
+            }
+        }
+        if first_hold(&segment.ring) {
+            segment.holders += 1;
+        }
+        let held = Held {
+            name: name.to_owned(),
+            ring: Arc::clone(&segment.ring),
+        };
+        Ok((segment.info(name), segment.fd.as_fd(), held))
+    }
+
+    /// Describes a segment `peer` may read.
+    pub fn stat(&self, peer: &Peer, name: &str) -> Result<SegmentInfo, Refusal> {
+        let Some(segment) = self.segments.get(name) else {
+            return refuse(Status::NotFound, format!("no segment named {name}"));
+        };
+        if !segment.allows(peer, READ) {
+            return refuse(
+                Status::PermissionDenied,
+                format!(
+                    "mode {:04o} does not let uid {} read {name}",
+                    segment.mode, peer.uid
+                ),
+            );
+        }
+        Ok(segment.info(name))
+    }
+
+    /// One page of the segments `peer` may read, from the `offset`-th on,
+    /// as many as fit in a reply frame; and how many there are in all.
+    pub fn list(&self, peer: &Peer, offset: u32) -> (u32, Vec<SegmentInfo>) {
+        let readable: Vec<_> = self
+            .segments
+            .iter()
+            .filter(|(_, s)| s.allows(peer, READ))
+            .collect();
+        let mut room = MAX_FRAME_LEN - protocol::LIST_REPLY_OVERHEAD;
+        let mut page = Vec::new();
+        for (name, segment) in readable.iter().skip(offset as usize) {
+            let info = segment.info(name);
+            let len = protocol::info_len(&info);
+            if len > room {
+                break;
+            }
+            room -= len;
+            page.push(info);
+        }
+        (readable.len() as u32, page)
+    }
+
+    /// Removes a name: only its owner (or root) may. Processes that
+    /// mapped it keep it.
+    pub fn unlink(&mut self, peer: &Peer, name: &str) -> Result<(), Refusal> {
+        let Some(segment) = self.segments.get(name) else {
+            return refuse(Status::NotFound, format!("no segment named {name}"));
+        };
+        if peer.uid != 0 && peer.uid != segment.uid {
+            return refuse(
+                Status::PermissionDenied,
+                format!("only uid {} or root may remove {name}", segment.uid),
+            );
+        }
+        self.remove(name);
+        Ok(())
+    }
+
+    /// A connection that held `held` closed: an ephemeral segment that no
+    /// connection holds any more is forgotten.
+    pub fn release(&mut self, held: &Held) {
+        let Some(segment) = self.segments.get_mut(&held.name) else {
+            return;
+        };
+        // The name may have been unlinked and reused for another segment.
+        if !Arc::ptr_eq(&segment.ring, &held.ring) {
+            return;
+        }
+        segment.holders = segment.holders.saturating_sub(1);
+        if segment.holders == 0 && segment.lifetime == Lifetime::Ephemeral {
+            self.remove(&held.name);
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(segment) = self.segments.remove(name) {
+            if let Some(u) = self.usage.get_mut(&segment.uid) {
+                u.segments = u.segments.saturating_sub(1);
+                u.bytes = u.bytes.saturating_sub(segment.ring.size());
+                if u.segments == 0 {
+                    self.usage.remove(&segment.uid);
+                }
+            }
+        }
+    }
+}
+
+/// `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, ring laid out, then
+/// sealed against shrinking, growing and further sealing: no descriptor
+/// leaves the daemon before the seals are on.
+fn make_memfd(name: &str, spec: &SegmentSpec) -> Result<(OwnedFd, BrokerSegment), Refusal> {
+    // memfd names are at most 249 bytes and only show in /proc.
+    let mut label = format!("shmring:{name}");
+    let mut end = label.len().min(240);
+    while !label.is_char_boundary(end) {
+        end -= 1;
+    }
+    label.truncate(end);
+    let fd = rustix::fs::memfd_create(label, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
+        .or_else(|e| refuse(Status::Internal, format!("memfd_create: {e}")))?;
+    let ring = BrokerSegment::initialise(&fd, spec).or_else(|e| match e {
+        OpenError::NoSpace => refuse(Status::NoSpace, "no memory left for the segment"),
+        OpenError::InvalidConfig(why) => refuse(Status::InvalidArgument, why),
+        other => refuse(Status::Internal, other.to_string()),
+    })?;
+    rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+        .or_else(|e| refuse(Status::Internal, format!("sealing: {e}")))?;
+    Ok((fd, ring))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(uid: u32, gid: u32) -> Peer {
+        Peer { pid: 1, uid, gid }
+    }
+
+    fn create(name: &str, mode: u32) -> CreateRequest {
+        CreateRequest {
+            name: name.into(),
+            kind: RingKind::Spsc,
+            capacity: 4096,
+            max_message: 1024,
+            levels: 0,
+            mode,
+            lifetime: Lifetime::Persistent,
+        }
+    }
+
+    #[test]
+    fn permissions_follow_ipc_perm() {
+        let mut r = Registry::default();
+        let owner = peer(1000, 100);
+        let limits = Limits::default();
+        r.create(&owner, &create("a", 0o640), &limits).unwrap();
+        let yes = |_: &Arc<BrokerSegment>| true;
+        assert!(r.open(&owner, "a", Role::Producer, yes).is_ok());
+        // Group may read (stat) but not open read-write.
+        assert!(r.stat(&peer(1001, 100), "a").is_ok());
+        assert_eq!(
+            r.open(&peer(1001, 100), "a", Role::None, yes)
+                .unwrap_err()
+                .0,
+            Status::PermissionDenied
+        );
+        assert_eq!(
+            r.stat(&peer(1002, 200), "a").unwrap_err().0,
+            Status::PermissionDenied
+        );
+        assert_eq!(r.list(&peer(1002, 200), 0).0, 0);
+        assert!(r.open(&peer(0, 0), "a", Role::Consumer, yes).is_ok());
+        assert_eq!(
+            r.open(&owner, "a", Role::Sender, yes).unwrap_err().0,
+            Status::WrongKind
+        );
+        assert_eq!(
+            r.unlink(&peer(1001, 100), "a").unwrap_err(),
+            (
+                Status::PermissionDenied,
+                "only uid 1000 or root may remove a".into()
+            )
+        );
+        r.unlink(&owner, "a").unwrap();
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn limits_and_ephemeral_segments() {
+        let mut r = Registry::default();
+        let me = peer(1000, 100);
+        let limits = Limits {
+            segments_per_uid: 1,
+            ..Limits::default()
+        };
+        let mut req = create("e", 0o600);
+        req.lifetime = Lifetime::Ephemeral;
+        let (_, _, held) = r.create(&me, &req, &limits).unwrap();
+        assert_eq!(
+            r.create(&me, &create("f", 0o600), &limits).unwrap_err().0,
+            Status::LimitExceeded
+        );
+        assert_eq!(
+            r.create(&peer(1, 1), &req, &limits).unwrap_err().0,
+            Status::AlreadyExists
+        );
+        r.release(&held);
+        assert!(r.is_empty());
+        // The quota came back with it.
+        r.create(&me, &create("f", 0o600), &limits).unwrap();
+        let big = CreateRequest {
+            capacity: 1 << 30,
+            max_message: 1024,
+            ..create("g", 0o600)
+        };
+        assert_eq!(
+            r.create(&peer(7, 7), &big, &limits).unwrap_err().0,
+            Status::LimitExceeded
+        );
+    }
+}

@@ -1,0 +1,590 @@
+//! The event loop: one thread, one epoll set, every socket non-blocking.
+//!
+//! | token kind | what                                   | on readiness              |
+//! |------------|----------------------------------------|---------------------------|
+//! | `LISTENER` | the listening socket                   | accept until `EAGAIN`     |
+//! | `SIGNALS`  | self-pipe of SIGTERM/SIGINT/SIGHUP     | stop or reload            |
+//! | `CONN`     | a client connection (slot index)       | read requests / flush     |
+//! | `WATCH`    | a pidfd of a client that left          | reap its endpoints        |
+//!
+//! A connection is read one frame at a time, and only while its reply
+//! has been sent: a client that does not read its replies stalls itself
+//! (its slot waits for `EPOLLOUT`), never the loop. Slots freed during a
+//! batch of events are reused only after the batch, so a stale event can
+//! never reach a new connection.
+
+use super::segments::{Held, Peer, Registry};
+use crate::config::{Config, Limits};
+use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::net::SocketFlags;
+use rustix::process::{Pid, PidfdFlags};
+use shmring::broker::BrokerSegment;
+use shmring::broker::fdpass::{self, RecvFrameError};
+use shmring::broker::protocol::{self, MsgType, PROTOCOL_VERSION, Reply, Request, Status};
+use std::collections::{HashMap, VecDeque};
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const LISTENER: u64 = 1 << 56;
+const SIGNALS: u64 = 2 << 56;
+const CONN: u64 = 3 << 56;
+const WATCH: u64 = 4 << 56;
+const KIND: u64 = 0xff << 56;
+
+/// Frames read from one connection per wake-up before others get a turn.
+const FRAMES_PER_TURN: usize = 16;
+
+/// `SIGNALS` token indexes: which self-pipe became readable.
+const STOP: usize = 0;
+const RELOAD: usize = 1;
+
+#[derive(Debug)]
+struct Conn {
+    fd: OwnedFd,
+    peer: Peer,
+    serial: u64,
+    hello: bool,
+    held: Vec<Held>,
+    /// A reply that could not be sent yet, with its descriptor.
+    pending: Option<(Vec<u8>, Option<OwnedFd>)>,
+}
+
+/// A client process whose connection closed while it held segments: when
+/// its pidfd becomes readable, the process is gone.
+#[derive(Debug)]
+struct Watch {
+    pidfd: OwnedFd,
+    pid: u32,
+    rings: Vec<Arc<BrokerSegment>>,
+}
+
+/// The daemon's state.
+#[derive(Debug)]
+pub struct Server {
+    epoll: OwnedFd,
+    listener: OwnedFd,
+    signals: [UnixStream; 2],
+    config_path: Option<PathBuf>,
+    limits: Limits,
+    registry: Registry,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    freed_this_batch: Vec<usize>,
+    live: usize,
+    serial: u64,
+    handshakes: VecDeque<(Instant, usize, u64)>,
+    watches: Vec<Option<Watch>>,
+    watch_by_pid: HashMap<u32, usize>,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    stopping: bool,
+}
+
+fn add(epoll: &OwnedFd, fd: impl AsFd, token: u64, flags: EventFlags) -> std::io::Result<()> {
+    Ok(epoll::add(epoll, fd, EventData::new_u64(token), flags)?)
+}
+
+impl Server {
+    /// Sets up the epoll set around a listening socket and the read end
+    /// of the signal self-pipe.
+    pub fn new(
+        listener: OwnedFd,
+        signals: [UnixStream; 2],
+        config: Config,
+        config_path: Option<PathBuf>,
+    ) -> std::io::Result<Server> {
+        let epoll = epoll::create(CreateFlags::CLOEXEC)?;
+        add(&epoll, &listener, LISTENER, EventFlags::IN)?;
+        for (i, pipe) in signals.iter().enumerate() {
+            pipe.set_nonblocking(true)?;
+            add(&epoll, pipe, SIGNALS | i as u64, EventFlags::IN)?;
+        }
+        Ok(Server {
+            epoll,
+            listener,
+            signals,
+            config_path,
+            input: vec![0; config.limits.frame_size as usize],
+            limits: config.limits,
+            registry: Registry::default(),
+            conns: Vec::new(),
+            free: Vec::new(),
+            freed_this_batch: Vec::new(),
+            live: 0,
+            serial: 0,
+            handshakes: VecDeque::new(),
+            watches: Vec::new(),
+            watch_by_pid: HashMap::new(),
+            output: Vec::with_capacity(protocol::MAX_FRAME_LEN),
+            stopping: false,
+        })
+    }
+
+    /// Serves until SIGTERM or SIGINT.
+    pub fn run(&mut self) -> std::io::Result<()> {
+        let mut events = Vec::with_capacity(256);
+        while !self.stopping {
+            let timeout = self.next_timeout();
+            events.clear();
+            match epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut events),
+                timeout.as_ref(),
+            ) {
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            for event in &events {
+                let token = event.data.u64();
+                let index = (token & !KIND) as usize;
+                match token & KIND {
+                    LISTENER => self.accept_all(),
+                    SIGNALS => self.signal(index),
+                    CONN => self.conn_event(index, event.flags),
+                    WATCH => self.watch_fired(index),
+                    _ => {}
+                }
+            }
+            self.free.append(&mut self.freed_this_batch);
+            self.expire_handshakes();
+        }
+        tracing::info!(clients = self.live, "shutting down");
+        for index in 0..self.conns.len() {
+            self.close(index, "daemon shutting down");
+        }
+        Ok(())
+    }
+
+    fn next_timeout(&self) -> Option<rustix::time::Timespec> {
+        let wait = match self.handshakes.front() {
+            Some((deadline, ..)) => deadline.saturating_duration_since(Instant::now()),
+            None => Duration::from_secs(60),
+        };
+        // Round up so that the deadline has passed when we wake.
+        let wait = wait + Duration::from_millis(1);
+        Some(rustix::time::Timespec {
+            tv_sec: wait.as_secs() as i64,
+            tv_nsec: i64::from(wait.subsec_nanos()),
+        })
+    }
+
+    fn signal(&mut self, which: usize) {
+        let mut buf = [0u8; 64];
+        let mut got = false;
+        while let Ok(1..) = (&self.signals[which & 1]).read(&mut buf) {
+            got = true;
+        }
+        match (got, which) {
+            (true, STOP) => self.stopping = true,
+            (true, RELOAD) => self.reload(),
+            _ => {}
+        }
+    }
+
+    fn reload(&mut self) {
+        let Some(path) = &self.config_path else {
+            tracing::info!("SIGHUP: no --config file, limits unchanged");
+            return;
+        };
+        match Config::load(path) {
+            Ok(config) => {
+                tracing::info!(?config.limits, "SIGHUP: limits reloaded");
+                self.input = vec![0; config.limits.frame_size as usize];
+                self.limits = config.limits;
+            }
+            Err(e) => tracing::warn!("SIGHUP: keeping the old limits: {e}"),
+        }
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            let fd = match rustix::net::accept_with(
+                &self.listener,
+                SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::INTR | Errno::CONNABORTED) => continue,
+                Err(Errno::AGAIN) => return,
+                Err(e) => {
+                    // EMFILE and friends: leave the rest in the backlog
+                    // rather than spin; they are retried on the next event.
+                    tracing::warn!("accept: {e}");
+                    return;
+                }
+            };
+            if self.live >= self.limits.connections as usize {
+                tracing::warn!(limit = self.limits.connections, "connection limit reached");
+                continue;
+            }
+            let peer = match rustix::net::sockopt::socket_peercred(&fd) {
+                Ok(cred) => Peer {
+                    pid: cred.pid.as_raw_nonzero().get() as u32,
+                    uid: cred.uid.as_raw(),
+                    gid: cred.gid.as_raw(),
+                },
+                Err(e) => {
+                    tracing::warn!("SO_PEERCRED: {e}");
+                    continue;
+                }
+            };
+            let index = self.free.pop().unwrap_or_else(|| {
+                self.conns.push(None);
+                self.conns.len() - 1
+            });
+            if let Err(e) = add(
+                &self.epoll,
+                &fd,
+                CONN | index as u64,
+                EventFlags::IN | EventFlags::RDHUP,
+            ) {
+                tracing::warn!("epoll add: {e}");
+                self.free.push(index);
+                continue;
+            }
+            self.serial += 1;
+            let deadline = Instant::now() + self.limits.handshake_timeout();
+            self.handshakes.push_back((deadline, index, self.serial));
+            tracing::debug!(index, pid = peer.pid, uid = peer.uid, "client connected");
+            self.conns[index] = Some(Conn {
+                fd,
+                peer,
+                serial: self.serial,
+                hello: false,
+                held: Vec::new(),
+                pending: None,
+            });
+            self.live += 1;
+        }
+    }
+
+    fn expire_handshakes(&mut self) {
+        let now = Instant::now();
+        while let Some(&(deadline, index, serial)) = self.handshakes.front() {
+            if deadline > now {
+                break;
+            }
+            self.handshakes.pop_front();
+            let late = matches!(&self.conns[index], Some(c) if c.serial == serial && !c.hello);
+            if late {
+                self.close(index, "no hello within the handshake timeout");
+            }
+        }
+    }
+
+    fn conn_event(&mut self, index: usize, flags: EventFlags) {
+        if self.conns.get(index).is_none_or(|c| c.is_none()) {
+            return;
+        }
+        if flags.contains(EventFlags::OUT) && !self.flush(index) {
+            return;
+        }
+        if flags.intersects(EventFlags::IN | EventFlags::HUP | EventFlags::RDHUP | EventFlags::ERR)
+        {
+            self.read_frames(index);
+        }
+    }
+
+    /// Sends a pending reply; true once nothing is pending (interest back
+    /// to reading), false if it must wait or the connection closed.
+    fn flush(&mut self, index: usize) -> bool {
+        let Some(conn) = self.conns[index].as_mut() else {
+            return false;
+        };
+        let Some((frame, fd)) = conn.pending.take() else {
+            return true;
+        };
+        match fdpass::send_frame(&conn.fd, &frame, fd.as_ref_fd(), true) {
+            Ok(()) => {
+                let token = CONN | index as u64;
+                let flags = EventFlags::IN | EventFlags::RDHUP;
+                if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), flags).is_err() {
+                    self.close(index, "epoll modify failed");
+                    return false;
+                }
+                true
+            }
+            Err(Errno::AGAIN) => {
+                conn.pending = Some((frame, fd));
+                false
+            }
+            Err(e) => {
+                self.close(index, &format!("send: {e}"));
+                false
+            }
+        }
+    }
+
+    fn read_frames(&mut self, index: usize) {
+        for _ in 0..FRAMES_PER_TURN {
+            let Some(conn) = self.conns[index].as_ref() else {
+                return;
+            };
+            if conn.pending.is_some() {
+                return;
+            }
+            let received = match fdpass::recv_frame(&conn.fd, &mut self.input, true) {
+                Ok(r) => r,
+                Err(RecvFrameError::WouldBlock) => return,
+                Err(RecvFrameError::Closed) => return self.close(index, "client closed"),
+                Err(e @ (RecvFrameError::TooLong | RecvFrameError::ControlTruncated)) => {
+                    return self.refuse_and_close(index, MsgType::Hello, 0, &e.to_string());
+                }
+                Err(RecvFrameError::Io(e)) => return self.close(index, &format!("recv: {e}")),
+            };
+            let fds = received.fds.len();
+            // Requests carry no descriptors: any that came are closed now.
+            drop(received.fds);
+            let frame = &self.input[..received.len];
+            let (header, payload) =
+                match protocol::split_frame(frame, fds, self.limits.frame_size as usize) {
+                    Ok(split) => split,
+                    Err(e) => {
+                        let id = frame
+                            .get(8..12)
+                            .map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
+                        return self.refuse_and_close(index, MsgType::Hello, id, &e.to_string());
+                    }
+                };
+            let id = header.request_id.get();
+            let to = MsgType::from_raw(header.msg_type.get()).unwrap_or(MsgType::Hello);
+            if fds > self.limits.fds_per_message as usize {
+                return self.refuse_and_close(index, to, id, "requests carry no descriptors");
+            }
+            let request = match protocol::decode_request(header.msg_type.get(), payload) {
+                Ok(r) => r,
+                Err(e) => return self.refuse_and_close(index, to, id, &e.to_string()),
+            };
+            if !self.handle(index, id, request) {
+                return;
+            }
+        }
+    }
+
+    /// Serves one request; false if the connection is gone or stalled.
+    fn handle(&mut self, index: usize, id: u32, request: Request) -> bool {
+        let to = request.msg_type();
+        let conn = self.conns[index].as_mut().expect("caller checked");
+        let peer = conn.peer;
+        if !conn.hello {
+            let Request::Hello {
+                min_version,
+                max_version,
+            } = request
+            else {
+                self.refuse_and_close(index, to, id, "the first request must be hello");
+                return false;
+            };
+            if !(min_version..=max_version).contains(&PROTOCOL_VERSION) {
+                let why = format!("this broker speaks version {PROTOCOL_VERSION} only");
+                self.send_error(index, to, id, Status::ProtocolVersion, &why);
+                self.close(index, "no common protocol version");
+                return false;
+            }
+            conn.hello = true;
+            let reply = Reply::Hello {
+                version: PROTOCOL_VERSION,
+                max_frame: self.limits.frame_size,
+            };
+            return self.reply(index, to, id, &reply, None);
+        }
+        let outcome = match &request {
+            Request::Hello { .. } => Err((Status::BadRequest, "hello was already done".into())),
+            Request::Create(req) => match self.registry.create(&peer, req, &self.limits) {
+                Ok((info, fd, held)) => {
+                    tracing::info!(name = %req.name, kind = %req.kind, uid = peer.uid, "created");
+                    let fd = fd.try_clone_to_owned();
+                    conn.held.push(held);
+                    Ok((Reply::Segment(info), fd.ok()))
+                }
+                Err(refusal) => Err(refusal),
+            },
+            Request::Open { name, role } => {
+                let held = &conn.held;
+                let first =
+                    |ring: &Arc<BrokerSegment>| !held.iter().any(|h| Arc::ptr_eq(&h.ring, ring));
+                match self.registry.open(&peer, name, *role, first) {
+                    Ok((info, fd, h)) => {
+                        tracing::debug!(%name, %role, pid = peer.pid, "opened");
+                        let fd = fd.try_clone_to_owned();
+                        if !conn.held.iter().any(|x| Arc::ptr_eq(&x.ring, &h.ring)) {
+                            conn.held.push(h);
+                        }
+                        Ok((Reply::Segment(info), fd.ok()))
+                    }
+                    Err(refusal) => Err(refusal),
+                }
+            }
+            Request::Stat { name } => self
+                .registry
+                .stat(&peer, name)
+                .map(|i| (Reply::Segment(i), None)),
+            Request::List { offset } => {
+                let (total, segments) = self.registry.list(&peer, *offset);
+                Ok((Reply::List { total, segments }, None))
+            }
+            Request::Unlink { name } => self.registry.unlink(&peer, name).map(|()| {
+                tracing::info!(%name, uid = peer.uid, "unlinked");
+                (Reply::Unlinked, None)
+            }),
+        };
+        match outcome {
+            Ok((reply, fd)) => {
+                let wants_fd = matches!(to, MsgType::Create | MsgType::Open);
+                if wants_fd && fd.is_none() {
+                    return self.send_error(
+                        index,
+                        to,
+                        id,
+                        Status::Internal,
+                        "could not duplicate the descriptor",
+                    );
+                }
+                self.reply(index, to, id, &reply, fd)
+            }
+            Err((status, why)) => self.send_error(index, to, id, status, &why),
+        }
+    }
+
+    fn send_error(
+        &mut self,
+        index: usize,
+        to: MsgType,
+        id: u32,
+        status: Status,
+        why: &str,
+    ) -> bool {
+        let reply = Reply::Error {
+            status,
+            message: why.to_owned(),
+        };
+        self.reply(index, to, id, &reply, None)
+    }
+
+    /// Protocol abuse: one error reply if the socket takes it now, then
+    /// the connection is closed.
+    fn refuse_and_close(&mut self, index: usize, to: MsgType, id: u32, why: &str) {
+        if let Some(conn) = self.conns[index].as_ref() {
+            protocol::encode_error(&mut self.output, to, id, Status::BadRequest, why);
+            let _ = fdpass::send_frame(&conn.fd, &self.output, None, true);
+        }
+        self.close(index, why);
+    }
+
+    /// Encodes and sends a reply; if the socket is full the reply waits
+    /// for `EPOLLOUT` and the connection is not read meanwhile.
+    fn reply(
+        &mut self,
+        index: usize,
+        to: MsgType,
+        id: u32,
+        reply: &Reply,
+        fd: Option<OwnedFd>,
+    ) -> bool {
+        let Some(conn) = self.conns[index].as_mut() else {
+            return false;
+        };
+        protocol::encode_reply(&mut self.output, to, id, reply, fd.is_some());
+        match fdpass::send_frame(&conn.fd, &self.output, fd.as_ref().map(|f| f.as_fd()), true) {
+            Ok(()) => true,
+            Err(Errno::AGAIN) => {
+                conn.pending = Some((self.output.clone(), fd));
+                let token = CONN | index as u64;
+                let flags = EventFlags::OUT | EventFlags::RDHUP;
+                if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), flags).is_err() {
+                    self.close(index, "epoll modify failed");
+                }
+                false
+            }
+            Err(e) => {
+                self.close(index, &format!("send: {e}"));
+                false
+            }
+        }
+    }
+
+    fn close(&mut self, index: usize, why: &str) {
+        let Some(conn) = self.conns[index].take() else {
+            return;
+        };
+        self.live -= 1;
+        self.freed_this_batch.push(index);
+        tracing::debug!(index, pid = conn.peer.pid, "client gone: {why}");
+        // Closing the descriptor removes it from the epoll set.
+        drop(conn.fd);
+        if conn.held.is_empty() {
+            return;
+        }
+        for held in &conn.held {
+            self.registry.release(held);
+        }
+        self.watch_death(
+            conn.peer.pid,
+            conn.held.into_iter().map(|h| h.ring).collect(),
+        );
+    }
+
+    /// The process may still be exiting (its socket closes before it
+    /// becomes a zombie), or may live on with its mappings: its endpoints
+    /// are reaped when its pidfd says it is gone.
+    fn watch_death(&mut self, pid: u32, rings: Vec<Arc<BrokerSegment>>) {
+        if let Some(&w) = self.watch_by_pid.get(&pid) {
+            let watch = self.watches[w].as_mut().expect("indexed watch exists");
+            for ring in rings {
+                if !watch.rings.iter().any(|r| Arc::ptr_eq(r, &ring)) {
+                    watch.rings.push(ring);
+                }
+            }
+            return;
+        }
+        let pidfd = Pid::from_raw(pid as i32)
+            .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
+        let Some(pidfd) = pidfd else {
+            // Already reaped by its parent: gone now.
+            reap(&rings);
+            return;
+        };
+        let index = match self.watches.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.watches.push(None);
+                self.watches.len() - 1
+            }
+        };
+        if add(&self.epoll, &pidfd, WATCH | index as u64, EventFlags::IN).is_err() {
+            reap(&rings);
+            return;
+        }
+        self.watch_by_pid.insert(pid, index);
+        self.watches[index] = Some(Watch { pidfd, pid, rings });
+    }
+
+    fn watch_fired(&mut self, index: usize) {
+        let Some(watch) = self.watches.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        self.watch_by_pid.remove(&watch.pid);
+        let reaped = reap(&watch.rings);
+        tracing::debug!(pid = watch.pid, reaped, "client process exited");
+        drop(watch.pidfd);
+    }
+}
+
+fn reap(rings: &[Arc<BrokerSegment>]) -> usize {
+    rings.iter().map(|r| r.reap_dead()).sum()
+}
+
+/// A borrowed view of an optional owned descriptor.
+trait AsRefFd {
+    fn as_ref_fd(&self) -> Option<BorrowedFd<'_>>;
+}
+
+impl AsRefFd for Option<OwnedFd> {
+    fn as_ref_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.as_ref().map(|f| f.as_fd())
+    }
+}

@@ -1,0 +1,156 @@
+//! A real `shmringd` on a private socket, and bounded ways to run the
+//! `shmring` tool against it. Every wait has a deadline, every child is
+//! reaped, every socket directory removed.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const SHMRINGD: &str = env!("CARGO_BIN_EXE_shmringd");
+pub const SHMRING: &str = env!("CARGO_BIN_EXE_shmring");
+
+static COUNTER: Mutex<u32> = Mutex::new(0);
+
+/// A directory unique to this test: pid + counter.
+pub fn unique_dir() -> PathBuf {
+    let mut n = COUNTER.lock().unwrap();
+    *n += 1;
+    std::env::temp_dir().join(format!("shmring-test-{}-{}", std::process::id(), *n))
+}
+
+#[derive(Debug)]
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub config: Option<PathBuf>,
+}
+
+impl Daemon {
+    /// Starts a daemon with an optional TOML config; waits (≤ 5 s) until
+    /// it accepts connections.
+    pub fn start(config: Option<&str>) -> Daemon {
+        let dir = unique_dir();
+        let socket = dir.join("broker.sock");
+        let config = config.map(|text| {
+            let path = std::env::temp_dir().join(format!(
+                "{}.toml",
+                dir.file_name().unwrap().to_str().unwrap()
+            ));
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        let mut d = Daemon {
+            child: None,
+            dir,
+            socket,
+            config,
+        };
+        d.spawn();
+        d
+    }
+
+    /// (Re)starts the daemon process on the same socket.
+    pub fn spawn(&mut self) {
+        let mut cmd = Command::new(SHMRINGD);
+        cmd.arg("--socket").arg(&self.socket);
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::null());
+        let child = cmd.spawn().expect("spawn shmringd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while shmring::broker::BrokerClient::connect_to(&self.socket).is_err() {
+            assert!(Instant::now() < deadline, "shmringd did not come up");
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("shmringd exited: {status}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn client(&self) -> shmring::broker::BrokerClient {
+        shmring::broker::BrokerClient::connect_to(&self.socket).expect("connect")
+    }
+
+    /// Sends a signal and waits (≤ 5 s) for the exit.
+    pub fn signal_and_wait(&mut self, sig: rustix::process::Signal) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, sig).unwrap();
+        wait_timeout(&mut child, Duration::from_secs(5)).expect("shmringd did not exit")
+    }
+
+    /// Open descriptors of the daemon process.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .unwrap()
+            .count()
+    }
+
+    /// `shmring --socket S ARGS…` with `input` on stdin, bounded.
+    pub fn cli(&self, args: &[&str], input: &[u8]) -> Output {
+        run_cli(&self.socket, args, input, None)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = wait_timeout(&mut child, Duration::from_secs(5));
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_file(self.socket.with_extension("sock.lock"));
+        let _ = std::fs::remove_dir(&self.dir);
+        if let Some(c) = &self.config {
+            let _ = std::fs::remove_file(c);
+        }
+    }
+}
+
+/// Waits for a child, at most `limit`.
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs the tool (optionally as `uid`), feeding `input`; kills it after
+/// 10 s.
+pub fn run_cli(socket: &Path, args: &[&str], input: &[u8], uid: Option<u32>) -> Output {
+    let mut cmd = Command::new(SHMRING);
+    cmd.arg("--socket").arg(socket).args(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(uid) = uid {
+        use std::os::unix::process::CommandExt;
+        cmd.gid(uid).uid(uid);
+    }
+    let mut child = cmd.spawn().expect("spawn shmring");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
+        let _ = child.kill();
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

@@ -1,0 +1,541 @@
+//! The broker client: one connection to `shmringd`, requests answered in
+//! order, segments received as sealed memfds and mapped as the same
+//! handles the direct path gives.
+
+use super::fdpass::{self, RecvFrameError};
+use super::protocol::{
+    self, CreateRequest, FrameError, Lifetime, MAX_FRAME_LEN, PROTOCOL_VERSION, Reply, Request,
+    Role, SegmentInfo, Status,
+};
+use crate::channel::error::{AttachError, OpenError};
+use crate::layout::RingKind;
+use crate::{Consumer, Mpmc, MpmcBuilder, Producer, Receiver, Sender, Spsc, SpscBuilder};
+use crate::{DEFAULT_MODE, WaitStrategy};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::SealFlags;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a request may take before the client gives up.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Seals every segment from the broker must carry: its size can never
+/// change under a mapping, and nobody can lift the seals.
+pub const REQUIRED_SEALS: SealFlags = SealFlags::SHRINK
+    .union(SealFlags::GROW)
+    .union(SealFlags::SEAL);
+
+/// The broker's socket path: `$SHMRING_SOCKET`, else
+/// `$XDG_RUNTIME_DIR/shmring/broker.sock`, else
+/// `/tmp/shmring-$UID/broker.sock`.
+pub fn default_socket_path() -> PathBuf {
+    if let Some(path) = std::env::var_os("SHMRING_SOCKET").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
+        return Path::new(&dir).join("shmring").join("broker.sock");
+    }
+    let uid = rustix::process::getuid().as_raw();
+    PathBuf::from(format!("/tmp/shmring-{uid}/broker.sock"))
+}
+
+/// Why a broker request failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// No broker listens at the socket path (or it cannot be reached).
+    BrokerUnavailable(std::io::Error),
+    /// The broker speaks no protocol version this library speaks.
+    ProtocolVersion(String),
+    /// The segment's owner and mode do not allow this.
+    PermissionDenied(String),
+    /// No segment has this name.
+    NotFound(String),
+    /// A segment with this name exists already.
+    AlreadyExists(String),
+    /// A broker limit would be exceeded (segments, bytes, size, …).
+    LimitExceeded(String),
+    /// A parameter was refused (geometry, name, mode).
+    InvalidArgument(String),
+    /// The broker's memory filesystem is full.
+    NoSpace(String),
+    /// The segment holds another kind of ring.
+    WrongKind(String),
+    /// The broker refused the request for another reason.
+    Refused {
+        /// The status it sent.
+        status: Status,
+        /// Its explanation.
+        message: String,
+    },
+    /// The broker sent something that is not a valid reply.
+    Protocol(String),
+    /// The descriptor received is not a sealed segment of the announced
+    /// size; it was closed without being mapped.
+    BadSegment(&'static str),
+    /// The segment could not be mapped or failed validation.
+    Open(OpenError),
+    /// The role could not be taken.
+    Attach(AttachError),
+    /// The connection failed (or timed out) during a request.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for BrokerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BrokerError::BrokerUnavailable(e) => write!(f, "broker unavailable: {e}"),
+            BrokerError::ProtocolVersion(m) => write!(f, "protocol version mismatch: {m}"),
+            BrokerError::PermissionDenied(m) => write!(f, "permission denied: {m}"),
+            BrokerError::NotFound(m) => write!(f, "not found: {m}"),
+            BrokerError::AlreadyExists(m) => write!(f, "already exists: {m}"),
+            BrokerError::LimitExceeded(m) => write!(f, "limit exceeded: {m}"),
+            BrokerError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            BrokerError::NoSpace(m) => write!(f, "no space: {m}"),
+            BrokerError::WrongKind(m) => write!(f, "wrong ring kind: {m}"),
+            BrokerError::Refused { status, message } => {
+                write!(f, "broker refused ({status:?}): {message}")
+            }
+            BrokerError::Protocol(m) => write!(f, "protocol error: {m}"),
+            BrokerError::BadSegment(why) => write!(f, "refused the segment: {why}"),
+            BrokerError::Open(e) => write!(f, "{e}"),
+            BrokerError::Attach(e) => write!(f, "{e}"),
+            BrokerError::Io(e) => write!(f, "broker connection: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BrokerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BrokerError::BrokerUnavailable(e) | BrokerError::Io(e) => Some(e),
+            BrokerError::Open(e) => Some(e),
+            BrokerError::Attach(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<OpenError> for BrokerError {
+    fn from(e: OpenError) -> Self {
+        BrokerError::Open(e)
+    }
+}
+
+impl From<AttachError> for BrokerError {
+    fn from(e: AttachError) -> Self {
+        BrokerError::Attach(e)
+    }
+}
+
+impl BrokerError {
+    fn from_status(status: Status, message: String) -> BrokerError {
+        match status {
+            Status::ProtocolVersion => BrokerError::ProtocolVersion(message),
+            Status::PermissionDenied => BrokerError::PermissionDenied(message),
+            Status::NotFound => BrokerError::NotFound(message),
+            Status::AlreadyExists => BrokerError::AlreadyExists(message),
+            Status::LimitExceeded => BrokerError::LimitExceeded(message),
+            Status::InvalidArgument => BrokerError::InvalidArgument(message),
+            Status::NoSpace => BrokerError::NoSpace(message),
+            Status::WrongKind => BrokerError::WrongKind(message),
+            _ => BrokerError::Refused { status, message },
+        }
+    }
+}
+
+/// What a new segment looks like.
+///
+/// ```
+/// use shmring::broker::CreateOptions;
+/// let spsc = CreateOptions::spsc(1 << 16).max_message(4096).mode(0o660);
+/// let mpmc = CreateOptions::mpmc(1024, 256).priorities(2).ephemeral();
+/// # let _ = (spsc, mpmc);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOptions {
+    kind: RingKind,
+    capacity: u64,
+    max_message: u64,
+    levels: u32,
+    mode: u32,
+    lifetime: Lifetime,
+}
+
+impl CreateOptions {
+    /// An SPSC ring of `capacity` data bytes (a power of two), messages up
+    /// to a quarter of it, mode 0600, persistent.
+    pub fn spsc(capacity: u64) -> CreateOptions {
+        CreateOptions {
+            kind: RingKind::Spsc,
+            capacity,
+            max_message: capacity / 4,
+            levels: 0,
+            mode: DEFAULT_MODE,
+            lifetime: Lifetime::Persistent,
+        }
+    }
+
+    /// An MPMC queue of `slots` slots (a power of two) of `slot_size`
+    /// bytes, one priority level, mode 0600, persistent.
+    pub fn mpmc(slots: u64, slot_size: u64) -> CreateOptions {
+        CreateOptions {
+            kind: RingKind::Mpmc,
+            capacity: slots,
+            max_message: slot_size,
+            levels: 1,
+            mode: DEFAULT_MODE,
+            lifetime: Lifetime::Persistent,
+        }
+    }
+
+    /// Largest message (SPSC) or slot size (MPMC).
+    pub fn max_message(mut self, bytes: u64) -> CreateOptions {
+        self.max_message = bytes;
+        self
+    }
+
+    /// Priority levels (MPMC only, 1 to 8).
+    pub fn priorities(mut self, levels: u32) -> CreateOptions {
+        self.levels = levels;
+        self
+    }
+
+    /// Permission bits, checked like System V IPC permissions.
+    pub fn mode(mut self, mode: u32) -> CreateOptions {
+        self.mode = mode;
+        self
+    }
+
+    /// Persistent (the default) or ephemeral.
+    pub fn lifetime(mut self, lifetime: Lifetime) -> CreateOptions {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// Ephemeral: forgotten by the broker once unlinked or once no
+    /// connection that created or opened it is left.
+    pub fn ephemeral(self) -> CreateOptions {
+        self.lifetime(Lifetime::Ephemeral)
+    }
+
+    /// The ring kind.
+    pub fn kind(&self) -> RingKind {
+        self.kind
+    }
+}
+
+/// A connection to the broker.
+///
+/// ```no_run
+/// use shmring::broker::{BrokerClient, CreateOptions};
+/// let mut broker = BrokerClient::connect()?;
+/// let ring = broker.create_spsc("prices", &CreateOptions::spsc(1 << 20))?;
+/// let mut producer = ring.producer()?;
+/// producer.send(b"tick")?;
+/// // In another process: BrokerClient::connect()?.consumer("prices")?
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct BrokerClient {
+    socket: OwnedFd,
+    next_id: u32,
+    out: Vec<u8>,
+    input: Vec<u8>,
+    wait: WaitStrategy,
+}
+
+impl BrokerClient {
+    /// Connects to the broker at [`default_socket_path`].
+    pub fn connect() -> Result<BrokerClient, BrokerError> {
+        BrokerClient::connect_to(default_socket_path())
+    }
+
+    /// Connects to the broker listening at `path` and agrees on a
+    /// protocol version.
+    pub fn connect_to(path: impl AsRef<Path>) -> Result<BrokerClient, BrokerError> {
+        let unavailable = |e: rustix::io::Errno| BrokerError::BrokerUnavailable(e.into());
+        let socket = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(unavailable)?;
+        let addr = SocketAddrUnix::new(path.as_ref()).map_err(unavailable)?;
+        rustix::net::connect(&socket, &addr).map_err(unavailable)?;
+        let mut client = BrokerClient {
+            socket,
+            next_id: 1,
+            out: Vec::with_capacity(512),
+            input: vec![0; MAX_FRAME_LEN],
+            wait: WaitStrategy::default(),
+        };
+        client.set_timeout(DEFAULT_REQUEST_TIMEOUT)?;
+        let (reply, _) = client.request(&Request::Hello {
+            min_version: PROTOCOL_VERSION,
+            max_version: PROTOCOL_VERSION,
+        })?;
+        match reply {
+            Reply::Hello { version, .. } if version == PROTOCOL_VERSION => Ok(client),
+            Reply::Hello { version, .. } => Err(BrokerError::ProtocolVersion(format!(
+                "the broker chose version {version}, this library speaks {PROTOCOL_VERSION}"
+            ))),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// How long each request may take (default 5 s).
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), BrokerError> {
+        use rustix::net::sockopt::{Timeout, set_socket_timeout};
+        for which in [Timeout::Recv, Timeout::Send] {
+            set_socket_timeout(&self.socket, which, Some(timeout))
+                .map_err(|e| BrokerError::Io(e.into()))?;
+        }
+        Ok(())
+    }
+
+    /// How the handles this client returns wait (default spin-then-park).
+    pub fn with_wait_strategy(mut self, wait: WaitStrategy) -> BrokerClient {
+        self.wait = wait;
+        self
+    }
+
+    /// Creates a segment and returns its description (the descriptor the
+    /// broker sends with it is closed: use [`create_spsc`](Self::create_spsc)
+    /// or [`create_mpmc`](Self::create_mpmc) to map it).
+    pub fn create(
+        &mut self,
+        name: &str,
+        options: &CreateOptions,
+    ) -> Result<SegmentInfo, BrokerError> {
+        self.create_fd(name, options).map(|(info, _)| info)
+    }
+
+    /// Creates an SPSC ring and maps it.
+    pub fn create_spsc(
+        &mut self,
+        name: &str,
+        options: &CreateOptions,
+    ) -> Result<Spsc, BrokerError> {
+        expect_kind(options.kind, RingKind::Spsc)?;
+        let (_, fd) = self.create_fd(name, options)?;
+        Ok(SpscBuilder::new().wait_strategy(self.wait).from_fd(fd)?)
+    }
+
+    /// Creates an MPMC queue and maps it.
+    pub fn create_mpmc(
+        &mut self,
+        name: &str,
+        options: &CreateOptions,
+    ) -> Result<Mpmc, BrokerError> {
+        expect_kind(options.kind, RingKind::Mpmc)?;
+        let (_, fd) = self.create_fd(name, options)?;
+        Ok(MpmcBuilder::new().wait_strategy(self.wait).from_fd(fd)?)
+    }
+
+    /// Opens an SPSC ring without announcing a role.
+    pub fn open_spsc(&mut self, name: &str) -> Result<Spsc, BrokerError> {
+        let fd = self.open_fd(name, Role::None, RingKind::Spsc)?;
+        Ok(SpscBuilder::new().wait_strategy(self.wait).from_fd(fd)?)
+    }
+
+    /// Opens an MPMC queue without announcing a role.
+    pub fn open_mpmc(&mut self, name: &str) -> Result<Mpmc, BrokerError> {
+        let fd = self.open_fd(name, Role::None, RingKind::Mpmc)?;
+        Ok(MpmcBuilder::new().wait_strategy(self.wait).from_fd(fd)?)
+    }
+
+    /// Opens an SPSC ring and takes its producer role.
+    pub fn producer(&mut self, name: &str) -> Result<Producer, BrokerError> {
+        let fd = self.open_fd(name, Role::Producer, RingKind::Spsc)?;
+        let ring = SpscBuilder::new().wait_strategy(self.wait).from_fd(fd)?;
+        Ok(ring.producer()?)
+    }
+
+    /// Opens an SPSC ring and takes its consumer role.
+    pub fn consumer(&mut self, name: &str) -> Result<Consumer, BrokerError> {
+        let fd = self.open_fd(name, Role::Consumer, RingKind::Spsc)?;
+        let ring = SpscBuilder::new().wait_strategy(self.wait).from_fd(fd)?;
+        Ok(ring.consumer()?)
+    }
+
+    /// Opens an MPMC queue and attaches a sender.
+    pub fn sender(&mut self, name: &str) -> Result<Sender, BrokerError> {
+        let fd = self.open_fd(name, Role::Sender, RingKind::Mpmc)?;
+        let queue = MpmcBuilder::new().wait_strategy(self.wait).from_fd(fd)?;
+        Ok(queue.sender()?)
+    }
+
+    /// Opens an MPMC queue and attaches a receiver.
+    pub fn receiver(&mut self, name: &str) -> Result<Receiver, BrokerError> {
+        let fd = self.open_fd(name, Role::Receiver, RingKind::Mpmc)?;
+        let queue = MpmcBuilder::new().wait_strategy(self.wait).from_fd(fd)?;
+        Ok(queue.receiver()?)
+    }
+
+    /// Describes one segment.
+    pub fn stat(&mut self, name: &str) -> Result<SegmentInfo, BrokerError> {
+        let name = name.to_owned();
+        match self.request(&Request::Stat { name })?.0 {
+            Reply::Segment(info) => Ok(info),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Describes every segment this user may read, in name order.
+    pub fn list(&mut self) -> Result<Vec<SegmentInfo>, BrokerError> {
+        let mut all = Vec::new();
+        loop {
+            let offset = u32::try_from(all.len()).unwrap_or(u32::MAX);
+            match self.request(&Request::List { offset })?.0 {
+                Reply::List { total, segments } => {
+                    let done = segments.is_empty() || all.len() + segments.len() >= total as usize;
+                    all.extend(segments);
+                    if done {
+                        return Ok(all);
+                    }
+                }
+                other => return Err(unexpected(&other)),
+            }
+        }
+    }
+
+    /// Removes a name. Processes that mapped the segment keep using it.
+    pub fn unlink(&mut self, name: &str) -> Result<(), BrokerError> {
+        let name = name.to_owned();
+        match self.request(&Request::Unlink { name })?.0 {
+            Reply::Unlinked => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    fn create_fd(
+        &mut self,
+        name: &str,
+        o: &CreateOptions,
+    ) -> Result<(SegmentInfo, OwnedFd), BrokerError> {
+        let request = Request::Create(CreateRequest {
+            name: name.to_owned(),
+            kind: o.kind,
+            capacity: o.capacity,
+            max_message: o.max_message,
+            levels: if o.kind == RingKind::Mpmc {
+                o.levels
+            } else {
+                0
+            },
+            mode: o.mode,
+            lifetime: o.lifetime,
+        });
+        let (reply, fd) = self.request(&request)?;
+        let info = segment_reply(reply)?;
+        let fd = checked_segment_fd(fd, &info)?;
+        Ok((info, fd))
+    }
+
+    fn open_fd(&mut self, name: &str, role: Role, kind: RingKind) -> Result<OwnedFd, BrokerError> {
+        let name = name.to_owned();
+        let (reply, fd) = self.request(&Request::Open { name, role })?;
+        let info = segment_reply(reply)?;
+        if info.kind != kind {
+            return Err(BrokerError::WrongKind(format!(
+                "{} holds an {} ring, not an {kind} ring",
+                info.name, info.kind
+            )));
+        }
+        checked_segment_fd(fd, &info)
+    }
+
+    /// Sends one request and waits for its reply (and the descriptor, if
+    /// one came).
+    fn request(&mut self, request: &Request) -> Result<(Reply, Option<OwnedFd>), BrokerError> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        protocol::encode_request(&mut self.out, id, request);
+        fdpass::send_frame(&self.socket, &self.out, None, false)
+            .map_err(|e| BrokerError::Io(e.into()))?;
+        let received = fdpass::recv_frame(&self.socket, &mut self.input, false).map_err(|e| {
+            BrokerError::Io(match e {
+                RecvFrameError::Io(io) => io,
+                RecvFrameError::WouldBlock => std::io::ErrorKind::TimedOut.into(),
+                RecvFrameError::Closed => std::io::ErrorKind::ConnectionReset.into(),
+                other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+            })
+        })?;
+        let frame = &self.input[..received.len];
+        let (header, payload) = protocol::split_frame(frame, received.fds.len(), MAX_FRAME_LEN)
+            .map_err(protocol_error)?;
+        if header.request_id.get() != id {
+            return Err(BrokerError::Protocol("reply to another request".into()));
+        }
+        let expected = request.msg_type() as u16 | protocol::REPLY_BIT;
+        if header.msg_type.get() != expected {
+            return Err(BrokerError::Protocol("reply of another type".into()));
+        }
+        let reply =
+            protocol::decode_reply(header.msg_type.get(), payload).map_err(protocol_error)?;
+        if let Reply::Error { status, message } = reply {
+            return Err(BrokerError::from_status(status, message));
+        }
+        let mut fds = received.fds;
+        if fds.len() > 1 {
+            return Err(BrokerError::Protocol("more than one descriptor".into()));
+        }
+        Ok((reply, fds.pop()))
+    }
+}
+
+fn protocol_error(e: FrameError) -> BrokerError {
+    BrokerError::Protocol(e.to_string())
+}
+
+fn unexpected(reply: &Reply) -> BrokerError {
+    BrokerError::Protocol(format!("unexpected reply {reply:?}"))
+}
+
+fn expect_kind(found: RingKind, wanted: RingKind) -> Result<(), BrokerError> {
+    match found == wanted {
+        true => Ok(()),
+        false => Err(BrokerError::InvalidArgument(format!(
+            "options describe an {found} ring, not an {wanted} ring"
+        ))),
+    }
+}
+
+fn segment_reply(reply: Reply) -> Result<SegmentInfo, BrokerError> {
+    match reply {
+        Reply::Segment(info) => Ok(info),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// The descriptor must be a sealed file of exactly the announced size:
+/// then no process can shrink it under our mapping (no `SIGBUS`) or grow
+/// it, and the header check that follows compares against a size that
+/// cannot change.
+fn checked_segment_fd(fd: Option<OwnedFd>, info: &SegmentInfo) -> Result<OwnedFd, BrokerError> {
+    let fd = fd.ok_or(BrokerError::Protocol("no descriptor with the reply".into()))?;
+    check_sealed(&fd, info.size)?;
+    Ok(fd)
+}
+
+/// Checks that `fd` carries [`REQUIRED_SEALS`] and is `size` bytes long.
+pub fn check_sealed(fd: impl AsFd, size: u64) -> Result<(), BrokerError> {
+    let seals = rustix::fs::fcntl_get_seals(&fd)
+        .map_err(|_| BrokerError::BadSegment("the descriptor does not support seals"))?;
+    if !seals.contains(REQUIRED_SEALS) {
+        return Err(BrokerError::BadSegment(
+            "the segment is not sealed against shrinking, growing and resealing",
+        ));
+    }
+    let st = rustix::fs::fstat(&fd).map_err(|e| BrokerError::Io(e.into()))?;
+    if st.st_size < 0 || st.st_size as u64 != size || size == 0 {
+        return Err(BrokerError::BadSegment(
+            "the segment's size differs from the size announced",
+        ));
+    }
+    Ok(())
+}

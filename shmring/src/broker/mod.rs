@@ -1,0 +1,25 @@
+//! The broker: a daemon (`shmringd`, in the `shmring-broker` package) that
+//! creates named segments as sealed memfds and hands their descriptors to
+//! authorised clients over a UNIX `SOCK_SEQPACKET` socket.
+//!
+//! With the broker no segment appears in `/dev/shm`: nobody can squat a
+//! name, a crash leaves no stale file, access is checked per segment like
+//! System V IPC permissions, and a client that dies is noticed at once.
+//!
+//! - [`protocol`]: the wire format, shared by daemon and client
+//!   (`docs/protocol.md`);
+//! - [`fdpass`]: frames with `SCM_RIGHTS` descriptors;
+//! - [`BrokerClient`]: connect, create, open, stat, list, unlink;
+//! - [`BrokerSegment`]: what the daemon needs to lay out a ring in a
+//!   memfd, report on it and declare dead processes' endpoints gone.
+
+mod client;
+pub mod fdpass;
+pub mod protocol;
+
+pub use crate::channel::broker_hooks::{BrokerSegment, SegmentSpec};
+pub use client::{
+    BrokerClient, BrokerError, CreateOptions, DEFAULT_REQUEST_TIMEOUT, REQUIRED_SEALS,
+    check_sealed, default_socket_path,
+};
+pub use protocol::{EndpointInfo, Lifetime, Role, SegmentInfo, Status};

@@ -1,0 +1,220 @@
+use super::*;
+
+fn create() -> Request {
+    Request::Create(CreateRequest {
+        name: "jobs".into(),
+        kind: RingKind::Mpmc,
+        capacity: 64,
+        max_message: 256,
+        levels: 2,
+        mode: 0o660,
+        lifetime: Lifetime::Ephemeral,
+    })
+}
+
+fn info() -> SegmentInfo {
+    SegmentInfo {
+        name: "q".into(),
+        kind: RingKind::Spsc,
+        lifetime: Lifetime::Persistent,
+        mode: 0o600,
+        uid: 1000,
+        gid: 100,
+        size: 768 + 4096,
+        capacity: 4096,
+        max_message: 1024,
+        levels: 0,
+        holders: 2,
+        messages_in_flight: 3,
+        bytes_in_flight: 48,
+        endpoints: vec![
+            EndpointInfo {
+                role: Role::Producer,
+                pid: 42,
+            },
+            EndpointInfo {
+                role: Role::Consumer,
+                pid: 43,
+            },
+        ],
+    }
+}
+
+fn requests() -> Vec<Request> {
+    vec![
+        Request::Hello {
+            min_version: 1,
+            max_version: 1,
+        },
+        create(),
+        Request::Open {
+            name: "q".into(),
+            role: Role::Consumer,
+        },
+        Request::Stat { name: "q".into() },
+        Request::List { offset: 7 },
+        Request::Unlink { name: "q".into() },
+    ]
+}
+
+#[test]
+fn requests_round_trip() {
+    let mut buf = Vec::new();
+    for (id, request) in requests().into_iter().enumerate() {
+        encode_request(&mut buf, id as u32, &request);
+        let (header, payload) = split_frame(&buf, 0, MAX_FRAME_LEN).unwrap();
+        assert_eq!(header.request_id.get(), id as u32);
+        assert_eq!(header.msg_type.get(), request.msg_type() as u16);
+        assert_eq!(
+            decode_request(header.msg_type.get(), payload).unwrap(),
+            request
+        );
+    }
+}
+
+#[test]
+fn replies_round_trip() {
+    let cases = [
+        (
+            MsgType::Hello,
+            Reply::Hello {
+                version: 1,
+                max_frame: 65536,
+            },
+        ),
+        (MsgType::Open, Reply::Segment(info())),
+        (
+            MsgType::List,
+            Reply::List {
+                total: 9,
+                segments: vec![info(), info()],
+            },
+        ),
+        (MsgType::Unlink, Reply::Unlinked),
+        (
+            MsgType::Create,
+            Reply::Error {
+                status: Status::LimitExceeded,
+                message: "too many segments".into(),
+            },
+        ),
+    ];
+    let mut buf = Vec::new();
+    for (to, reply) in cases {
+        encode_reply(&mut buf, to, 5, &reply, to == MsgType::Open);
+        let fds = usize::from(to == MsgType::Open);
+        let (header, payload) = split_frame(&buf, fds, MAX_FRAME_LEN).unwrap();
+        assert_eq!(header.msg_type.get(), to as u16 | REPLY_BIT);
+        assert_eq!(decode_reply(header.msg_type.get(), payload).unwrap(), reply);
+    }
+}
+
+#[test]
+fn info_len_matches_the_encoding() {
+    let mut buf = Vec::new();
+    encode_reply(&mut buf, MsgType::Stat, 1, &Reply::Segment(info()), false);
+    assert_eq!(buf.len(), HEADER_LEN + 4 + info_len(&info()));
+}
+
+#[test]
+fn header_checks() {
+    let mut buf = Vec::new();
+    encode_request(&mut buf, 1, &Request::List { offset: 0 });
+    assert_eq!(
+        split_frame(&buf[..HEADER_LEN - 1], 0, MAX_FRAME_LEN),
+        Err(FrameError::Short)
+    );
+    assert_eq!(
+        split_frame(&buf, 0, HEADER_LEN + 4),
+        Err(FrameError::TooLong)
+    );
+    assert_eq!(
+        split_frame(&buf, 1, MAX_FRAME_LEN),
+        Err(FrameError::FdCount)
+    );
+
+    let mut bad = buf.clone();
+    bad[0] = b'X';
+    assert_eq!(
+        split_frame(&bad, 0, MAX_FRAME_LEN),
+        Err(FrameError::BadMagic)
+    );
+
+    let mut bad = buf.clone();
+    bad[4] = 9;
+    assert_eq!(
+        split_frame(&bad, 0, MAX_FRAME_LEN),
+        Err(FrameError::BadVersion(9))
+    );
+
+    let mut long = buf.clone();
+    long.push(0);
+    assert_eq!(
+        split_frame(&long, 0, MAX_FRAME_LEN),
+        Err(FrameError::LengthMismatch)
+    );
+}
+
+#[test]
+fn payload_checks() {
+    let mut buf = Vec::new();
+    encode_request(&mut buf, 1, &create());
+    let payload = &buf[HEADER_LEN..];
+    let t = MsgType::Create as u16;
+    // Truncated anywhere: an error, never a panic or a big allocation.
+    for cut in 0..payload.len() {
+        assert!(decode_request(t, &payload[..cut]).is_err(), "cut at {cut}");
+    }
+    // A name length pointing past the end.
+    let mut lying = payload.to_vec();
+    lying[2] = 0xff;
+    assert!(decode_request(t, &lying).is_err());
+    // Trailing garbage, unknown kind, nonzero reserved bytes.
+    let mut trailing = payload.to_vec();
+    trailing.push(1);
+    assert!(decode_request(t, &trailing).is_err());
+    let mut kind = payload.to_vec();
+    kind[0] = 9;
+    assert!(decode_request(t, &kind).is_err());
+    let mut reserved = payload.to_vec();
+    reserved[12] = 1;
+    assert!(decode_request(t, &reserved).is_err());
+    assert_eq!(
+        decode_request(0x77, &[]),
+        Err(FrameError::UnknownType(0x77))
+    );
+}
+
+#[test]
+fn reply_counts_are_checked_before_allocating() {
+    let mut buf = Vec::new();
+    let reply = Reply::List {
+        total: 1,
+        segments: vec![info()],
+    };
+    encode_reply(&mut buf, MsgType::List, 1, &reply, false);
+    let t = MsgType::List as u16 | REPLY_BIT;
+    let mut payload = buf[HEADER_LEN..].to_vec();
+    // count = u32::MAX
+    payload[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(decode_reply(t, &payload).is_err());
+    // endpoint count = u32::MAX in the first entry
+    let mut payload = buf[HEADER_LEN..].to_vec();
+    let at = 12 + 24;
+    payload[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(decode_reply(t, &payload).is_err());
+    // Truncated anywhere.
+    let payload = &buf[HEADER_LEN..];
+    for cut in 4..payload.len() {
+        assert!(decode_reply(t, &payload[..cut]).is_err(), "cut at {cut}");
+    }
+}
+
+#[test]
+fn names() {
+    assert!(check_name("ok-name.1").is_ok());
+    for bad in ["", ".", "..", "a/b", "a\0b"] {
+        assert!(check_name(bad).is_err(), "{bad:?}");
+    }
+    assert!(check_name(&"x".repeat(251)).is_err());
+}

@@ -1,0 +1,423 @@
+//! What the broker daemon needs from inside the channel code: build a
+//! ring in a file it created (a memfd), report who is attached, and
+//! declare the endpoints of dead processes gone, waking every waiter so
+//! that their peers see `Disconnected` at once instead of at their next
+//! liveness poll.
+#![allow(unsafe_code)]
+
+use crate::broker::protocol::{EndpointInfo, Role};
+use crate::channel::error::OpenError;
+use crate::channel::registry::Side;
+use crate::layout::header::{HEADER_SIZE, INIT_READY};
+use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry};
+use crate::layout::role::{RoleState, left_word};
+use crate::layout::spsc::{self as spsc_layout, SpscControl, SpscGeometry};
+use crate::layout::{RingKind, SegmentHeader};
+use crate::segment::{self, Mapping, SegmentOptions};
+use crate::sync::{AtomicU64, Ordering};
+use crate::sys::process::Liveness;
+use crate::wait;
+use rustix::fd::{AsFd, OwnedFd};
+use zerocopy::IntoBytes;
+
+/// Geometry of a ring the broker is asked to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentSpec {
+    /// Ring kind.
+    pub kind: RingKind,
+    /// SPSC: data bytes (power of two); MPMC: slots per level.
+    pub capacity: u64,
+    /// SPSC: largest message; MPMC: slot size.
+    pub max_message: u64,
+    /// MPMC priority levels (ignored for SPSC).
+    pub levels: u32,
+}
+
+enum Geometry {
+    Spsc(SpscGeometry),
+    Mpmc(MpmcGeometry),
+}
+
+impl SegmentSpec {
+    fn geometry(&self) -> Result<Geometry, OpenError> {
+        match self.kind {
+            RingKind::Spsc => SpscGeometry {
+                capacity: self.capacity,
+                max_message: self.max_message,
+            }
+            .check()
+            .map(Geometry::Spsc),
+            RingKind::Mpmc => MpmcGeometry {
+                slots: self.capacity,
+                slot_size: self.max_message,
+                levels: self.levels,
+            }
+            .check()
+            .map(Geometry::Mpmc),
+        }
+        .map_err(OpenError::InvalidConfig)
+    }
+
+    /// Size in bytes of a segment with this geometry; `InvalidConfig` if
+    /// the geometry is not allowed.
+    pub fn segment_size(&self) -> Result<u64, OpenError> {
+        Ok(match self.geometry()? {
+            Geometry::Spsc(g) => g.segment_size(),
+            Geometry::Mpmc(g) => g.segment_size(),
+        })
+    }
+}
+
+/// A ring as the broker holds it: mapped, validated, never attached.
+#[derive(Debug)]
+pub struct BrokerSegment {
+    mapping: Mapping,
+    kind: RingKind,
+}
+
+/// Bytes written per `pwrite` while laying out MPMC sequence numbers.
+const INIT_CHUNK: u64 = 1 << 20;
+
+impl BrokerSegment {
+    /// Lays a new ring out in the empty file `fd`: sizes it with
+    /// `ftruncate` and reserves its pages with `fallocate` (a full tmpfs is
+    /// `NoSpace` here, never a later `SIGBUS`), writes the header and the
+    /// initial control words with `pwrite(2)`, then maps and validates it
+    /// like any opener would. Nobody else may hold `fd` yet: the header is
+    /// written ready in one go, without the init-state protocol.
+    pub fn initialise(fd: &OwnedFd, spec: &SegmentSpec) -> Result<BrokerSegment, OpenError> {
+        let geometry = spec.geometry()?;
+        let (pid, start) = segment::creator_identity();
+        let (header, hash): (SegmentHeader, u64) = match &geometry {
+            Geometry::Spsc(g) => (g.header(pid, start), spsc_layout::LAYOUT_HASH),
+            Geometry::Mpmc(g) => (g.header(pid, start), mpmc_layout::LAYOUT_HASH),
+        };
+        crate::sys::shm::set_len_reserved(fd, header.segment_size)?;
+        let mut first = Vec::with_capacity(HEADER_SIZE);
+        first.extend_from_slice(header.as_bytes());
+        first.extend_from_slice(&INIT_READY.to_ne_bytes());
+        first.extend_from_slice(&[0; 4]);
+        write_all_at(fd, &first, 0)?;
+        // SPSC: every control word and record header starts at zero, which
+        // the fresh file already is. MPMC: slot i of each level holds
+        // sequence number i.
+        if let Geometry::Mpmc(g) = geometry {
+            write_sequences(fd, g)?;
+        }
+        let copy = fd.try_clone().map_err(OpenError::Io)?;
+        let mapping = segment::adopt(copy, SegmentOptions::default(), spec.kind, hash)?;
+        Ok(BrokerSegment {
+            mapping,
+            kind: spec.kind,
+        })
+    }
+
+    /// Ring kind.
+    pub fn kind(&self) -> RingKind {
+        self.kind
+    }
+
+    /// Segment size in bytes.
+    pub fn size(&self) -> u64 {
+        self.mapping.header().segment_size
+    }
+
+    fn spsc(&self) -> &SpscControl {
+        debug_assert_eq!(self.kind, RingKind::Spsc);
+        let control = self.mapping.at::<SpscControl>(spsc_layout::CONTROL_OFFSET);
+        // SAFETY: the header was validated as SPSC, so the control block
+        // is mapped at this offset; it is made of atomics (any bit pattern
+        // is valid, shared access is sound) and lives as long as `self`.
+        unsafe { control.as_ref() }
+    }
+
+    fn mpmc(&self) -> (&MpmcControl, MpmcGeometry) {
+        debug_assert_eq!(self.kind, RingKind::Mpmc);
+        let control = self.mapping.at::<MpmcControl>(mpmc_layout::CONTROL_OFFSET);
+        let geometry = MpmcGeometry::from_header(self.mapping.header())
+            .expect("validated when the segment was mapped");
+        // SAFETY: as in `spsc`, for the MPMC control block.
+        (unsafe { control.as_ref() }, geometry)
+    }
+
+    fn level(&self, level: u32) -> &LevelPositions {
+        let off = mpmc_layout::LEVELS_OFFSET + mpmc_layout::LEVEL_SIZE * u64::from(level);
+        let positions = self.mapping.at::<LevelPositions>(off);
+        // SAFETY: `level` is below the validated level count (callers), so
+        // the line is mapped; atomics only; lives as long as `self`.
+        unsafe { positions.as_ref() }
+    }
+
+    /// Messages published and not yet consumed (relaxed reads, clamped).
+    pub fn messages_in_flight(&self) -> u64 {
+        match self.kind {
+            RingKind::Spsc => {
+                let c = self.spsc();
+                let sent = c.producer.sent.load(Ordering::Relaxed);
+                let received = c.consumer.received.load(Ordering::Relaxed);
+                let capacity = self.mapping.header().capacity;
+                sent.wrapping_sub(received).min(capacity / 8)
+            }
+            RingKind::Mpmc => {
+                let (_, g) = self.mpmc();
+                (0..g.levels)
+                    .map(|l| {
+                        let p = self.level(l);
+                        let enq = p.enqueue.load(Ordering::Relaxed);
+                        let deq = p.dequeue.load(Ordering::Relaxed);
+                        enq.wrapping_sub(deq).min(g.slots)
+                    })
+                    .sum()
+            }
+        }
+    }
+
+    /// SPSC: record bytes in flight; MPMC: messages × slot stride.
+    pub fn bytes_in_flight(&self) -> u64 {
+        match self.kind {
+            RingKind::Spsc => {
+                let c = self.spsc();
+                let write = c.producer.write_pos.load(Ordering::Relaxed);
+                let read = c.consumer.read_pos.load(Ordering::Relaxed);
+                write
+                    .saturating_sub(read)
+                    .min(self.mapping.header().capacity)
+            }
+            RingKind::Mpmc => self.messages_in_flight() * self.mpmc().1.stride(),
+        }
+    }
+
+    /// Endpoints held by live processes, read from the header (reads
+    /// `/proc` for each holder).
+    pub fn endpoints(&self) -> Vec<EndpointInfo> {
+        let live = |word: &AtomicU64, role: Role| match RoleState::decode(
+            // Relaxed: a report for humans; nothing is read through it.
+            word.load(Ordering::Relaxed),
+        ) {
+            RoleState::Held(id) if id.liveness_truncated() == Liveness::Alive => {
+                Some(EndpointInfo { role, pid: id.pid })
+            }
+            _ => None,
+        };
+        match self.kind {
+            RingKind::Spsc => {
+                let roles = &self.spsc().roles;
+                [
+                    live(&roles.producer, Role::Producer),
+                    live(&roles.consumer, Role::Consumer),
+                ]
+                .into_iter()
+                .flatten()
+                .collect()
+            }
+            RingKind::Mpmc => {
+                let (c, _) = self.mpmc();
+                let senders = c.senders.entries.iter().map(|w| live(w, Role::Sender));
+                let receivers = c.receivers.entries.iter().map(|w| live(w, Role::Receiver));
+                senders.chain(receivers).flatten().collect()
+            }
+        }
+    }
+
+    /// Declares every endpoint whose process is dead (gone, a zombie, or
+    /// its pid reused) gone, exactly as its own detach would have, and
+    /// wakes every waiter on both sides so that they re-check now.
+    /// Returns how many endpoints were declared gone.
+    pub fn reap_dead(&self) -> usize {
+        match self.kind {
+            RingKind::Spsc => {
+                let c = self.spsc();
+                let reaped = [&c.roles.producer, &c.roles.consumer]
+                    .into_iter()
+                    .filter(|word| release_if_dead(word))
+                    .count();
+                wait::notify_all(&c.readable);
+                wait::notify_all(&c.writable);
+                reaped
+            }
+            RingKind::Mpmc => {
+                let (c, _) = self.mpmc();
+                let before = c.counters.live_senders.load(Ordering::Relaxed)
+                    + c.counters.live_receivers.load(Ordering::Relaxed);
+                for side in [
+                    Side {
+                        table: &c.senders,
+                        live: &c.counters.live_senders,
+                        ever: &c.counters.senders_ever,
+                    },
+                    Side {
+                        table: &c.receivers,
+                        live: &c.counters.live_receivers,
+                        ever: &c.counters.receivers_ever,
+                    },
+                ] {
+                    side.reap();
+                }
+                let after = c.counters.live_senders.load(Ordering::Relaxed)
+                    + c.counters.live_receivers.load(Ordering::Relaxed);
+                wait::notify_all(&c.not_empty);
+                wait::notify_all(&c.not_full);
+                before.saturating_sub(after) as usize
+            }
+        }
+    }
+}
+
+/// Replaces a dead holder's SPSC role word with "left", as its own
+/// `release` would have: the peer then reads end of file (or
+/// `Disconnected`) without consulting `/proc`, and a new process may take
+/// the role.
+fn release_if_dead(word: &AtomicU64) -> bool {
+    // Acquire: pairs with the holder's claim, so the liveness check below
+    // is about the process that wrote this very word.
+    let current = word.load(Ordering::Acquire);
+    match RoleState::decode(current) {
+        RoleState::Held(id) if id.liveness_truncated() == Liveness::Dead => word
+            // AcqRel: Release pairs with the peer's Acquire in
+            // `PeerWatch::left`; a concurrent takeover wins the CAS and
+            // we leave its word alone.
+            .compare_exchange(current, left_word(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok(),
+        _ => false,
+    }
+}
+
+fn write_all_at(fd: impl AsFd, mut bytes: &[u8], mut offset: u64) -> Result<(), OpenError> {
+    while !bytes.is_empty() {
+        match rustix::io::pwrite(&fd, bytes, offset) {
+            Ok(0) => return Err(OpenError::NoSpace),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                offset += n as u64;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Slot `j` of the whole slot area (levels are contiguous) belongs to
+/// level `j / slots` and starts free for position `j % slots`.
+fn write_sequences(fd: &OwnedFd, g: MpmcGeometry) -> Result<(), OpenError> {
+    let stride = g.stride();
+    let total = g.slots * u64::from(g.levels);
+    let base = g.slots_offset();
+    if stride > INIT_CHUNK {
+        for j in 0..total {
+            write_all_at(fd, &(j % g.slots).to_ne_bytes(), base + j * stride)?;
+        }
+        return Ok(());
+    }
+    let per_chunk = INIT_CHUNK / stride;
+    let mut buf = vec![0u8; (per_chunk * stride) as usize];
+    let mut j = 0;
+    while j < total {
+        let n = per_chunk.min(total - j);
+        for k in 0..n {
+            let at = (k * stride) as usize;
+            buf[at..at + 8].copy_from_slice(&((j + k) % g.slots).to_ne_bytes());
+        }
+        write_all_at(fd, &buf[..(n * stride) as usize], base + j * stride)?;
+        j += n;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memfd() -> OwnedFd {
+        rustix::fs::memfd_create("broker-hooks-test", rustix::fs::MemfdFlags::CLOEXEC).unwrap()
+    }
+
+    #[test]
+    fn an_initialised_spsc_segment_opens_and_reports() {
+        let fd = memfd();
+        let spec = SegmentSpec {
+            kind: RingKind::Spsc,
+            capacity: 4096,
+            max_message: 1024,
+            levels: 0,
+        };
+        let seg = BrokerSegment::initialise(&fd, &spec).unwrap();
+        assert_eq!(seg.size(), spec.segment_size().unwrap());
+        let ring = crate::SpscBuilder::new().from_fd(fd).unwrap();
+        let mut p = ring.producer().unwrap();
+        let _c = ring.consumer().unwrap();
+        p.send(b"abc").unwrap();
+        assert_eq!(seg.messages_in_flight(), 1);
+        assert_eq!(seg.bytes_in_flight(), 16);
+        let me = std::process::id();
+        assert_eq!(seg.endpoints().len(), 2);
+        assert!(seg.endpoints().iter().all(|e| e.pid == me));
+        // Live holders are never reaped.
+        assert_eq!(seg.reap_dead(), 0);
+    }
+
+    #[test]
+    fn an_initialised_mpmc_segment_works_and_dead_holders_are_reaped() {
+        let fd = memfd();
+        let spec = SegmentSpec {
+            kind: RingKind::Mpmc,
+            capacity: 8,
+            max_message: 24,
+            levels: 2,
+        };
+        let seg = BrokerSegment::initialise(&fd, &spec).unwrap();
+        let q = crate::MpmcBuilder::new().from_fd(fd).unwrap();
+        let s = q.sender().unwrap();
+        let r = q.receiver().unwrap();
+        for i in 0..20u8 {
+            s.send(&[i]).unwrap();
+            assert_eq!(&*r.recv().unwrap(), &[i]);
+        }
+        s.with_priority(1).send(b"hi").unwrap();
+        assert_eq!(seg.messages_in_flight(), 1);
+        // A registry word of a process that cannot exist (pid 0x7fff_fff0
+        // with start time 1) is reaped.
+        let (c, _) = seg.mpmc();
+        c.senders.entries[5].store(1 << 32 | 0x7fff_fff0, Ordering::Relaxed);
+        c.counters.live_senders.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(seg.reap_dead(), 1);
+        assert_eq!(seg.endpoints().len(), 2);
+    }
+
+    #[test]
+    fn a_dead_spsc_producer_becomes_left() {
+        let fd = memfd();
+        let spec = SegmentSpec {
+            kind: RingKind::Spsc,
+            capacity: 1024,
+            max_message: 256,
+            levels: 0,
+        };
+        let seg = BrokerSegment::initialise(&fd, &spec).unwrap();
+        let ring = crate::SpscBuilder::new().from_fd(fd).unwrap();
+        let mut consumer = ring.consumer().unwrap();
+        seg.spsc()
+            .roles
+            .producer
+            .store(1 << 32 | 0x7fff_fff0, Ordering::Relaxed);
+        assert_eq!(seg.reap_dead(), 1);
+        assert!(matches!(
+            consumer.try_recv(),
+            Err(crate::TryRecvError::Disconnected)
+        ));
+    }
+
+    #[test]
+    fn bad_geometry_is_refused() {
+        let spec = SegmentSpec {
+            kind: RingKind::Spsc,
+            capacity: 1000,
+            max_message: 10,
+            levels: 0,
+        };
+        assert!(matches!(
+            BrokerSegment::initialise(&memfd(), &spec),
+            Err(OpenError::InvalidConfig(_))
+        ));
+    }
+}
