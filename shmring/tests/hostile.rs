@@ -30,6 +30,8 @@ impl Scribbler {
         let len = file.metadata().unwrap().len();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let started = Arc::new(AtomicBool::new(false));
+        let first_write = Arc::clone(&started);
         let thread = std::thread::spawn(move || {
             let mut state = seed | 1;
             let mut writes = 0u64;
@@ -47,10 +49,18 @@ impl Scribbler {
                 file.write_all_at(&value.to_le_bytes(), offset & !7)
                     .unwrap();
                 writes += 1;
+                first_write.store(true, Ordering::Relaxed);
                 std::thread::yield_now();
             }
             writes
         });
+        // On a loaded machine the thread may start late: wait for its first
+        // write, so that the scribbling overlaps the traffic it is meant to
+        // disturb (bounded: the thread writes as soon as it runs).
+        let give_up = std::time::Instant::now() + Duration::from_secs(10);
+        while !started.load(Ordering::Relaxed) && std::time::Instant::now() < give_up {
+            std::thread::yield_now();
+        }
         Scribbler {
             stop,
             thread: Some(thread),
