@@ -1,0 +1,1 @@
+//! The C API of shmring (work in progress).

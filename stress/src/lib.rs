@@ -1,0 +1,1 @@
+//! Fault injection and soak for shmring (work in progress).
