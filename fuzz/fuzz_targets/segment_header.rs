@@ -8,10 +8,20 @@ use std::io::Write;
 use std::time::Duration;
 
 fuzz_target!(|data: &[u8]| {
-    let fd = rustix::fs::memfd_create("shmring-fuzz", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let fd = rustix::fs::memfd_create(
+        "shmring-fuzz",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )
+    .unwrap();
     let mut file = std::fs::File::from(fd);
     file.write_all(data).unwrap();
-    let Ok(ring) = SpscBuilder::new().open_timeout(Duration::ZERO).from_fd(file.into()) else {
+    // As the broker hands them out: only sealed memfds are adopted.
+    rustix::fs::fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW).unwrap();
+    let Ok(ring) = SpscBuilder::new()
+        .open_timeout(Duration::ZERO)
+        .from_fd(file.into())
+    else {
         return;
     };
     let (Ok(mut producer), Ok(mut consumer)) = (ring.producer(), ring.consumer()) else {

@@ -124,3 +124,68 @@ pub fn sender_drop_ends_receive() {
     assert_eq!(receiver.recv().unwrap_err(), RecvError::Disconnected);
     t.join().unwrap();
 }
+
+/// A sender "dies" holding a claimed slot (its grant is forgotten, as a
+/// killed process would leave it); while another sender publishes behind
+/// it, a reaper recovers the dead sender's slot and the receiver polls.
+/// The live message is delivered exactly once, the dead slot never, and
+/// the recovery is counted once.
+pub fn a_dead_senders_slot_is_recovered() {
+    let queue = std::sync::Arc::new(tiny_queue());
+    let receiver = queue.receiver().unwrap();
+    let dead = queue.sender().unwrap();
+    let live = queue.sender().unwrap();
+    std::mem::forget(dead.try_reserve(1).unwrap());
+    let sending = thread::spawn(move || live.try_send(&[7]).unwrap());
+    let reaper = {
+        let queue = std::sync::Arc::clone(&queue);
+        thread::spawn(move || queue.recover_as_if_dead(Some(&dead), None))
+    };
+    let mut got = Vec::new();
+    if let Ok(m) = receiver.try_recv() {
+        got.push(m[0]);
+    }
+    sending.join().unwrap();
+    assert_eq!(reaper.join().unwrap(), 1, "the dead slot is recovered once");
+    while let Ok(m) = receiver.try_recv() {
+        got.push(m[0]);
+    }
+    assert_eq!(got, [7]);
+    assert_eq!(queue.recovered().dead_sender_slots, 1);
+}
+
+/// A receiver "dies" holding a message; a reaper frees its slot while a
+/// sender tries to send into it and another receiver takes the next
+/// message. The dropped message is never delivered, every other one
+/// exactly once, and the sender gets the freed slot.
+pub fn a_dead_receivers_slot_is_recovered() {
+    let queue = std::sync::Arc::new(tiny_queue());
+    let sender = queue.sender().unwrap();
+    let dead = queue.receiver().unwrap();
+    let live = queue.receiver().unwrap();
+    sender.try_send(&[1]).unwrap();
+    std::mem::forget(dead.try_recv().unwrap());
+    sender.try_send(&[2]).unwrap();
+    let sending = thread::spawn(move || {
+        let first_try = sender.try_send(&[3]).is_ok();
+        (sender, first_try)
+    });
+    let reaper = {
+        let queue = std::sync::Arc::clone(&queue);
+        thread::spawn(move || queue.recover_as_if_dead(None, Some(&dead)))
+    };
+    let mut got = Vec::new();
+    if let Ok(m) = live.try_recv() {
+        got.push(m[0]);
+    }
+    let (sender, sent) = sending.join().unwrap();
+    assert_eq!(reaper.join().unwrap(), 1, "the held slot is recovered once");
+    if !sent {
+        sender.try_send(&[3]).expect("the recovered slot is free");
+    }
+    while let Ok(m) = live.try_recv() {
+        got.push(m[0]);
+    }
+    assert_eq!(got, [2, 3]);
+    assert_eq!(queue.recovered().dead_receiver_messages, 1);
+}

@@ -30,3 +30,13 @@ fn parked_receiver_wakes() {
 fn sender_drop_ends_receive() {
     loom::model(loom_tests::mpmc::sender_drop_ends_receive);
 }
+
+#[test]
+fn a_dead_senders_slot_is_recovered() {
+    loom::model(loom_tests::mpmc::a_dead_senders_slot_is_recovered);
+}
+
+#[test]
+fn a_dead_receivers_slot_is_recovered() {
+    loom::model(loom_tests::mpmc::a_dead_receivers_slot_is_recovered);
+}

@@ -33,7 +33,7 @@ pub use channel::error::{
     AttachError, Corruption, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
     SendTimeoutError, TryRecvError, TrySendError,
 };
-pub use channel::mpmc::{Mpmc, MpmcBuilder, Receiver, Sender, SlotGrant, SlotGuard};
+pub use channel::mpmc::{Mpmc, MpmcBuilder, Receiver, Recovered, Sender, SlotGrant, SlotGuard};
 pub use channel::spsc::{
     Batch, Consumer, DEFAULT_CAPACITY, Producer, RecvGuard, Spsc, SpscBuilder, WriteGrant,
 };

@@ -142,14 +142,38 @@ pub(crate) fn open(
 ) -> Result<Mapping, OpenError> {
     let bare = check_name(name)?;
     let fd = shm::open_existing(bare)?;
-    let mut mapping = adopt(fd, options, kind, layout_hash)?;
+    // A named segment cannot carry seals (see `docs/security.md`).
+    let mut mapping = map_validated(fd, options, kind, layout_hash)?;
     mapping.name = Some(bare.to_owned());
     Ok(mapping)
 }
 
-/// Validates and maps an already-open segment file (for example a memfd
-/// received from the broker).
+/// Validates and maps a segment file someone handed us (a memfd from the
+/// broker): only a regular file sealed against shrinking is accepted.
 pub(crate) fn adopt(
+    fd: OwnedFd,
+    options: SegmentOptions,
+    kind: RingKind,
+    layout_hash: u64,
+) -> Result<Mapping, OpenError> {
+    // Refused before anything is mapped: a socket, a pipe, a file on disk,
+    // a POSIX shm file or an unsealed memfd (any of which a peer could
+    // truncate under our mapping, turning every later read into SIGBUS).
+    shm::file_size(&fd).map_err(|e| match e {
+        rustix::io::Errno::INVAL => {
+            OpenError::Corrupt(Corruption("the descriptor is not a regular file"))
+        }
+        other => other.into(),
+    })?;
+    if !shm::sealed_against_shrinking(&fd)? {
+        return Err(OpenError::Unsealed);
+    }
+    map_validated(fd, options, kind, layout_hash)
+}
+
+/// Maps a segment file and validates its header against the file's size,
+/// waiting (bounded) for a creator that is still initialising.
+fn map_validated(
     fd: OwnedFd,
     options: SegmentOptions,
     kind: RingKind,

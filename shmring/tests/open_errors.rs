@@ -218,33 +218,89 @@ fn a_mode_chosen_at_creation_lets_other_users_in() {
     peer.expect("Timeout");
 }
 
+/// A memfd holding `bytes`, sealed with `seals` (none: left unsealed).
+fn memfd_with(bytes: &[u8], seals: rustix::fs::SealFlags) -> std::fs::File {
+    use rustix::fs::MemfdFlags;
+    let fd = rustix::fs::memfd_create(
+        "open-errors",
+        MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+    )
+    .unwrap();
+    let file = std::fs::File::from(fd);
+    file.write_all_at(bytes, 0).unwrap();
+    if !seals.is_empty() {
+        rustix::fs::fcntl_add_seals(&file, seals).unwrap();
+    }
+    file
+}
+
+fn adopt(file: impl Into<rustix::fd::OwnedFd>) -> Result<shmring::Spsc, OpenError> {
+    SpscBuilder::new()
+        .open_timeout(Duration::from_millis(20))
+        .from_fd(file.into())
+}
+
+/// `from_fd` maps only what nobody can truncate under the mapping: a memfd
+/// sealed against shrinking. Every other descriptor is refused before it
+/// is mapped, even one holding a perfectly valid segment.
 #[test]
-fn a_zero_filled_regular_file_is_refused_and_a_real_segment_fd_is_adopted() {
+fn from_fd_refuses_anything_but_a_sealed_memfd_before_mapping() {
+    use rustix::fs::SealFlags;
+    let name = valid_segment("fd");
+    let segment = std::fs::read(name.path()).unwrap();
+
+    // A valid segment in a memfd sealed against shrinking is adopted.
+    let ring = adopt(memfd_with(&segment, SealFlags::SHRINK | SealFlags::GROW)).unwrap();
+    assert_eq!(ring.capacity(), 1024);
+    assert_eq!(ring.name(), None);
+
+    // The same bytes in an unsealed memfd, a file on disk, the named
+    // segment itself: refused.
+    assert!(matches!(
+        adopt(memfd_with(&segment, SealFlags::empty())),
+        Err(OpenError::Unsealed)
+    ));
+    assert!(matches!(
+        adopt(memfd_with(&segment, SealFlags::GROW)),
+        Err(OpenError::Unsealed)
+    ));
     let path = std::env::temp_dir().join(format!("shmring-fd-{}", std::process::id()));
-    std::fs::write(&path, vec![0u8; 4096]).unwrap();
-    let file = OpenOptions::new()
+    std::fs::write(&path, &segment).unwrap();
+    let on_disk = OpenOptions::new()
         .read(true)
         .write(true)
         .open(&path)
         .unwrap();
     std::fs::remove_file(&path).unwrap();
-    let result = SpscBuilder::new()
-        .open_timeout(Duration::from_millis(20))
-        .from_fd(file.into());
-    assert!(
-        matches!(result, Err(OpenError::NotInitialized)),
-        "{result:?}"
-    );
-
-    let name = valid_segment("fd");
-    let file = OpenOptions::new()
+    assert!(matches!(adopt(on_disk), Err(OpenError::Unsealed)));
+    let named = OpenOptions::new()
         .read(true)
         .write(true)
         .open(name.path())
         .unwrap();
-    let ring = SpscBuilder::new().from_fd(file.into()).unwrap();
-    assert_eq!(ring.capacity(), 1024);
-    assert_eq!(ring.name(), None);
+    assert!(matches!(adopt(named), Err(OpenError::Unsealed)));
+
+    // Not a file at all.
+    let (socket, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    assert_eq!(
+        corrupt_reason(adopt(socket)),
+        "the descriptor is not a regular file"
+    );
+    let (pipe, _writer) = rustix::pipe::pipe().unwrap();
+    assert_eq!(
+        corrupt_reason(adopt(pipe)),
+        "the descriptor is not a regular file"
+    );
+
+    // Sealed, but shorter than its header says: refused, never SIGBUS.
+    let short = memfd_with(&segment[..segment.len() / 2], SealFlags::SHRINK);
+    assert_eq!(
+        corrupt_reason(adopt(short)),
+        "segment size differs from the file size"
+    );
+    // Sealed and zero-filled: the creator never finished.
+    let zeros = memfd_with(&vec![0; segment.len()], SealFlags::SHRINK);
+    assert!(matches!(adopt(zeros), Err(OpenError::NotInitialized)));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use crate::config::Limits;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::fs::MemfdFlags;
 use shmring::broker::protocol::{self, CreateRequest, MAX_FRAME_LEN};
 use shmring::broker::{BrokerSegment, Lifetime, Role, SegmentInfo, SegmentSpec, Status};
 use shmring::{OpenError, RingKind};
@@ -335,13 +335,12 @@ fn make_memfd(name: &str, spec: &SegmentSpec) -> Result<(OwnedFd, BrokerSegment)
     label.truncate(end);
     let fd = rustix::fs::memfd_create(label, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
         .or_else(|e| refuse(Status::Internal, format!("memfd_create: {e}")))?;
+    // `initialise` seals it before mapping it.
     let ring = BrokerSegment::initialise(&fd, spec).or_else(|e| match e {
         OpenError::NoSpace => refuse(Status::NoSpace, "no memory left for the segment"),
         OpenError::InvalidConfig(why) => refuse(Status::InvalidArgument, why),
         other => refuse(Status::Internal, other.to_string()),
     })?;
-    rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
-        .or_else(|e| refuse(Status::Internal, format!("sealing: {e}")))?;
     Ok((fd, ring))
 }
 

@@ -278,6 +278,27 @@ fn run_mpmc(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
             std::thread::sleep(Duration::from_secs(60));
             Ok(())
         }
+        ["mpmc-claim-and-hang", name, len] => {
+            // Dies (SIGKILL from the test) between claiming a slot and
+            // publishing it, with the payload half written.
+            let sender = open(name)?.sender()?;
+            let mut grant = sender.reserve(len.parse()?).map_err(|e| format!("{e:?}"))?;
+            let half = grant.len() / 2;
+            grant[..half].fill(0xEE);
+            say("claimed");
+            std::thread::sleep(Duration::from_secs(60));
+            drop(grant);
+            Ok(())
+        }
+        ["mpmc-take-and-hang", name] => {
+            // Dies (SIGKILL from the test) holding a received message.
+            let receiver = open(name)?.receiver()?;
+            let msg = receiver.recv_timeout(Duration::from_secs(10))?;
+            say(&format!("holding {}", String::from_utf8_lossy(&msg)));
+            std::thread::sleep(Duration::from_secs(60));
+            drop(msg);
+            Ok(())
+        }
         ["mpmc-send", name, priority, texts @ ..] => {
             let sender = open(name)?.sender()?.with_priority(priority.parse()?);
             for text in texts {

@@ -7,7 +7,7 @@
 
 use crate::broker::protocol::{EndpointInfo, Role};
 use crate::channel::error::OpenError;
-use crate::channel::registry::Side;
+use crate::channel::mpmc::{self as mpmc_channel, End};
 use crate::layout::header::{HEADER_SIZE, INIT_READY};
 use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry};
 use crate::layout::role::{RoleState, left_word};
@@ -18,6 +18,7 @@ use crate::sync::{AtomicU64, Ordering};
 use crate::sys::process::Liveness;
 use crate::wait;
 use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::SealFlags;
 use zerocopy::IntoBytes;
 
 /// Geometry of a ring the broker is asked to create.
@@ -84,7 +85,9 @@ impl BrokerSegment {
     /// `NoSpace` here, never a later `SIGBUS`), writes the header and the
     /// initial control words with `pwrite(2)`, then maps and validates it
     /// like any opener would. Nobody else may hold `fd` yet: the header is
-    /// written ready in one go, without the init-state protocol.
+    /// written ready in one go, without the init-state protocol. Finally
+    /// seals it against shrinking, growing and further sealing (the memfd
+    /// must allow sealing: `MFD_ALLOW_SEALING`) and maps it.
     pub fn initialise(fd: &OwnedFd, spec: &SegmentSpec) -> Result<BrokerSegment, OpenError> {
         let geometry = spec.geometry()?;
         let (pid, start) = segment::creator_identity();
@@ -104,6 +107,10 @@ impl BrokerSegment {
         if let Geometry::Mpmc(g) = geometry {
             write_sequences(fd, g)?;
         }
+        // Sealed before the first mapping, as every adopted descriptor
+        // must be: nobody can make it shrink under a mapping (SIGBUS).
+        rustix::fs::fcntl_add_seals(fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .map_err(|e| OpenError::Io(e.into()))?;
         let copy = fd.try_clone().map_err(OpenError::Io)?;
         let mapping = segment::adopt(copy, SegmentOptions::default(), spec.kind, hash)?;
         Ok(BrokerSegment {
@@ -236,22 +243,13 @@ impl BrokerSegment {
                 reaped
             }
             RingKind::Mpmc => {
-                let (c, _) = self.mpmc();
+                let (c, geometry) = self.mpmc();
+                let queue = mpmc_channel::memory_of(&self.mapping, geometry);
                 let before = c.counters.live_senders.load(Ordering::Relaxed)
                     + c.counters.live_receivers.load(Ordering::Relaxed);
-                for side in [
-                    Side {
-                        table: &c.senders,
-                        live: &c.counters.live_senders,
-                        ever: &c.counters.senders_ever,
-                    },
-                    Side {
-                        table: &c.receivers,
-                        live: &c.counters.live_receivers,
-                        ever: &c.counters.receivers_ever,
-                    },
-                ] {
-                    side.reap();
+                // Reaping also recovers the slots the dead left claimed.
+                for end in [End::Send, End::Receive] {
+                    mpmc_channel::side_of(&queue, end).reap();
                 }
                 let after = c.counters.live_senders.load(Ordering::Relaxed)
                     + c.counters.live_receivers.load(Ordering::Relaxed);
@@ -329,7 +327,12 @@ mod tests {
     use super::*;
 
     fn memfd() -> OwnedFd {
-        rustix::fs::memfd_create("broker-hooks-test", rustix::fs::MemfdFlags::CLOEXEC).unwrap()
+        use rustix::fs::MemfdFlags;
+        rustix::fs::memfd_create(
+            "broker-hooks-test",
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub enum OpenError {
     Corrupt(Corruption),
     /// There is no room left for the segment (a full `/dev/shm`).
     NoSpace,
+    /// A descriptor handed to `from_fd` is not sealed against shrinking
+    /// (only a sealed memfd, as the broker hands out, can be mapped
+    /// without a peer being able to truncate it under the mapping).
+    Unsealed,
     /// Any other operating-system error.
     Io(std::io::Error),
 }
@@ -68,6 +72,9 @@ impl fmt::Display for OpenError {
             }
             OpenError::Corrupt(c) => c.fmt(f),
             OpenError::NoSpace => f.write_str("no space left for the segment (is /dev/shm full?)"),
+            OpenError::Unsealed => f.write_str(
+                "the descriptor is not a memfd sealed against shrinking; refused before mapping",
+            ),
             OpenError::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

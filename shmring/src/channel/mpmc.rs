@@ -9,9 +9,7 @@ use crate::channel::error::{
 use crate::channel::registry::Side;
 use crate::channel::{Keepalive, Patience};
 use crate::layout::RingKind;
-use crate::layout::mpmc::{
-    self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry, SKIPPED,
-};
+use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry};
 use crate::ring::Corruption;
 use crate::ring::data::DataArea;
 use crate::ring::mpmc::{MpmcMemory, SlotClaim};
@@ -125,8 +123,12 @@ impl MpmcBuilder {
         Mpmc::from_mapping(mapping, self.wait)
     }
 
-    /// Validates and maps an already-open segment file (a memfd from the
-    /// broker, for example).
+    /// Validates and maps a segment file someone handed over: a memfd
+    /// sealed against shrinking (as the broker hands out). Anything else
+    /// (a socket, a file on disk, a POSIX shm file, an unsealed memfd) is
+    /// refused before it is mapped (`Corrupt` or `Unsealed`), since a
+    /// peer could truncate it under the mapping; so is a file shorter than
+    /// its header claims (`Corrupt`).
     pub fn from_fd(&self, fd: OwnedFd) -> Result<Mpmc, OpenError> {
         let mapping = segment::adopt(fd, self.options, RingKind::Mpmc, mpmc_layout::LAYOUT_HASH)?;
         Mpmc::from_mapping(mapping, self.wait)
@@ -135,7 +137,7 @@ impl MpmcBuilder {
 
 /// The queue's memory inside a mapping whose header was validated (or
 /// just written) with `geometry`.
-fn memory_of(mapping: &Mapping, geometry: MpmcGeometry) -> MpmcMemory {
+pub(crate) fn memory_of(mapping: &Mapping, geometry: MpmcGeometry) -> MpmcMemory {
     let control = mapping.at::<MpmcControl>(mpmc_layout::CONTROL_OFFSET);
     let levels = mapping.at::<LevelPositions>(mpmc_layout::LEVELS_OFFSET);
     let slots = mapping.at::<crate::sync::AtomicU64>(geometry.slots_offset());
@@ -170,7 +172,7 @@ pub struct Mpmc {
 
 /// Which end an endpoint is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
+pub(crate) enum End {
     Send,
     Receive,
 }
@@ -253,6 +255,7 @@ impl Mpmc {
             me,
             index,
             end,
+            stalled_since: std::sync::Mutex::new(None),
         }))
     }
 
@@ -291,6 +294,39 @@ impl Mpmc {
         self.mem.messages_in_flight()
     }
 
+    /// What crash recovery has done to this queue since it was created
+    /// (kept in the segment, so every process sees the same counts).
+    ///
+    /// ```
+    /// # let name = format!("doc-mpmc-recovered-{}", std::process::id());
+    /// let queue = shmring::Mpmc::create(&name)?;
+    /// assert_eq!(queue.recovered(), shmring::Recovered::default());
+    /// # shmring::unlink(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recovered(&self) -> Recovered {
+        let (dead_sender_slots, dead_receiver_messages) = self.mem.recovered();
+        Recovered {
+            dead_sender_slots,
+            dead_receiver_messages,
+        }
+    }
+
+    /// Recovers the slots `sender`'s registry entry holds as if its process
+    /// had died (loom models only: a model cannot kill a process).
+    #[cfg(shmring_loom)]
+    #[doc(hidden)]
+    pub fn recover_as_if_dead(&self, sender: Option<&Sender>, receiver: Option<&Receiver>) -> u64 {
+        let mut n = 0;
+        if let Some(s) = sender {
+            n += self.mem.recover(s.endpoint.index as u32, false);
+        }
+        if let Some(r) = receiver {
+            n += self.mem.recover(r.endpoint.index as u32, true);
+        }
+        n
+    }
+
     /// Sender endpoint families held by live processes (reads `/proc`).
     pub fn live_senders(&self) -> usize {
         self.side(End::Send).count_alive()
@@ -307,20 +343,47 @@ impl Mpmc {
     }
 }
 
-fn side_of(mem: &MpmcMemory, end: End) -> Side<'_> {
+/// What crash recovery did to a queue ([`Mpmc::recovered`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Slots claimed by senders that died before publishing them; passed
+    /// over as empty (the message was never sent: its `send` never
+    /// returned).
+    pub dead_sender_slots: u64,
+    /// Messages held by receivers that died before releasing them;
+    /// dropped, not delivered again.
+    pub dead_receiver_messages: u64,
+}
+
+pub(crate) fn side_of(mem: &MpmcMemory, end: End) -> Side<'_> {
     let c = mem.control();
     match end {
         End::Send => Side {
             table: &c.senders,
             live: &c.counters.live_senders,
             ever: &c.counters.senders_ever,
+            queue: mem,
+            receivers: false,
         },
         End::Receive => Side {
             table: &c.receivers,
             live: &c.counters.live_receivers,
             ever: &c.counters.receivers_ever,
+            queue: mem,
+            receivers: true,
         },
     }
+}
+
+/// Reaps dead endpoints on both sides (recovering what they held);
+/// returns whether `end`'s side is gone.
+fn reap_both(mem: &MpmcMemory, end: End) -> bool {
+    let (this, other) = match end {
+        End::Send => (End::Send, End::Receive),
+        End::Receive => (End::Receive, End::Send),
+    };
+    side_of(mem, other).reap();
+    side_of(mem, this).reap()
 }
 
 /// A registry entry and what its handles share.
@@ -332,6 +395,36 @@ struct Endpoint {
     me: ProcessId,
     index: usize,
     end: End,
+    /// When a non-blocking call first found the queue stopped at a claimed
+    /// slot: past [`wait::LIVENESS_INTERVAL`], the holders' liveness is
+    /// checked (blocking calls do that while they wait).
+    stalled_since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Endpoint {
+    /// Called when a non-blocking call found nothing to do because a
+    /// claimed slot is in the way: once such stalls have gone on for a
+    /// liveness interval, reaps dead endpoints (recovering their slots).
+    /// Not in loom models, whose processes never die.
+    #[cold]
+    fn stalled(&self) {
+        #[cfg(not(shmring_loom))]
+        {
+            let Ok(mut since) = self.stalled_since.lock() else {
+                return;
+            };
+            let now = std::time::Instant::now();
+            match *since {
+                None => *since = Some(now),
+                Some(start) if now.duration_since(start) >= wait::LIVENESS_INTERVAL => {
+                    *since = None;
+                    drop(since);
+                    reap_both(&self.mem, self.end);
+                }
+                Some(_) => {}
+            }
+        }
+    }
 }
 
 impl Drop for Endpoint {
@@ -404,10 +497,13 @@ impl Sender {
             if self.receivers().gone() {
                 return Err(Stop::Disconnected);
             }
-            if let Some(claim) = mem.try_claim_send(self.priority) {
+            if let Some(claim) = mem.try_claim_send(self.priority, self.endpoint.index as u32) {
                 return Ok(claim);
             }
             let Patience::Until(deadline) = patience else {
+                if mem.blocked_by_mark(self.priority) {
+                    self.endpoint.stalled();
+                }
                 return Err(Stop::Full);
             };
             let receivers = self.receivers();
@@ -416,7 +512,7 @@ impl Sender {
                 self.endpoint.wait,
                 deadline,
                 || mem.has_room(self.priority) || receivers.gone(),
-                || receivers.reap(),
+                || reap_both(mem, End::Receive),
             );
             match outcome {
                 WaitOutcome::Ready => {}
@@ -622,7 +718,7 @@ impl Drop for SlotGrant<'_> {
         if let Some(claim) = self.claim.take() {
             // The position is taken: it must be completed, or the queue
             // would stop at it. Receivers skip this one.
-            self.sender.endpoint.mem.publish(claim, SKIPPED);
+            self.sender.endpoint.mem.publish_skipped(claim);
             wait::notify_one(&self.sender.endpoint.mem.control().not_empty);
         }
     }
@@ -650,8 +746,9 @@ impl Receiver {
     #[inline]
     fn next(&self, patience: Patience) -> Result<SlotClaim, Dry> {
         let mem = &self.endpoint.mem;
+        let owner = self.endpoint.index as u32;
         loop {
-            match mem.try_claim_recv() {
+            match mem.try_claim_recv(owner) {
                 Ok(Some(claim)) => return Ok(claim),
                 Ok(None) => {}
                 Err(c) => return Err(Dry::Corrupt(c)),
@@ -659,13 +756,16 @@ impl Receiver {
             if self.senders().gone() {
                 // Every sender's last message is visible now (see
                 // `Side::gone`): one more look decides.
-                return match mem.try_claim_recv() {
+                return match mem.try_claim_recv(owner) {
                     Ok(Some(claim)) => Ok(claim),
                     Ok(None) => Err(Dry::Disconnected),
                     Err(c) => Err(Dry::Corrupt(c)),
                 };
             }
             let Patience::Until(deadline) = patience else {
+                if mem.blocked_by_writer() {
+                    self.endpoint.stalled();
+                }
                 return Err(Dry::Empty);
             };
             let senders = self.senders();
@@ -674,7 +774,7 @@ impl Receiver {
                 self.endpoint.wait,
                 deadline,
                 || mem.has_message() || senders.gone(),
-                || senders.reap(),
+                || reap_both(mem, End::Send),
             );
             if outcome == WaitOutcome::TimedOut {
                 return Err(Dry::Timeout);

@@ -6,6 +6,15 @@
 //! on the slow path, to find holders that died without detaching and to
 //! reap them (free the word, decrement the counter), once each, by CAS.
 //!
+//! The index of an entry is also the owner recorded in the slots its
+//! endpoints claim (`ring/mpmc.rs`). So a dead holder's entry is never
+//! simply freed: whoever reaps it (or takes it over) first makes it its
+//! own with a CAS, then recovers the slots the dead process left marked,
+//! and only then lets the index go. While it does, no live endpoint can
+//! hold that index, so no live claim is ever mistaken for a dead one; a
+//! reaper that dies half-way leaves the entry held by a dead process,
+//! and the next reaper starts over.
+//!
 //! | entry word        | meaning                               |
 //! |-------------------|---------------------------------------|
 //! | `0`               | free                                  |
@@ -15,6 +24,7 @@
 use crate::channel::error::AttachError;
 use crate::layout::mpmc::Registry;
 use crate::layout::role::{RoleState, held_word};
+use crate::ring::mpmc::MpmcMemory;
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys::process::{Liveness, ProcessId};
 
@@ -24,6 +34,10 @@ pub(crate) struct Side<'a> {
     pub(crate) table: &'a Registry,
     pub(crate) live: &'a AtomicU64,
     pub(crate) ever: &'a AtomicU64,
+    /// The queue whose slots this side's entries mark.
+    pub(crate) queue: &'a MpmcMemory,
+    /// Whether this is the receivers' side (their marks are reader marks).
+    pub(crate) receivers: bool,
 }
 
 impl Side<'_> {
@@ -47,7 +61,11 @@ impl Side<'_> {
             {
                 // Release: the count is what the other side reads first.
                 self.ever.fetch_add(1, Ordering::Release);
-                if !dead_holder {
+                if dead_holder {
+                    // The entry is ours and has no claim of ours yet: any
+                    // mark with its index is the dead holder's.
+                    self.queue.recover(index as u32, self.receivers);
+                } else {
                     self.live.fetch_add(1, Ordering::Release);
                 }
                 return Ok(index);
@@ -78,10 +96,12 @@ impl Side<'_> {
         self.live.load(Ordering::Acquire) == 0 && self.ever.load(Ordering::Relaxed) > 0
     }
 
-    /// Frees the entries of processes that died without detaching (slow
-    /// path: reads `/proc`); returns whether this side is now gone.
+    /// Frees the entries of processes that died without detaching, after
+    /// recovering the slots they left claimed (slow path: reads `/proc`);
+    /// returns whether this side is now gone.
     pub(crate) fn reap(&self) -> bool {
-        for entry in &self.table.entries {
+        let mut me = None;
+        for (index, entry) in self.table.entries.iter().enumerate() {
             // Acquire: pairs with the holder's claim (AcqRel in `register`).
             let current = entry.load(Ordering::Acquire);
             let dead = match RoleState::decode(current) {
@@ -89,12 +109,31 @@ impl Side<'_> {
                 RoleState::Left => true,
                 RoleState::Held(id) => id.liveness_truncated() == Liveness::Dead,
             };
-            // AcqRel: a reaper that wins owns the entry's release, as a
-            // detaching holder would (pairs with `register`'s Acquire).
-            if dead
-                && entry
-                    .compare_exchange(current, 0, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
+            if !dead {
+                continue;
+            }
+            let me = match me {
+                Some(id) => id,
+                None => match ProcessId::current() {
+                    Ok(id) => *me.insert(id),
+                    Err(_) => return self.gone(),
+                },
+            };
+            let mine = held_word(me);
+            // AcqRel: the winner owns the entry, as a registering process
+            // would (pairs with `register`'s Acquire); losers leave it.
+            if entry
+                .compare_exchange(current, mine, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            self.queue.recover(index as u32, self.receivers);
+            // Release: as a detaching holder's `unregister`; the recovered
+            // slots are handed over before the index can be taken again.
+            if entry
+                .compare_exchange(mine, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
             {
                 // Saturating: a corrupt counter must not wrap to "many".
                 decrement_saturating(self.live);

@@ -123,8 +123,12 @@ impl SpscBuilder {
         Spsc::from_mapping(mapping, self.wait)
     }
 
-    /// Validates and maps an already-open segment file, such as a memfd
-    /// handed over by the broker.
+    /// Validates and maps a segment file someone handed over: a memfd
+    /// sealed against shrinking (as the broker hands out). Anything else
+    /// (a socket, a file on disk, a POSIX shm file, an unsealed memfd) is
+    /// refused before it is mapped (`Corrupt` or `Unsealed`), since a
+    /// peer could truncate it under the mapping; so is a file shorter than
+    /// its header claims (`Corrupt`).
     pub fn from_fd(&self, fd: OwnedFd) -> Result<Spsc, OpenError> {
         let mapping = segment::adopt(fd, self.options, RingKind::Spsc, spsc_layout::LAYOUT_HASH)?;
         Spsc::from_mapping(mapping, self.wait)

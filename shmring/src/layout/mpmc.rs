@@ -17,9 +17,22 @@
 //! | offset | size        | field                                           |
 //! |-------:|------------:|-------------------------------------------------|
 //! |      0 |           8 | sequence number (Vyukov)                        |
-//! |      8 |           4 | message length, or [`SKIPPED`]                  |
+//! |      8 |           4 | message length                                  |
 //! |     12 |           4 | zero                                            |
 //! |     16 | `slot_size` | payload                                         |
+//!
+//! The sequence word says who may touch the slot and for which position
+//! (`ring/mpmc.rs` has the protocol). `MARK` is bit 63, `SKIP` and
+//! `READER` are bit 62 (one meaning with `MARK`, the other without):
+//!
+//! | sequence                                   | meaning                                            |
+//! |--------------------------------------------|----------------------------------------------------|
+//! | `pos`                                      | free for the sender of position `pos`              |
+//! | `MARK \| owner << 40 \| pos mod 2⁴⁰`         | sender registry entry `owner` is writing `pos`     |
+//! | `pos + 1`                                  | the message of `pos` is published                  |
+//! | `SKIP \| (pos + 1)`                         | `pos` is published without a message (given up)   |
+//! | `MARK \| READER \| owner << 40 \| pos mod 2⁴⁰` | receiver registry entry `owner` is reading `pos`   |
+//! | `pos + slots`                              | freed: free for the sender of `pos + slots`        |
 
 use super::header::{HEADER_SIZE, HeaderProblem, SegmentHeader};
 use super::{RingKind, WaitWords};
@@ -31,7 +44,9 @@ pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"mpmc/v1 header@0:128 counters@128{live_senders,live_receivers,senders_ever,receivers_ever:u64} \
       senders@256[32]u64 receivers@512[32]u64 not_empty@768{epoch:u32,sleepers:u32} \
       not_full@896{epoch:u32,sleepers:u32} levels@1024[{enqueue:u64@0,dequeue:u64@128}] \
-      slots{seq:u64,len:u32,zero:u32,payload[round8(slot_size)]} skipped=u32::MAX",
+      recovered@128+32{dead_sender_slots,dead_receiver_messages:u64} \
+      slots{seq:u64,len:u32,zero:u32,payload[round8(slot_size)]} \
+      seq{mark:1@63,skip|reader:1@62,owner:5@40,pos:40@0}",
 );
 
 /// Offset of the control block.
@@ -50,9 +65,18 @@ pub(crate) const MAX_LEVELS: u32 = 8;
 pub(crate) const MAX_SLOTS: u64 = 1 << 24;
 /// Largest slot payload.
 pub(crate) const MAX_SLOT_SIZE: u64 = 1 << 24;
-/// A slot length marking a slot whose sender gave it up (a reservation
-/// dropped without commit): receivers pass over it.
-pub(crate) const SKIPPED: u32 = u32::MAX;
+/// Sequence bit: the slot is owned by an endpoint in the middle of a send
+/// or a receive; the owner and the position are in the other bits.
+pub(crate) const SEQ_MARK: u64 = 1 << 63;
+/// Sequence bit: with [`SEQ_MARK`], the owner is a receiver; without, the
+/// published position holds no message (its sender gave it up, or died
+/// while writing it and the slot was recovered).
+pub(crate) const SEQ_SKIP_OR_READER: u64 = 1 << 62;
+/// Where the owner's registry index sits in a marked sequence.
+pub(crate) const SEQ_OWNER_SHIFT: u32 = 40;
+/// The position bits kept in a marked sequence: enough to tell laps apart
+/// (at most 2²⁴ slots), so a mark is never taken for another lap's.
+pub(crate) const SEQ_POS_MASK: u64 = (1 << SEQ_OWNER_SHIFT) - 1;
 
 /// How many endpoints are attached, maintained on attach and detach (and
 /// when a dead process's entry is reaped), so that the fast path learns
@@ -64,6 +88,10 @@ pub(crate) struct Counters {
     pub(crate) live_receivers: AtomicU64,
     pub(crate) senders_ever: AtomicU64,
     pub(crate) receivers_ever: AtomicU64,
+    /// Slots claimed by senders that died before publishing, given up.
+    pub(crate) dead_sender_slots: AtomicU64,
+    /// Messages held by receivers that died before releasing them, dropped.
+    pub(crate) dead_receiver_messages: AtomicU64,
 }
 
 /// Role words (`role.rs` encoding) of the processes holding endpoints.
@@ -192,6 +220,8 @@ mod tests {
     fn control_block_offsets_match_the_documentation() {
         let at = |field_offset: usize| CONTROL_OFFSET as usize + field_offset;
         assert_eq!(at(offset_of!(MpmcControl, counters)), 128);
+        assert_eq!(offset_of!(Counters, dead_sender_slots), 32);
+        assert_eq!(offset_of!(Counters, dead_receiver_messages), 40);
         assert_eq!(at(offset_of!(MpmcControl, senders)), 256);
         assert_eq!(at(offset_of!(MpmcControl, receivers)), 512);
         assert_eq!(at(offset_of!(MpmcControl, not_empty)), 768);

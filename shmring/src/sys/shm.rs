@@ -52,6 +52,18 @@ pub(crate) fn file_size(fd: impl AsFd) -> Result<u64, Errno> {
     Ok(st.st_size as u64)
 }
 
+/// Whether `fd` is sealed against shrinking (`fcntl(2)` `F_GET_SEALS`):
+/// only such a file can be mapped without a peer being able to truncate
+/// it under the mapping (SIGBUS). Files that cannot carry seals (POSIX
+/// shm from `shm_open`, files on disk) are not.
+pub(crate) fn sealed_against_shrinking(fd: impl AsFd) -> Result<bool, Errno> {
+    match rustix::fs::fcntl_get_seals(fd) {
+        Ok(seals) => Ok(seals.contains(rustix::fs::SealFlags::SHRINK)),
+        Err(Errno::INVAL) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Maps `len` bytes of the file shared and read-write (`mmap(2)` with
 /// `MAP_SHARED`). The mapping outlives the descriptor.
 pub(crate) fn map_shared(fd: OwnedFd, len: u64) -> std::io::Result<MmapRaw> {
