@@ -257,3 +257,25 @@ fn kinds_are_not_interchangeable() {
         })
     ));
 }
+
+#[test]
+fn a_side_holds_at_most_32_endpoint_families_and_frees_them_on_drop() {
+    let name = Name::new("families");
+    let queue = MpmcBuilder::new().slots(4).create(&name).unwrap();
+    let mut senders: Vec<_> = (0..32).map(|_| queue.sender().unwrap()).collect();
+    assert!(matches!(
+        queue.sender(),
+        Err(shmring::AttachError::TooManyEndpoints)
+    ));
+    // Clones share their family's entry: dropping one frees nothing.
+    drop(senders[0].clone());
+    assert!(matches!(
+        queue.sender(),
+        Err(shmring::AttachError::TooManyEndpoints)
+    ));
+    // Dropping a whole family frees its entry.
+    senders.truncate(31);
+    let _again = queue.sender().unwrap();
+    // The other side is not affected.
+    let _receiver = queue.receiver().unwrap();
+}
