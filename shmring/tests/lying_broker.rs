@@ -50,6 +50,8 @@ fn info(size: u64) -> SegmentInfo {
         holders: 1,
         messages_in_flight: 0,
         bytes_in_flight: 0,
+        dead_sender_slots: 0,
+        dead_receiver_messages: 0,
         endpoints: Vec::new(),
     }
 }

@@ -125,6 +125,8 @@ fn to_json(info: &SegmentInfo) -> serde_json::Value {
         "holders": info.holders,
         "messages_in_flight": info.messages_in_flight,
         "bytes_in_flight": info.bytes_in_flight,
+        "dead_sender_slots": info.dead_sender_slots,
+        "dead_receiver_messages": info.dead_receiver_messages,
         "endpoints": info.endpoints.iter()
             .map(|e| json!({"role": e.role.to_string(), "pid": e.pid}))
             .collect::<Vec<_>>(),
@@ -188,6 +190,14 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
     println!("holders:     {}", i.holders);
     println!("messages:    {}", i.messages_in_flight);
     println!("bytes:       {}", i.bytes_in_flight);
+    if i.kind == RingKind::Mpmc {
+        // Crash recovery (docs/guarantees.md): slots of senders that died
+        // mid-write, messages dropped with receivers that died holding them.
+        println!(
+            "recovered:   {} dead-sender slots, {} dead-receiver messages",
+            i.dead_sender_slots, i.dead_receiver_messages
+        );
+    }
     println!("endpoints:   {}", endpoints(&i));
     Ok(())
 }

@@ -65,6 +65,7 @@ impl Segment {
     }
 
     fn info(&self, name: &str) -> SegmentInfo {
+        let recovered = self.ring.recovered();
         SegmentInfo {
             name: name.to_owned(),
             kind: self.spec.kind,
@@ -79,6 +80,8 @@ impl Segment {
             holders: self.holders,
             messages_in_flight: self.ring.messages_in_flight(),
             bytes_in_flight: self.ring.bytes_in_flight(),
+            dead_sender_slots: recovered.0,
+            dead_receiver_messages: recovered.1,
             endpoints: self.ring.endpoints(),
         }
     }

@@ -340,6 +340,11 @@ pub struct SegmentInfo {
     pub messages_in_flight: u64,
     /// SPSC: bytes in flight; MPMC: `messages × slot stride`.
     pub bytes_in_flight: u64,
+    /// MPMC: slots claimed by senders that died before publishing, passed
+    /// over (crash recovery); SPSC: 0.
+    pub dead_sender_slots: u64,
+    /// MPMC: messages held by receivers that died, dropped; SPSC: 0.
+    pub dead_receiver_messages: u64,
     /// Endpoints held by live processes.
     pub endpoints: Vec<EndpointInfo>,
 }

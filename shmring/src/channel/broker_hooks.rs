@@ -179,6 +179,22 @@ impl BrokerSegment {
         }
     }
 
+    /// MPMC: (slots given up by dead senders, messages dropped with dead
+    /// receivers), as [`crate::Mpmc::recovered`]; SPSC: (0, 0).
+    pub fn recovered(&self) -> (u64, u64) {
+        match self.kind {
+            RingKind::Spsc => (0, 0),
+            RingKind::Mpmc => {
+                let (c, _) = self.mpmc();
+                // Relaxed: statistics.
+                (
+                    c.counters.dead_sender_slots.load(Ordering::Relaxed),
+                    c.counters.dead_receiver_messages.load(Ordering::Relaxed),
+                )
+            }
+        }
+    }
+
     /// SPSC: record bytes in flight; MPMC: messages × slot stride.
     pub fn bytes_in_flight(&self) -> u64 {
         match self.kind {

@@ -27,6 +27,8 @@ fn info() -> SegmentInfo {
         holders: 2,
         messages_in_flight: 3,
         bytes_in_flight: 48,
+        dead_sender_slots: 2,
+        dead_receiver_messages: 1,
         endpoints: vec![
             EndpointInfo {
                 role: Role::Producer,

@@ -76,7 +76,7 @@ struct ListReplyFixed {
     count: U32,
 }
 
-/// The fixed part of a segment description (72 bytes), followed by the
+/// The fixed part of a segment description (88 bytes), followed by the
 /// name and `endpoint_count` × 8 bytes of [`EndpointWire`].
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -96,9 +96,11 @@ pub(super) struct InfoFixed {
     max_message: U64,
     messages_in_flight: U64,
     bytes_in_flight: U64,
+    dead_sender_slots: U64,
+    dead_receiver_messages: U64,
 }
 
-const _: () = assert!(std::mem::size_of::<InfoFixed>() == 72);
+const _: () = assert!(std::mem::size_of::<InfoFixed>() == 88);
 
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -299,6 +301,8 @@ pub(in crate::broker) fn put_info(p: &mut Vec<u8>, info: &SegmentInfo) {
         max_message: info.max_message.into(),
         messages_in_flight: info.messages_in_flight.into(),
         bytes_in_flight: info.bytes_in_flight.into(),
+        dead_sender_slots: info.dead_sender_slots.into(),
+        dead_receiver_messages: info.dead_receiver_messages.into(),
     };
     p.extend_from_slice(fixed.as_bytes());
     put_name(p, &info.name);
@@ -348,6 +352,8 @@ fn info(r: &mut Reader<'_>) -> Result<SegmentInfo, FrameError> {
         holders: f.holders.get(),
         messages_in_flight: f.messages_in_flight.get(),
         bytes_in_flight: f.bytes_in_flight.get(),
+        dead_sender_slots: f.dead_sender_slots.get(),
+        dead_receiver_messages: f.dead_receiver_messages.get(),
         endpoints,
     })
 }
