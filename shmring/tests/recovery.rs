@@ -140,3 +140,103 @@ fn taking_over_a_dead_entry_recovers_its_slots_first() {
     assert_eq!(queue.recovered().dead_sender_slots, 1);
     assert_eq!(&*receiver.recv_timeout(PATIENCE).unwrap(), b"fresh");
 }
+
+/// Calls `f` until it says the peer is gone, failing after `PATIENCE`.
+fn until_gone(mut f: impl FnMut() -> Option<bool>) {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Some(true) => return,
+            Some(false) | None => assert!(start.elapsed() < PATIENCE, "death never noticed"),
+        }
+    }
+}
+
+/// A death is noticed by callers that never wait a whole liveness
+/// interval: `try_*` polls and timeouts shorter than 100 ms, in a loop.
+#[test]
+fn short_timeouts_and_polls_notice_a_killed_peer_on_both_kinds() {
+    use shmring::{RecvTimeoutError, SendTimeoutError, SpscBuilder};
+    use std::time::Duration;
+    let short = Duration::from_millis(20);
+
+    // SPSC, consumer side: recv_timeout of 20 ms.
+    let name = Name::new("short-spsc-c");
+    let ring = SpscBuilder::new().capacity(1024).create(&name).unwrap();
+    let mut consumer = ring.consumer().unwrap();
+    let mut producer = Peer::spawn(&["hold-producer", &name]);
+    producer.expect("ready");
+    producer.kill9();
+    until_gone(|| match consumer.recv_timeout(short) {
+        Err(RecvTimeoutError::Disconnected) => Some(true),
+        Err(RecvTimeoutError::Timeout) => Some(false),
+        other => panic!("{other:?}"),
+    });
+
+    // SPSC, producer side: send_timeout of 20 ms into a full ring.
+    let name = Name::new("short-spsc-p");
+    let ring = SpscBuilder::new().capacity(64).create(&name).unwrap();
+    let mut local = ring.producer().unwrap();
+    let mut consumer = Peer::spawn(&["hold-consumer", &name]);
+    consumer.expect("ready");
+    while local.try_send(b"fill").is_ok() {}
+    consumer.kill9();
+    until_gone(|| match local.send_timeout(b"more", short) {
+        Err(SendTimeoutError::Disconnected(_)) => Some(true),
+        Err(SendTimeoutError::Timeout(_)) => Some(false),
+        other => panic!("{other:?}"),
+    });
+
+    // MPMC, receiver side: recv_timeout and try_recv.
+    for polling in [false, true] {
+        let name = Name::new("short-mpmc-r");
+        let queue = MpmcBuilder::new().slots(4).create(&name).unwrap();
+        let receiver = queue.receiver().unwrap();
+        let mut sender = Peer::spawn(&["mpmc-hold-sender", &name]);
+        sender.expect("ready");
+        sender.kill9();
+        until_gone(|| {
+            let result = if polling {
+                receiver.try_recv().map(|_| ()).map_err(|e| match e {
+                    TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    other => panic!("{other:?}"),
+                })
+            } else {
+                receiver.recv_timeout(short).map(|_| ())
+            };
+            match result {
+                Err(RecvTimeoutError::Disconnected) => Some(true),
+                Err(RecvTimeoutError::Timeout) => Some(false),
+                other => panic!("{other:?}"),
+            }
+        });
+    }
+
+    // MPMC, sender side: send_timeout and try_send into a full queue.
+    for polling in [false, true] {
+        let name = Name::new("short-mpmc-s");
+        let queue = MpmcBuilder::new().slots(2).create(&name).unwrap();
+        let sender = queue.sender().unwrap();
+        let mut receiver = Peer::spawn(&["mpmc-hold-receiver", &name]);
+        receiver.expect("ready");
+        while sender.try_send(b"fill").is_ok() {}
+        receiver.kill9();
+        until_gone(|| {
+            let gone = if polling {
+                match sender.try_send(b"more") {
+                    Err(TrySendError::Disconnected(_)) => true,
+                    Err(TrySendError::Full(_)) => false,
+                    other => panic!("{other:?}"),
+                }
+            } else {
+                match sender.send_timeout(b"more", short) {
+                    Err(SendTimeoutError::Disconnected(_)) => true,
+                    Err(SendTimeoutError::Timeout(_)) => false,
+                    other => panic!("{other:?}"),
+                }
+            };
+            Some(gone)
+        });
+    }
+}

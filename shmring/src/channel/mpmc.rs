@@ -255,7 +255,7 @@ impl Mpmc {
             me,
             index,
             end,
-            stalled_since: std::sync::Mutex::new(None),
+            next_liveness: std::sync::Mutex::new(wait::now()),
         }))
     }
 
@@ -395,35 +395,38 @@ struct Endpoint {
     me: ProcessId,
     index: usize,
     end: End,
-    /// When a non-blocking call first found the queue stopped at a claimed
-    /// slot: past [`wait::LIVENESS_INTERVAL`], the holders' liveness is
-    /// checked (blocking calls do that while they wait).
-    stalled_since: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When a call that found nothing to do (full, empty, timed out) may
+    /// read `/proc` again: waits check liveness every
+    /// [`wait::LIVENESS_INTERVAL`] while they wait, but `try_*` calls and
+    /// short timeouts in a loop never wait that long.
+    next_liveness: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Endpoint {
-    /// Called when a non-blocking call found nothing to do because a
-    /// claimed slot is in the way: once such stalls have gone on for a
-    /// liveness interval, reaps dead endpoints (recovering their slots).
-    /// Not in loom models, whose processes never die.
+    /// Called when a call found nothing to do (full, empty, timed out): at
+    /// most once per liveness interval, reaps dead endpoints on both sides
+    /// (recovering the slots they held). Not in loom models, whose
+    /// processes never die and whose clock stands still.
+    /// Returns whether it checked (the caller then looks once more).
     #[cold]
-    fn stalled(&self) {
+    fn check_liveness(&self) -> bool {
         #[cfg(not(shmring_loom))]
         {
-            let Ok(mut since) = self.stalled_since.lock() else {
-                return;
+            // Another thread of this family is checking: nothing to add.
+            let Ok(mut next) = self.next_liveness.try_lock() else {
+                return false;
             };
-            let now = std::time::Instant::now();
-            match *since {
-                None => *since = Some(now),
-                Some(start) if now.duration_since(start) >= wait::LIVENESS_INTERVAL => {
-                    *since = None;
-                    drop(since);
-                    reap_both(&self.mem, self.end);
-                }
-                Some(_) => {}
+            let now = wait::now();
+            if now < *next {
+                return false;
             }
+            *next = now + wait::LIVENESS_INTERVAL;
+            drop(next);
+            reap_both(&self.mem, self.end);
+            true
         }
+        #[cfg(shmring_loom)]
+        false
     }
 }
 
@@ -501,8 +504,10 @@ impl Sender {
                 return Ok(claim);
             }
             let Patience::Until(deadline) = patience else {
-                if mem.blocked_by_mark(self.priority) {
-                    self.endpoint.stalled();
+                // After a liveness check, one more look: the receivers may
+                // be gone, or a slot a dead one held free again.
+                if self.endpoint.check_liveness() {
+                    continue;
                 }
                 return Err(Stop::Full);
             };
@@ -516,6 +521,11 @@ impl Sender {
             );
             match outcome {
                 WaitOutcome::Ready => {}
+                // A wait shorter than the liveness interval never reaches its
+                // own check: callers looping on short timeouts still learn
+                // of dead receivers, once per interval (then one more look;
+                // the next wait ends at once, the deadline being past).
+                WaitOutcome::TimedOut if self.endpoint.check_liveness() => {}
                 WaitOutcome::TimedOut => return Err(Stop::Timeout),
                 WaitOutcome::PeerGone => return Err(Stop::Disconnected),
             }
@@ -763,8 +773,10 @@ impl Receiver {
                 };
             }
             let Patience::Until(deadline) = patience else {
-                if mem.blocked_by_writer() {
-                    self.endpoint.stalled();
+                // After a liveness check, one more look: the senders may be
+                // gone, or a slot a dead one held passed over.
+                if self.endpoint.check_liveness() {
+                    continue;
                 }
                 return Err(Dry::Empty);
             };
@@ -776,7 +788,9 @@ impl Receiver {
                 || mem.has_message() || senders.gone(),
                 || reap_both(mem, End::Send),
             );
-            if outcome == WaitOutcome::TimedOut {
+            // As for senders: short timeouts in a loop still see dead
+            // senders, once per liveness interval.
+            if outcome == WaitOutcome::TimedOut && !self.endpoint.check_liveness() {
                 return Err(Dry::Timeout);
             }
         }

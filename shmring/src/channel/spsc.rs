@@ -365,6 +365,12 @@ impl Producer {
             );
             match outcome {
                 WaitOutcome::Ready => continue,
+                // A wait shorter than the liveness interval never reaches
+                // its own check: callers looping on short timeouts still
+                // learn of a dead consumer, once per interval.
+                WaitOutcome::TimedOut if consumer.gone(&roles.consumer, false) => {
+                    return Err(Stop::Disconnected);
+                }
                 WaitOutcome::TimedOut => return Err(Stop::Timeout),
                 WaitOutcome::PeerGone => return Err(Stop::Disconnected),
             }
@@ -789,6 +795,9 @@ impl Consumer {
             match outcome {
                 WaitOutcome::Ready if !PeerWatch::left(&roles.producer) => continue,
                 WaitOutcome::Ready | WaitOutcome::PeerGone => return self.last_look(),
+                // As for the producer: short timeouts in a loop still see
+                // a dead producer, once per liveness interval.
+                WaitOutcome::TimedOut if self.producer_gone(false) => return self.last_look(),
                 WaitOutcome::TimedOut => return Err(Dry::Timeout),
             }
         }

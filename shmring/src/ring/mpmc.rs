@@ -406,24 +406,6 @@ impl MpmcMemory {
         sender_sees(seq, pos) != Seen::NotYet
     }
 
-    /// Whether some level's next message is claimed by a sender that has
-    /// not published it: the one state a dead sender leaves that stops
-    /// receivers (a reason to check the senders' liveness).
-    pub(crate) fn blocked_by_writer(&self) -> bool {
-        (0..self.geometry.levels).any(|level| {
-            let (seq, pos) = self.head(level, &self.level(level).dequeue);
-            seq & (SEQ_MARK | SEQ_SKIP_OR_READER) == SEQ_MARK && mark_distance(seq, pos) == 0
-        })
-    }
-
-    /// Whether `level`'s next slot is still held by an earlier lap's
-    /// endpoint (marked): the state a dead receiver (or sender) leaves
-    /// that stops senders.
-    pub(crate) fn blocked_by_mark(&self, level: u32) -> bool {
-        let (seq, _) = self.head(level, &self.level(level).enqueue);
-        seq & SEQ_MARK != 0
-    }
-
     /// Unblocks every slot marked by registry entry `owner` of one side
     /// (`reader`: the receivers'), whose process is dead: a writer mark
     /// becomes "published as skipped", a reader mark "freed" (dropping the
