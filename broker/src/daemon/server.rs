@@ -532,13 +532,26 @@ impl Server {
     /// becomes a zombie), or may live on with its mappings: its endpoints
     /// are reaped when its pidfd says it is gone.
     fn watch_death(&mut self, pid: u32, rings: Vec<Arc<BrokerSegment>>) {
+        // Only rings where the process still holds an endpoint need its
+        // death watched (a holder already dead is reaped now); keeping the
+        // others would keep every ring a long-lived client ever touched
+        // mapped in the daemon until that client exits.
+        let still_held = |ring: &Arc<BrokerSegment>| {
+            ring.reap_dead();
+            ring.endpoints().iter().any(|e| e.pid == pid)
+        };
+        let rings: Vec<_> = rings.into_iter().filter(still_held).collect();
         if let Some(&w) = self.watch_by_pid.get(&pid) {
             let watch = self.watches[w].as_mut().expect("indexed watch exists");
+            watch.rings.retain(still_held);
             for ring in rings {
                 if !watch.rings.iter().any(|r| Arc::ptr_eq(r, &ring)) {
                     watch.rings.push(ring);
                 }
             }
+            return;
+        }
+        if rings.is_empty() {
             return;
         }
         let pidfd = Pid::from_raw(pid as i32)
