@@ -1,0 +1,343 @@
+//! The kill loop: a producer and a consumer process exchange checked
+//! messages; a random side is SIGKILLed at a random moment and restarted,
+//! again and again. See `stress/README.md` for what is checked.
+
+use crate::compat::{self, Recovered};
+use crate::endpoint::{Kind, Style, Transport};
+use crate::harness::{Checker, Harness, Pair, Side};
+use crate::msg::{Rng, Sizes};
+use crate::proc::{self, Daemon};
+use shmring::broker::CreateOptions;
+use shmring::{Mpmc, MpmcBuilder, Spsc, SpscBuilder};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct KillLoopConfig {
+    /// Ring kind.
+    pub kind: Kind,
+    /// Kill-and-restart cycles.
+    pub cycles: u32,
+    /// Segments from a real daemon (memfds) instead of `/dev/shm`.
+    pub broker: bool,
+    /// Seed of every random choice (printed; replays the same choices).
+    pub seed: u64,
+    /// The `shmring-stress-worker` executable.
+    pub worker: PathBuf,
+    /// A kill comes 0 to this long after traffic was seen flowing.
+    pub max_delay: Duration,
+    /// The survivor must notice a kill within this.
+    pub detection_bound: Duration,
+    /// Print progress on stderr.
+    pub verbose: bool,
+}
+
+impl KillLoopConfig {
+    /// The defaults of the issue: 20 ms delays, 5 s detection bound.
+    pub fn new(kind: Kind, cycles: u32, broker: bool, seed: u64, worker: PathBuf) -> Self {
+        KillLoopConfig {
+            kind,
+            cycles,
+            broker,
+            seed,
+            worker,
+            max_delay: Duration::from_millis(20),
+            detection_bound: Duration::from_secs(5),
+            verbose: false,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Default)]
+pub struct KillLoopReport {
+    /// Cycles completed.
+    pub cycles: u32,
+    /// Producers killed.
+    pub producer_kills: u32,
+    /// Consumers killed.
+    pub consumer_kills: u32,
+    /// Messages producers confirmed.
+    pub confirmed: u64,
+    /// Distinct messages received.
+    pub received: u64,
+    /// SPSC: repeats of a killed consumer's held message.
+    pub repeats: u64,
+    /// MPMC: confirmed messages never received.
+    pub missing: u64,
+    /// MPMC: the queue's recovery counters (if the library has them).
+    pub recovered: Option<Recovered>,
+    /// Kill-to-notice times.
+    pub detections: Vec<Duration>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Daemon descriptors at the start and at the end.
+    pub daemon_fds: Option<(usize, usize)>,
+}
+
+impl KillLoopReport {
+    /// Median and maximum detection time.
+    pub fn detection_median_max(&self) -> (Duration, Duration) {
+        let mut d = self.detections.clone();
+        d.sort();
+        match d.len() {
+            0 => (Duration::ZERO, Duration::ZERO),
+            n => (d[n / 2], d[n - 1]),
+        }
+    }
+}
+
+impl fmt::Display for KillLoopReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (median, max) = self.detection_median_max();
+        write!(
+            f,
+            "{} cycles ({} producer kills, {} consumer kills) in {:.1?}; {} messages confirmed, {} received",
+            self.cycles,
+            self.producer_kills,
+            self.consumer_kills,
+            self.elapsed,
+            self.confirmed,
+            self.received
+        )?;
+        if self.repeats > 0 {
+            write!(f, ", {} allowed repeats", self.repeats)?;
+        }
+        write!(f, ", {} missing", self.missing)?;
+        if let Some(r) = self.recovered {
+            write!(
+                f,
+                " (recovered: {} dead-sender slots, {} dead-receiver messages)",
+                r.dead_sender_slots, r.dead_receiver_messages
+            )?;
+        }
+        write!(f, "; detection median {median:.1?}, max {max:.1?}")?;
+        if let Some((a, b)) = self.daemon_fds {
+            write!(f, "; daemon fds {a} -> {b}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The segment the harness holds for the whole loop.
+enum Segment {
+    /// Held so the ring persists across kills.
+    Spsc {
+        _held: Spsc,
+    },
+    Mpmc(Mpmc),
+}
+
+/// Removes a named segment however the loop ends.
+struct Unlink(Option<String>);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        if let Some(name) = self.0.take() {
+            let _ = shmring::unlink(&name);
+        }
+    }
+}
+
+/// Ring geometry of the loop: small, so that the ring fills and wraps
+/// often and a killed consumer is noticed quickly.
+const SPSC_CAPACITY: u64 = 16 * 1024;
+const SPSC_MAX_MSG: u64 = 1024;
+const MPMC_SLOTS: u64 = 64;
+const MPMC_SLOT: u64 = 512;
+
+/// Runs the loop; `Err` says what went wrong, with the seed.
+pub fn run(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
+    run_inner(cfg).map_err(|e| {
+        format!(
+            "kill loop ({:?}, {}) failed: {e} [replay: --seed {}]",
+            cfg.kind,
+            if cfg.broker { "broker" } else { "direct" },
+            cfg.seed
+        )
+    })
+}
+
+fn run_inner(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
+    let started = Instant::now();
+    let mut rng = Rng::new(cfg.seed);
+    let name = proc::unique_name(match cfg.kind {
+        Kind::Spsc => "kill-spsc",
+        Kind::Mpmc => "kill-mpmc",
+    });
+    // Only this run's names: other loops may run in parallel in this process.
+    let shm_before = proc::shm_entries(&name);
+    let mut daemon = match cfg.broker {
+        true => Some(Daemon::start(&cfg.worker)?),
+        false => None,
+    };
+    let fds_before = match &daemon {
+        Some(d) => Some(d.quiet_fd_count()?),
+        None => None,
+    };
+    let mut client = match &daemon {
+        Some(d) => Some(d.client()?),
+        None => None,
+    };
+    let mut unlink = Unlink(None);
+    let sizes = match cfg.kind {
+        Kind::Spsc => Sizes {
+            min: crate::msg::HEADER_LEN,
+            max: SPSC_MAX_MSG as usize,
+        },
+        Kind::Mpmc => Sizes {
+            min: crate::msg::HEADER_LEN,
+            max: MPMC_SLOT as usize,
+        },
+    };
+    let segment = match (&mut client, cfg.kind) {
+        (None, Kind::Spsc) => {
+            let s = SpscBuilder::new()
+                .capacity(SPSC_CAPACITY)
+                .max_message(SPSC_MAX_MSG)
+                .create(&name)
+                .map_err(|e| format!("create {name}: {e}"))?;
+            unlink.0 = Some(name.clone());
+            Segment::Spsc { _held: s }
+        }
+        (None, Kind::Mpmc) => {
+            let q = MpmcBuilder::new()
+                .slots(MPMC_SLOTS)
+                .slot_size(MPMC_SLOT)
+                .create(&name)
+                .map_err(|e| format!("create {name}: {e}"))?;
+            unlink.0 = Some(name.clone());
+            Segment::Mpmc(q)
+        }
+        (Some(c), Kind::Spsc) => Segment::Spsc {
+            _held: c
+                .create_spsc(
+                    &name,
+                    &CreateOptions::spsc(SPSC_CAPACITY).max_message(SPSC_MAX_MSG),
+                )
+                .map_err(|e| format!("broker create {name}: {e}"))?,
+        },
+        (Some(c), Kind::Mpmc) => Segment::Mpmc(
+            c.create_mpmc(&name, &CreateOptions::mpmc(MPMC_SLOTS, MPMC_SLOT))
+                .map_err(|e| format!("broker create {name}: {e}"))?,
+        ),
+    };
+    let transport = match &daemon {
+        Some(d) => Transport::Broker(d.socket.clone()),
+        None => Transport::Direct,
+    };
+    let mut h = Harness::new(&cfg.worker);
+    h.pairs.push(Pair::new(
+        cfg.kind,
+        transport,
+        &name,
+        Style::Timeout,
+        sizes,
+        0,
+    ));
+    let describe = |segment: &Segment| match segment {
+        Segment::Spsc { _held: r } => format!(
+            "[ring: {} messages in flight, producer attached {}, consumer attached {}]",
+            r.messages_in_flight(),
+            r.is_producer_attached(),
+            r.is_consumer_attached()
+        ),
+        Segment::Mpmc(q) => format!(
+            "[queue: {} messages in flight, {} live senders, {} live receivers]",
+            q.messages_in_flight(),
+            q.live_senders(),
+            q.live_receivers()
+        ),
+    };
+    h.start_pair(0)
+        .map_err(|e| format!("{e} {}", describe(&segment)))?;
+
+    let mut report = KillLoopReport::default();
+    for cycle in 0..cfg.cycles {
+        let delay = rng.range(0, cfg.max_delay.as_micros() as u64);
+        std::thread::sleep(Duration::from_micros(delay));
+        let side = match rng.coin() {
+            true => Side::Producer,
+            false => Side::Consumer,
+        };
+        let at = h.kill(0, side).map_err(|e| format!("cycle {cycle}: {e}"))?;
+        let seen = h.wait_gone(0, at, cfg.detection_bound).map_err(|e| {
+            format!(
+                "cycle {cycle} ({side:?} killed): {e} {} {}",
+                describe(&segment),
+                h.describe(0)
+            )
+        })?;
+        report.detections.push(seen);
+        match side {
+            Side::Producer => report.producer_kills += 1,
+            Side::Consumer => report.consumer_kills += 1,
+        }
+        h.start(0, side)
+            .and_then(|()| h.wait_flowing(0))
+            .map_err(|e| {
+                format!(
+                    "cycle {cycle} ({side:?} killed and restarted): {e} {} {}",
+                    describe(&segment),
+                    h.describe(0)
+                )
+            })?;
+        report.cycles = cycle + 1;
+        if cfg.verbose && (cycle + 1) % 100 == 0 {
+            eprintln!(
+                "  {:?} {}: {} cycles, {} messages received",
+                cfg.kind,
+                if cfg.broker { "broker" } else { "direct" },
+                cycle + 1,
+                h.pairs[0].checker.received()
+            );
+        }
+    }
+    h.stop_pair(0)?;
+    h.drain()?;
+    report.confirmed = h.pairs[0].checker.confirmed();
+    report.received = h.pairs[0].checker.received();
+    match (&h.pairs[0].checker, &segment) {
+        (Checker::Spsc(c), _) => {
+            c.finish()?;
+            report.repeats = c.repeats;
+        }
+        (Checker::Mpmc(c), Segment::Mpmc(q)) => {
+            report.recovered = compat::recovered(q);
+            let allowed = report.recovered.map_or(0, |r| r.dead_receiver_messages);
+            report.missing = c.finish(allowed)?;
+        }
+        (Checker::Mpmc(_), Segment::Spsc { .. }) => unreachable!("kind mismatch"),
+    }
+    drop(h);
+    drop(segment);
+    if let Some(c) = client.as_mut() {
+        c.unlink(&name)
+            .map_err(|e| format!("broker unlink {name}: {e}"))?;
+    }
+    drop(client);
+    drop(unlink);
+    if let (Some(d), Some(before)) = (&daemon, fds_before) {
+        let after = d.settle_fds(before, Duration::from_secs(5))?;
+        report.daemon_fds = Some((before, after));
+        if after != before {
+            return Err(format!(
+                "daemon holds {after} descriptors at the end (not counting its pidfd on this process), {before} at the start: {:?}",
+                proc::fd_targets(d.pid().unwrap_or(0))
+            ));
+        }
+    }
+    if let Some(d) = daemon.as_mut() {
+        d.stop()?;
+    }
+    let shm_after = proc::shm_entries(&name);
+    if shm_after != shm_before {
+        return Err(format!(
+            "/dev/shm not back to baseline: before {shm_before:?}, after {shm_after:?}"
+        ));
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
