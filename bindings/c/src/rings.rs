@@ -1,0 +1,640 @@
+//! Rings and the broker connection: `shmring_spsc`, `shmring_mpmc` (open
+//! directly in `/dev/shm` or through the broker) and `shmring_client`.
+#![allow(unsafe_code)] // exported functions taking C pointers
+
+use crate::error::{Failure, broker_failure, fail, open_failure, shmring_error::*};
+use crate::ffi::{call, handle_ptr, non_null, put, raw, str_arg};
+use crate::handle::{self, Exclusive, Kind, Object};
+use shmring_core::broker::{BrokerClient, CreateOptions, Lifetime, SegmentInfo};
+use shmring_core::{MpmcBuilder, RingKind, SpscBuilder, WaitStrategy};
+use std::ffi::{c_char, c_int};
+use std::sync::Arc;
+
+/// An open SPSC ring (a named segment in `/dev/shm`, or a segment from the
+/// broker). It hands out one producer and one consumer and answers stat
+/// queries.
+///
+/// Thread safety: may be used from several threads at once and moved
+/// freely. Closing it does not close the producer and consumer opened
+/// from it (they keep the mapping alive).
+#[derive(Debug)]
+pub struct shmring_spsc {
+    _opaque: [u8; 0],
+}
+
+/// An open MPMC queue; hands out senders and receivers. Same rules as
+/// `shmring_spsc`: shareable between threads, endpoints outlive it.
+#[derive(Debug)]
+pub struct shmring_mpmc {
+    _opaque: [u8; 0],
+}
+
+/// A connection to the broker (`shmringd`).
+///
+/// Thread safety: may move between threads, but is used by one thread at
+/// a time, close included (no lock; a concurrent call is usually refused
+/// with `SHMRING_E_BUSY`, not reliably). Rings opened through it stay
+/// valid after it is closed.
+#[derive(Debug)]
+pub struct shmring_client {
+    _opaque: [u8; 0],
+}
+
+/// `flags`: create a new segment (fails with `SHMRING_E_EXISTS` if the
+/// name is taken). Without it, the segment is opened.
+pub const SHMRING_CREATE: u32 = 1;
+/// `flags` (broker only, with `SHMRING_CREATE`): the broker forgets the
+/// segment once no connection that created or opened it remains.
+pub const SHMRING_EPHEMERAL: u32 = 2;
+/// `flags`: blocking calls on endpoints from this ring busy-spin (lowest
+/// latency, burns a core) instead of spinning 50 µs and then sleeping.
+pub const SHMRING_WAIT_SPIN: u32 = 4;
+/// `flags`: blocking calls sleep on the futex at once (no spinning).
+pub const SHMRING_WAIT_PARK: u32 = 8;
+
+const ALL_FLAGS: u32 = SHMRING_CREATE | SHMRING_EPHEMERAL | SHMRING_WAIT_SPIN | SHMRING_WAIT_PARK;
+
+/// `shmring_segment_info.kind`: an SPSC ring.
+pub const SHMRING_KIND_SPSC: u32 = 1;
+/// `shmring_segment_info.kind`: an MPMC queue.
+pub const SHMRING_KIND_MPMC: u32 = 2;
+
+/// How to open or create an SPSC ring. Zero-initialise it
+/// (`shmring_spsc_options o = {0};`) and set what you need; every zero
+/// field means "the default".
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct shmring_spsc_options {
+    /// Segment name (required): 1 to 250 bytes, no '/' except one leading.
+    pub name: *const c_char,
+    /// NULL: a named segment in `/dev/shm`. Otherwise the broker
+    /// connection to create or open the segment through.
+    pub client: *mut shmring_client,
+    /// `SHMRING_CREATE`, `SHMRING_EPHEMERAL`, `SHMRING_WAIT_SPIN`,
+    /// `SHMRING_WAIT_PARK`, or-ed.
+    pub flags: u32,
+    /// Permission bits of a new segment (0: 0600).
+    pub mode: u32,
+    /// Data-area bytes of a new ring: a power of two, 64 B to 1 TiB
+    /// (0: 65536).
+    pub capacity: u64,
+    /// Largest message of a new ring, at most `capacity / 4`
+    /// (0: `capacity / 4`).
+    pub max_message: u64,
+}
+
+/// How to open or create an MPMC queue. Zero-initialise it; zero fields
+/// mean "the default".
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct shmring_mpmc_options {
+    /// Segment name (required).
+    pub name: *const c_char,
+    /// NULL: a named segment in `/dev/shm`; otherwise the broker connection.
+    pub client: *mut shmring_client,
+    /// As for `shmring_spsc_options`.
+    pub flags: u32,
+    /// Permission bits of a new segment (0: 0600).
+    pub mode: u32,
+    /// Slots per priority level: a power of two, 2 to 16 Mi (0: 1024).
+    pub slots: u64,
+    /// Largest message (slot payload) in bytes, up to 16 MiB (0: 256).
+    pub slot_size: u64,
+    /// Priority levels, 1 to 8 (0: 1).
+    pub priorities: u32,
+}
+
+/// What `shmring_spsc_stat` reports.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmring_spsc_stats {
+    /// Data-area size in bytes.
+    pub capacity: u64,
+    /// Largest message in bytes.
+    pub max_message: u64,
+    /// Bytes published and not yet released (record headers included).
+    pub bytes_in_flight: u64,
+    /// Messages published and not yet released.
+    pub messages_in_flight: u64,
+    /// Whether a live process holds the producer role.
+    pub producer_attached: bool,
+    /// Whether a live process holds the consumer role.
+    pub consumer_attached: bool,
+}
+
+/// What `shmring_mpmc_stat` reports.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmring_mpmc_stats {
+    /// Slots per priority level.
+    pub slots: u64,
+    /// Largest message in bytes.
+    pub slot_size: u64,
+    /// Messages sent (or being written) and not yet received.
+    pub messages_in_flight: u64,
+    /// Number of priority levels.
+    pub priorities: u32,
+    /// Sender endpoints held by live processes.
+    pub live_senders: u32,
+    /// Receiver endpoints held by live processes.
+    pub live_receivers: u32,
+    /// Crash recovery since the queue was created: slots claimed by
+    /// senders that died before publishing (passed over as empty).
+    pub dead_sender_slots: u64,
+    /// Crash recovery: messages held by receivers that died before
+    /// releasing them (dropped, not delivered again).
+    pub dead_receiver_messages: u64,
+}
+
+/// What `shmring_client_stat` reports about a broker segment.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct shmring_segment_info {
+    /// The name, NUL-terminated (names longer than 255 bytes are cut).
+    pub name: [c_char; 256],
+    /// `SHMRING_KIND_SPSC` or `SHMRING_KIND_MPMC`.
+    pub kind: u32,
+    /// 1 if ephemeral, 0 if persistent.
+    pub ephemeral: u32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner uid.
+    pub uid: u32,
+    /// Owner gid.
+    pub gid: u32,
+    /// MPMC priority levels (SPSC: 0).
+    pub levels: u32,
+    /// Broker connections that created or opened it and are still open.
+    pub holders: u32,
+    /// Endpoints held by live processes.
+    pub endpoints: u32,
+    /// Segment size in bytes.
+    pub size: u64,
+    /// SPSC: data bytes; MPMC: slots per level.
+    pub capacity: u64,
+    /// SPSC: largest message; MPMC: slot size.
+    pub max_message: u64,
+    /// Messages published and not yet consumed.
+    pub messages_in_flight: u64,
+    /// SPSC: bytes in flight; MPMC: messages × slot stride.
+    pub bytes_in_flight: u64,
+}
+
+/// A broker connection in its handle slot.
+#[derive(Debug)]
+pub(crate) struct ClientEntry {
+    client: Option<BrokerClient>,
+}
+
+fn wait_strategy(flags: u32) -> Result<WaitStrategy, Failure> {
+    if flags & !ALL_FLAGS != 0 {
+        return fail(SHMRING_E_INVALID, "unknown bits in flags");
+    }
+    match (
+        flags & SHMRING_WAIT_SPIN != 0,
+        flags & SHMRING_WAIT_PARK != 0,
+    ) {
+        (true, true) => fail(
+            SHMRING_E_INVALID,
+            "SHMRING_WAIT_SPIN and SHMRING_WAIT_PARK exclude each other",
+        ),
+        (true, false) => Ok(WaitStrategy::BusySpin),
+        (false, true) => Ok(WaitStrategy::Park),
+        (false, false) => Ok(WaitStrategy::default()),
+    }
+}
+
+/// Runs a broker request with the client of `client_handle`, using `wait`
+/// for the handles it returns.
+fn with_client<R>(
+    promise: Exclusive,
+    client_handle: *mut shmring_client,
+    wait: WaitStrategy,
+    f: impl FnOnce(&mut BrokerClient) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    handle::with_exclusive(promise, raw(client_handle), Kind::Client, |object| {
+        let Object::Client(entry) = object else {
+            return fail(SHMRING_E_BAD_HANDLE, "not a client handle");
+        };
+        let client = entry
+            .client
+            .take()
+            .ok_or_else(|| Failure::new(SHMRING_E_IO, "the broker connection was lost"))?;
+        let mut client = client.with_wait_strategy(wait);
+        let result = f(&mut client);
+        entry.client = Some(client);
+        result
+    })
+}
+
+/// Connects to the broker. `socket_path` NULL means the default path:
+/// `$SHMRING_SOCKET`, else `$XDG_RUNTIME_DIR/shmring/broker.sock`, else
+/// `/tmp/shmring-$UID/broker.sock`. On success `*out` is the new handle.
+///
+/// Errors: `SHMRING_E_INVALID` (`out` NULL), `SHMRING_E_NO_BROKER`,
+/// `SHMRING_E_INCOMPATIBLE` (protocol version), `SHMRING_E_IO`.
+///
+/// # Safety
+/// `socket_path` is NULL or a NUL-terminated string; `out` is NULL or
+/// points to writable memory for one handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_client_connect(
+    socket_path: *const c_char,
+    out: *mut *mut shmring_client,
+) -> c_int {
+    call(|| {
+        non_null(out, "out is NULL")?;
+        let client = if socket_path.is_null() {
+            BrokerClient::connect()
+        } else {
+            // SAFETY: non-NULL C string, as the caller promises.
+            let path = unsafe { str_arg(socket_path, "socket_path")? };
+            BrokerClient::connect_to(path)
+        }
+        .map_err(|e| broker_failure("connect", e))?;
+        let raw = handle::insert(Object::Client(Box::new(ClientEntry {
+            client: Some(client),
+        })))?;
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { put(out, handle_ptr(raw)) };
+        Ok(())
+    })
+}
+
+/// Closes the broker connection. Rings opened through it stay usable.
+/// Errors: `SHMRING_E_BAD_HANDLE`, `SHMRING_E_BUSY` (in use by another
+/// thread).
+///
+/// # Safety
+/// `client` is used by no other thread until the call returns (an
+/// exclusive handle: see its type).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_client_close(client: *mut shmring_client) -> c_int {
+    call(|| {
+        drop(handle::remove(
+            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
+            unsafe { Some(Exclusive::promised()) },
+            raw(client),
+            Kind::Client,
+        )?);
+        Ok(())
+    })
+}
+
+/// Describes the broker segment `name` (needs read permission).
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string; `out` is NULL or points to
+/// a writable `shmring_segment_info`.
+/// `client` is used by no other thread until the call returns (an
+/// exclusive handle: see its type).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_client_stat(
+    client: *mut shmring_client,
+    name: *const c_char,
+    out: *mut shmring_segment_info,
+) -> c_int {
+    call(|| {
+        // SAFETY: as the caller promises.
+        let name = unsafe { str_arg(name, "name is NULL")? };
+        non_null(out, "out is NULL")?;
+        let info = with_client(
+            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
+            unsafe { Exclusive::promised() },
+            client,
+            WaitStrategy::default(),
+            |c| {
+                c.stat(name)
+                    .map_err(|e| broker_failure(&format!("stat {name:?}"), e))
+            },
+        )?;
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { put(out, segment_info(&info)) };
+        Ok(())
+    })
+}
+
+/// Removes the broker segment `name` (owner only). Processes that mapped
+/// it keep using it.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+/// `client` is used by no other thread until the call returns (an
+/// exclusive handle: see its type).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_client_unlink(
+    client: *mut shmring_client,
+    name: *const c_char,
+) -> c_int {
+    call(|| {
+        // SAFETY: as the caller promises.
+        let name = unsafe { str_arg(name, "name is NULL")? };
+        with_client(
+            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
+            unsafe { Exclusive::promised() },
+            client,
+            WaitStrategy::default(),
+            |c| {
+                c.unlink(name)
+                    .map_err(|e| broker_failure(&format!("unlink {name:?}"), e))
+            },
+        )
+    })
+}
+
+/// Removes the named segment `name` from `/dev/shm` (direct mode).
+/// Processes that mapped it keep using it.
+///
+/// Errors: `SHMRING_E_INVALID`, `SHMRING_E_BAD_NAME`,
+/// `SHMRING_E_NOT_FOUND`, `SHMRING_E_PERMISSION`.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_unlink(name: *const c_char) -> c_int {
+    call(|| {
+        // SAFETY: as the caller promises.
+        let name = unsafe { str_arg(name, "name is NULL")? };
+        shmring_core::unlink(name).map_err(|e| open_failure("unlink", name, e))
+    })
+}
+
+fn segment_info(info: &SegmentInfo) -> shmring_segment_info {
+    let mut name = [0 as c_char; 256];
+    for (dst, src) in name.iter_mut().zip(info.name.bytes().take(255)) {
+        *dst = src as c_char;
+    }
+    shmring_segment_info {
+        name,
+        kind: match info.kind {
+            RingKind::Spsc => SHMRING_KIND_SPSC,
+            _ => SHMRING_KIND_MPMC,
+        },
+        ephemeral: u32::from(info.lifetime == Lifetime::Ephemeral),
+        mode: info.mode,
+        uid: info.uid,
+        gid: info.gid,
+        levels: info.levels,
+        holders: info.holders,
+        endpoints: u32::try_from(info.endpoints.len()).unwrap_or(u32::MAX),
+        size: info.size,
+        capacity: info.capacity,
+        max_message: info.max_message,
+        messages_in_flight: info.messages_in_flight,
+        bytes_in_flight: info.bytes_in_flight,
+    }
+}
+
+fn lifetime(flags: u32) -> Lifetime {
+    if flags & SHMRING_EPHEMERAL != 0 {
+        Lifetime::Ephemeral
+    } else {
+        Lifetime::Persistent
+    }
+}
+
+/// Creates (flag `SHMRING_CREATE`) or opens an SPSC ring, directly in
+/// `/dev/shm` (`options->client` NULL) or through the broker. On success
+/// `*out` is the new handle; close it with `shmring_spsc_close`.
+///
+/// Errors: `SHMRING_E_INVALID` (NULL `options`, `name` or `out`, unknown
+/// flags), `SHMRING_E_BAD_HANDLE` (`client`), `SHMRING_E_BAD_NAME`,
+/// `SHMRING_E_BAD_CONFIG`, `SHMRING_E_EXISTS`, `SHMRING_E_NOT_FOUND`,
+/// `SHMRING_E_PERMISSION`, `SHMRING_E_INCOMPATIBLE` (an MPMC segment),
+/// `SHMRING_E_LIMIT`, broker and I/O errors.
+///
+/// # Safety
+/// `options` is NULL or points to a readable `shmring_spsc_options` whose
+/// `name` is NULL or a NUL-terminated string; `out` is NULL or points to
+/// writable memory for one handle.
+/// `options->client`, if not NULL, is used by no other thread until the
+/// call returns.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_spsc_open(
+    options: *const shmring_spsc_options,
+    out: *mut *mut shmring_spsc,
+) -> c_int {
+    call(|| {
+        non_null(options, "options is NULL")?;
+        non_null(out, "out is NULL")?;
+        // SAFETY: non-NULL and readable, as the caller promises.
+        let o = unsafe { options.read() };
+        // SAFETY: as the caller promises.
+        let name = unsafe { str_arg(o.name, "options->name is NULL")? };
+        let wait = wait_strategy(o.flags)?;
+        let create = o.flags & SHMRING_CREATE != 0;
+        let capacity = if o.capacity == 0 { 65536 } else { o.capacity };
+        let mode = if o.mode == 0 { 0o600 } else { o.mode };
+        let max_message = if o.max_message == 0 {
+            capacity / 4
+        } else {
+            o.max_message
+        };
+        let ring = if o.client.is_null() {
+            if o.flags & SHMRING_EPHEMERAL != 0 {
+                return fail(SHMRING_E_INVALID, "SHMRING_EPHEMERAL needs a broker client");
+            }
+            let builder = SpscBuilder::new()
+                .capacity(capacity)
+                .max_message(max_message)
+                .mode(mode)
+                .wait_strategy(wait);
+            if create {
+                builder
+                    .create(name)
+                    .map_err(|e| open_failure("create", name, e))?
+            } else {
+                builder
+                    .open(name)
+                    .map_err(|e| open_failure("open", name, e))?
+            }
+        } else {
+            with_client(
+                // SAFETY: promised by the caller (`# Safety`: `options->client`
+                // is used by one thread at a time).
+                unsafe { Exclusive::promised() },
+                o.client,
+                wait,
+                |c| {
+                    if create {
+                        let options = CreateOptions::spsc(capacity)
+                            .max_message(max_message)
+                            .mode(mode)
+                            .lifetime(lifetime(o.flags));
+                        c.create_spsc(name, &options)
+                            .map_err(|e| broker_failure(&format!("create {name:?}"), e))
+                    } else {
+                        c.open_spsc(name)
+                            .map_err(|e| broker_failure(&format!("open {name:?}"), e))
+                    }
+                },
+            )?
+        };
+        let raw = handle::insert(Object::Spsc(Arc::new(ring)))?;
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { put(out, handle_ptr(raw)) };
+        Ok(())
+    })
+}
+
+/// Closes an SPSC ring handle. Producers and consumers opened from it stay
+/// open. Errors: `SHMRING_E_BAD_HANDLE`.
+#[unsafe(no_mangle)]
+pub extern "C" fn shmring_spsc_close(ring: *mut shmring_spsc) -> c_int {
+    call(|| {
+        drop(handle::remove(None, raw(ring), Kind::Spsc)?);
+        Ok(())
+    })
+}
+
+/// Reports the ring's geometry and fill level.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `shmring_spsc_stats`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_spsc_stat(
+    ring: *mut shmring_spsc,
+    out: *mut shmring_spsc_stats,
+) -> c_int {
+    call(|| {
+        non_null(out, "out is NULL")?;
+        let ring = spsc_ring(ring)?;
+        let stats = shmring_spsc_stats {
+            capacity: ring.capacity(),
+            max_message: ring.max_message(),
+            bytes_in_flight: ring.bytes_in_flight(),
+            messages_in_flight: ring.messages_in_flight(),
+            producer_attached: ring.is_producer_attached(),
+            consumer_attached: ring.is_consumer_attached(),
+        };
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { put(out, stats) };
+        Ok(())
+    })
+}
+
+pub(crate) fn spsc_ring(ring: *mut shmring_spsc) -> Result<Arc<shmring_core::Spsc>, Failure> {
+    handle::shared(raw(ring), Kind::Spsc, |o| match o {
+        Object::Spsc(r) => Some(Arc::clone(r)),
+        _ => None,
+    })
+}
+
+pub(crate) fn mpmc_queue(queue: *mut shmring_mpmc) -> Result<Arc<shmring_core::Mpmc>, Failure> {
+    handle::shared(raw(queue), Kind::Mpmc, |o| match o {
+        Object::Mpmc(q) => Some(Arc::clone(q)),
+        _ => None,
+    })
+}
+
+/// Creates (flag `SHMRING_CREATE`) or opens an MPMC queue, directly or
+/// through the broker. Errors as for `shmring_spsc_open`.
+///
+/// # Safety
+/// As for `shmring_spsc_open`.
+/// `options->client`, if not NULL, is used by no other thread until the
+/// call returns.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_mpmc_open(
+    options: *const shmring_mpmc_options,
+    out: *mut *mut shmring_mpmc,
+) -> c_int {
+    call(|| {
+        non_null(options, "options is NULL")?;
+        non_null(out, "out is NULL")?;
+        // SAFETY: non-NULL and readable, as the caller promises.
+        let o = unsafe { options.read() };
+        // SAFETY: as the caller promises.
+        let name = unsafe { str_arg(o.name, "options->name is NULL")? };
+        let wait = wait_strategy(o.flags)?;
+        let create = o.flags & SHMRING_CREATE != 0;
+        let slots = if o.slots == 0 { 1024 } else { o.slots };
+        let slot_size = if o.slot_size == 0 { 256 } else { o.slot_size };
+        let priorities = if o.priorities == 0 { 1 } else { o.priorities };
+        let mode = if o.mode == 0 { 0o600 } else { o.mode };
+        let queue = if o.client.is_null() {
+            if o.flags & SHMRING_EPHEMERAL != 0 {
+                return fail(SHMRING_E_INVALID, "SHMRING_EPHEMERAL needs a broker client");
+            }
+            let builder = MpmcBuilder::new()
+                .slots(slots)
+                .slot_size(slot_size)
+                .priorities(priorities)
+                .mode(mode)
+                .wait_strategy(wait);
+            if create {
+                builder
+                    .create(name)
+                    .map_err(|e| open_failure("create", name, e))?
+            } else {
+                builder
+                    .open(name)
+                    .map_err(|e| open_failure("open", name, e))?
+            }
+        } else {
+            with_client(
+                // SAFETY: promised by the caller (`# Safety`: `options->client`
+                // is used by one thread at a time).
+                unsafe { Exclusive::promised() },
+                o.client,
+                wait,
+                |c| {
+                    if create {
+                        let options = CreateOptions::mpmc(slots, slot_size)
+                            .priorities(priorities)
+                            .mode(mode)
+                            .lifetime(lifetime(o.flags));
+                        c.create_mpmc(name, &options)
+                            .map_err(|e| broker_failure(&format!("create {name:?}"), e))
+                    } else {
+                        c.open_mpmc(name)
+                            .map_err(|e| broker_failure(&format!("open {name:?}"), e))
+                    }
+                },
+            )?
+        };
+        let raw = handle::insert(Object::Mpmc(Arc::new(queue)))?;
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { put(out, handle_ptr(raw)) };
+        Ok(())
+    })
+}
+
+/// Closes an MPMC queue handle; senders and receivers stay open.
+#[unsafe(no_mangle)]
+pub extern "C" fn shmring_mpmc_close(queue: *mut shmring_mpmc) -> c_int {
+    call(|| {
+        drop(handle::remove(None, raw(queue), Kind::Mpmc)?);
+        Ok(())
+    })
+}
+
+/// Reports the queue's geometry, fill level, live endpoints and crash
+/// recovery counters.
+///
+/// # Safety
+/// `out` is NULL or points to a writable `shmring_mpmc_stats`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_mpmc_stat(
+    queue: *mut shmring_mpmc,
+    out: *mut shmring_mpmc_stats,
+) -> c_int {
+    call(|| {
+        non_null(out, "out is NULL")?;
+        let q = mpmc_queue(queue)?;
+        let recovered = q.recovered();
+        let stats = shmring_mpmc_stats {
+            slots: q.slots(),
+            slot_size: q.slot_size(),
+            messages_in_flight: q.messages_in_flight(),
+            priorities: q.priorities(),
+            live_senders: u32::try_from(q.live_senders()).unwrap_or(u32::MAX),
+            live_receivers: u32::try_from(q.live_receivers()).unwrap_or(u32::MAX),
+            dead_sender_slots: recovered.dead_sender_slots,
+            dead_receiver_messages: recovered.dead_receiver_messages,
+        };
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { put(out, stats) };
+        Ok(())
+    })
+}
