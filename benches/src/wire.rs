@@ -174,7 +174,14 @@ pub fn round_trips(
 fn exchange(tx: &mut impl Tx, rx: &mut impl Rx, msg: &mut [u8], word: u64) -> Result<()> {
     set_first_word(msg, word);
     tx.send(msg)?;
-    let echoed = rx.recv(first_word)??;
+    // The whole reply is read, as the echo reads the whole request (it
+    // copies it back) and as a pipe's read() copies it: a zero-copy
+    // receiver that looked only at the first word would skip the cache
+    // lines that carry the rest of the message.
+    let echoed = rx.recv(|reply| {
+        read_whole(reply);
+        first_word(reply)
+    })??;
     if echoed != word {
         return Err(format!("echo returned word {echoed}, sent {word}").into());
     }
