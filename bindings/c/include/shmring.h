@@ -625,8 +625,8 @@ int shmring_sender_send_timeout(struct shmring_sender *sender,
                                 uint64_t timeout_ms);
 
 // Claims a slot for `len` bytes to be written in place, waiting at most
-// `timeout_ms` (0: not at all; `SHMRING_INFINITE`: no limit; other
-// values poll every 50 µs). `*buf` receives the slot's address. Publish
+// `timeout_ms` (0: not at all; `SHMRING_INFINITE`: no limit). `*buf`
+// receives the slot's address. Publish
 // with `shmring_sender_commit`; `shmring_sender_cancel` (or close)
 // publishes it as a skipped slot that receivers pass over.
 //

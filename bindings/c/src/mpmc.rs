@@ -22,10 +22,10 @@ use crate::ffi::{
 };
 use crate::handle::{self, Exclusive, Kind, Object};
 use crate::rings::{mpmc_queue, shmring_mpmc};
-use shmring_core::{Receiver, Sender, SlotGrant, SlotGuard, TrySendError};
+use shmring_core::{Receiver, Sender, SlotGrant, SlotGuard};
 use std::ffi::{c_int, c_void};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A sending end of an MPMC queue (any number per queue).
 ///
@@ -224,28 +224,14 @@ fn claim_slot(
         0 => sender.try_reserve(len).map_err(try_send_failure),
         t => match timeout(t) {
             None => sender.reserve(len).map_err(send_failure),
-            Some(t) => {
-                // The core has no reserve-with-timeout for MPMC: poll.
-                let deadline = Instant::now() + t;
-                loop {
-                    match sender.try_reserve(len) {
-                        Err(TrySendError::Full(_)) => {}
-                        other => return other.map_err(try_send_failure),
-                    }
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return fail(SHMRING_E_TIMEOUT, "timed out waiting for a free slot");
-                    }
-                    std::thread::sleep((deadline - now).min(Duration::from_micros(50)));
-                }
-            }
+            Some(t) => sender.reserve_timeout(len, t).map_err(send_timeout_failure),
         },
     }
 }
 
 /// Claims a slot for `len` bytes to be written in place, waiting at most
-/// `timeout_ms` (0: not at all; `SHMRING_INFINITE`: no limit; other
-/// values poll every 50 µs). `*buf` receives the slot's address. Publish
+/// `timeout_ms` (0: not at all; `SHMRING_INFINITE`: no limit). `*buf`
+/// receives the slot's address. Publish
 /// with `shmring_sender_commit`; `shmring_sender_cancel` (or close)
 /// publishes it as a skipped slot that receivers pass over.
 ///

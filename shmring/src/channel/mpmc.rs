@@ -626,6 +626,31 @@ impl Sender {
         }
     }
 
+    /// Claims a slot to write in place, waiting for one at most `timeout`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let name = format!("doc-mpmc-reserve-timeout-{}", std::process::id());
+    /// let queue = shmring::MpmcBuilder::new().slots(2).create(&name)?;
+    /// let (sender, _receiver) = (queue.sender()?, queue.receiver()?);
+    /// sender.send(b"1")?;
+    /// sender.send(b"2")?;
+    /// let err = sender.reserve_timeout(8, Duration::from_millis(5)).unwrap_err();
+    /// assert!(matches!(err, shmring::SendTimeoutError::Timeout(8)));
+    /// # shmring::unlink(&name)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve_timeout(
+        &self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<SlotGrant<'_>, SendTimeoutError<usize>> {
+        match self.claim(len, Patience::after(timeout)) {
+            Ok(claim) => Ok(SlotGrant::new(self, claim, len)),
+            Err(stop) => Err(timeout_error(stop, len)),
+        }
+    }
+
     /// Largest message in bytes.
     pub fn slot_size(&self) -> u64 {
         self.endpoint.mem.geometry().slot_size
