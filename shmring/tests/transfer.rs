@@ -53,3 +53,45 @@ fn empty_messages_are_messages() {
     }
     assert_eq!(ring.messages_in_flight(), 0);
 }
+
+/// The contract the C API's zero-copy calls rest on: a reservation or a
+/// receive changes nothing in the ring until it is committed or dropped,
+/// so an uncommitted grant is the same room next time and a forgotten
+/// guard the same message.
+#[test]
+fn forgotten_grants_and_guards_leave_the_ring_unchanged() {
+    let name = Name::new("forget");
+    let ring = SpscBuilder::new().capacity(256).create(&name).unwrap();
+    let mut producer = ring.producer().unwrap();
+    let mut consumer = ring.consumer().unwrap();
+    for round in 0..40u8 {
+        // Wraps the 256-byte ring several times (padding records included).
+        let len = 5 + usize::from(round % 23);
+        // Reserved, written, never committed.
+        let first = {
+            let mut grant = producer.try_reserve(len).unwrap();
+            grant.fill(round);
+            grant.as_ptr()
+        };
+        assert_eq!(
+            consumer.try_recv().unwrap_err(),
+            shmring::TryRecvError::Empty
+        );
+        let grant = producer.try_reserve(len).unwrap();
+        assert_eq!(grant.as_ptr(), first, "the same room");
+        assert!(grant.iter().all(|&b| b == round), "with the bytes written");
+        grant.commit();
+
+        let guard = consumer.try_recv().unwrap();
+        let at = guard.as_ptr();
+        std::mem::forget(guard);
+        let again = consumer.try_recv().unwrap();
+        assert_eq!((again.as_ptr(), again.len()), (at, len), "the same message");
+        assert!(again.iter().all(|&b| b == round));
+        drop(again);
+        assert_eq!(
+            consumer.try_recv().unwrap_err(),
+            shmring::TryRecvError::Empty
+        );
+    }
+}

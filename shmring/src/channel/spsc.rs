@@ -594,6 +594,11 @@ fn timeout_error<T>(stop: Stop, msg: T) -> SendTimeoutError<T> {
 
 /// Room reserved in the ring, written in place. Publish it with
 /// [`commit`](WriteGrant::commit); dropping it discards it.
+///
+/// A reservation changes nothing in the ring until it is committed:
+/// dropped or forgotten, it leaves no trace, and the next reservation of
+/// the same length is the same room with the bytes written so far (the C
+/// API builds its zero-copy calls on this; `tests/transfer.rs` checks it).
 #[derive(Debug)]
 pub struct WriteGrant<'p> {
     producer: &'p mut Producer,
@@ -1012,6 +1017,11 @@ impl Drop for Consumer {
 
 /// A received message, borrowed in place; its space is freed when the
 /// guard drops.
+///
+/// Receiving changes nothing in the ring until the guard drops: a guard
+/// that is forgotten (`mem::forget`) leaves the message to be received
+/// again (the C API's `peek`/`release` build on this; `tests/transfer.rs`
+/// checks it).
 #[derive(Debug)]
 pub struct RecvGuard<'c> {
     consumer: &'c mut Consumer,
