@@ -115,7 +115,7 @@ fn attach_retry<T>(
 ) -> Result<T, String> {
     // A role still held by a process that is exiting reads as Busy for a
     // moment; anything else is an error at once.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + crate::harness::STEP_LIMIT;
     loop {
         match attempt() {
             Ok(t) => return Ok(t),

@@ -11,9 +11,12 @@ use std::path::Path;
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-/// How long a worker may take to attach, to exit when told, or a pair to
-/// move its first message after a restart.
-pub const STEP_LIMIT: Duration = Duration::from_secs(5);
+/// How long a worker (or the daemon) may take to start and attach, to
+/// exit when told, or a pair to move its first message after a restart.
+/// A hang detector, not a latency bound: a CI run saw a freshly started
+/// process sit for over 5 s in uninterruptible sleep, mapping libc,
+/// while the machine's disk was busy.
+pub const STEP_LIMIT: Duration = Duration::from_secs(30);
 
 /// Which end of a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -292,8 +292,9 @@ impl Daemon {
         Ok(d)
     }
 
-    /// (Re)starts the daemon on the same socket; waits (≤ 5 s) until a
-    /// client can connect.
+    /// (Re)starts the daemon on the same socket; waits (at most
+    /// [`STEP_LIMIT`](crate::harness::STEP_LIMIT)) until a client can
+    /// connect.
     pub fn spawn(&mut self) -> Result<(), String> {
         let mut cmd = match std::env::var_os("SHMRING_STRESS_SHMRINGD") {
             Some(bin) => Command::new(bin),
@@ -310,7 +311,7 @@ impl Daemon {
             .stderr(Stdio::inherit());
         let child = cmd.spawn().map_err(|e| format!("spawn daemon: {e}"))?;
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + crate::harness::STEP_LIMIT;
         let mut last_error: String;
         loop {
             match shmring::broker::BrokerClient::connect_to(&self.socket) {
@@ -326,7 +327,8 @@ impl Daemon {
             if Instant::now() >= deadline {
                 let pid = self.pid().unwrap_or(0);
                 return Err(format!(
-                    "daemon did not accept connections within 5 s (last: {last_error}; socket exists: {}; {}; fds {:?})",
+                    "daemon did not accept connections within {:?} (last: {last_error}; socket exists: {}; {}; fds {:?})",
+                    crate::harness::STEP_LIMIT,
                     self.socket.exists(),
                     describe_pid(pid),
                     fd_targets(pid)
