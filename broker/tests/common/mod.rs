@@ -63,7 +63,9 @@ impl Daemon {
         cmd.stdin(Stdio::null()).stdout(Stdio::null());
         let child = cmd.spawn().expect("spawn shmringd");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        // Generous: a hang detector. A freshly started process was seen to
+        // sit for over 5 s mapping libc while a CI machine's disk was busy.
+        let deadline = Instant::now() + Duration::from_secs(30);
         while shmring::broker::BrokerClient::connect_to(&self.socket).is_err() {
             assert!(Instant::now() < deadline, "shmringd did not come up");
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
