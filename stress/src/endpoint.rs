@@ -145,6 +145,22 @@ fn broker_err(e: BrokerError) -> String {
     e.to_string()
 }
 
+/// Opens the named SPSC segment directly.
+fn open_spsc(name: &str, ws: WaitStrategy) -> Result<shmring::Spsc, String> {
+    SpscBuilder::new()
+        .wait_strategy(ws)
+        .open(name)
+        .map_err(|e| format!("open {name}: {e}"))
+}
+
+/// Opens the named MPMC segment directly.
+fn open_mpmc(name: &str, ws: WaitStrategy) -> Result<shmring::Mpmc, String> {
+    MpmcBuilder::new()
+        .wait_strategy(ws)
+        .open(name)
+        .map_err(|e| format!("open {name}: {e}"))
+}
+
 /// Opens `name` and attaches a sender.
 pub fn open_tx(
     kind: Kind,
@@ -157,10 +173,7 @@ pub fn open_tx(
         Transport::Direct => {
             let handle = match kind {
                 Kind::Spsc => {
-                    let ring = SpscBuilder::new()
-                        .wait_strategy(ws)
-                        .open(name)
-                        .map_err(|e| format!("open {name}: {e}"))?;
+                    let ring = open_spsc(name, ws)?;
                     Tx::Spsc(attach_retry(
                         "producer",
                         || ring.producer().map_err(attach_err),
@@ -168,10 +181,7 @@ pub fn open_tx(
                     )?)
                 }
                 Kind::Mpmc => {
-                    let q = MpmcBuilder::new()
-                        .wait_strategy(ws)
-                        .open(name)
-                        .map_err(|e| format!("open {name}: {e}"))?;
+                    let q = open_mpmc(name, ws)?;
                     Tx::Mpmc(q.sender().map_err(|e| format!("sender: {e}"))?)
                 }
             };
@@ -210,10 +220,7 @@ pub fn open_rx(
         Transport::Direct => {
             let handle = match kind {
                 Kind::Spsc => {
-                    let ring = SpscBuilder::new()
-                        .wait_strategy(ws)
-                        .open(name)
-                        .map_err(|e| format!("open {name}: {e}"))?;
+                    let ring = open_spsc(name, ws)?;
                     Rx::Spsc(attach_retry(
                         "consumer",
                         || ring.consumer().map_err(attach_err),
@@ -221,10 +228,7 @@ pub fn open_rx(
                     )?)
                 }
                 Kind::Mpmc => {
-                    let q = MpmcBuilder::new()
-                        .wait_strategy(ws)
-                        .open(name)
-                        .map_err(|e| format!("open {name}: {e}"))?;
+                    let q = open_mpmc(name, ws)?;
                     Rx::Mpmc(q.receiver().map_err(|e| format!("receiver: {e}"))?)
                 }
             };
