@@ -23,6 +23,7 @@
 pub mod broker;
 mod channel;
 mod layout;
+mod liveness;
 mod ring;
 mod segment;
 mod sync;

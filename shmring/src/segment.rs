@@ -7,11 +7,13 @@ use crate::layout::header::{
     self, HEADER_SIZE, HeaderProblem, HeaderWords, INIT_READY, LAYOUT_VERSION,
 };
 use crate::layout::{RingKind, SegmentHeader};
+use crate::liveness::Locks;
 use crate::sys::process::ProcessId;
 use crate::sys::shm;
 use memmap2::MmapRaw;
 use rustix::fd::OwnedFd;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Default permission bits of a new segment: owner read/write only.
@@ -41,6 +43,9 @@ pub(crate) struct Mapping {
     map: MmapRaw,
     header: SegmentHeader,
     name: Option<String>,
+    /// The segment file, kept open for its role locks (`liveness`): this
+    /// description only ever probes them.
+    file: Arc<OwnedFd>,
 }
 
 // SAFETY: the mapping is plain shared memory; every access through it
@@ -58,6 +63,11 @@ impl Mapping {
     /// The name it was created or opened by, if any.
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The role locks of this segment.
+    pub(crate) fn locks(&self) -> Locks {
+        Locks::of_file(Arc::clone(&self.file))
     }
 
     /// A pointer to a `T` at byte offset `off`.
@@ -115,11 +125,12 @@ pub(crate) fn create(
     let fd = shm::create_exclusive(name, options.mode)?;
     let result = (|| {
         shm::set_len_reserved(&fd, header.segment_size)?;
-        let map = shm::map_shared(fd, header.segment_size).map_err(OpenError::Io)?;
+        let map = shm::map_shared(&fd, header.segment_size).map_err(OpenError::Io)?;
         let mapping = Mapping {
             map,
             header,
             name: Some(name.to_owned()),
+            file: Arc::new(fd),
         };
         let words = Mapping::header_words(&mapping.map);
         header.write(&words.fields);
@@ -190,8 +201,7 @@ fn map_validated(
         })?;
         // Smaller than a header: the creator may not have sized it yet.
         if size >= HEADER_SIZE as u64 {
-            let map = shm::map_shared(fd.try_clone().map_err(OpenError::Io)?, size)
-                .map_err(OpenError::Io)?;
+            let map = shm::map_shared(&fd, size).map_err(OpenError::Io)?;
             let words = Mapping::header_words(&map);
             match header::load_init_state(&words.init_state) {
                 0 => {}
@@ -204,6 +214,7 @@ fn map_validated(
                         map,
                         header,
                         name: None,
+                        file: Arc::new(fd),
                     });
                 }
                 _ => return Err(OpenError::Corrupt(Corruption("invalid init state"))),

@@ -65,7 +65,17 @@ fn another_layout_version_is_a_version_mismatch() {
         open(&name),
         Err(OpenError::VersionMismatch {
             found: 99,
-            expected: 1
+            expected: 2
+        })
+    ));
+    // Version 1 told liveness from `/proc`, version 2 from lock bytes: a
+    // peer of each would take the other for dead, so they never share.
+    patch(&name, 8, &1u32.to_le_bytes());
+    assert!(matches!(
+        open(&name),
+        Err(OpenError::VersionMismatch {
+            found: 1,
+            expected: 2
         })
     ));
 }

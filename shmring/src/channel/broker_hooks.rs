@@ -8,14 +8,16 @@
 use crate::broker::protocol::{EndpointInfo, Role};
 use crate::channel::error::OpenError;
 use crate::channel::mpmc::{self as mpmc_channel, End};
+use crate::channel::role::RoleSlot;
+use crate::channel::spsc::{consumer_role, producer_role};
 use crate::layout::header::{HEADER_SIZE, INIT_READY};
 use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry};
 use crate::layout::role::{RoleState, left_word};
 use crate::layout::spsc::{self as spsc_layout, SpscControl, SpscGeometry};
 use crate::layout::{RingKind, SegmentHeader};
+use crate::liveness::Locks;
 use crate::segment::{self, Mapping, SegmentOptions};
-use crate::sync::{AtomicU64, Ordering};
-use crate::sys::process::Liveness;
+use crate::sync::Ordering;
 use crate::wait;
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::SealFlags;
@@ -210,49 +212,52 @@ impl BrokerSegment {
         }
     }
 
-    /// Endpoints held by live processes, read from the header (reads
-    /// `/proc` for each holder).
+    /// Endpoints held by live processes: one lock probe per role in use.
+    /// The pid is the one the holder wrote, in its own PID namespace.
     pub fn endpoints(&self) -> Vec<EndpointInfo> {
-        let live = |word: &AtomicU64, role: Role| match RoleState::decode(
-            // Relaxed: a report for humans; nothing is read through it.
-            word.load(Ordering::Relaxed),
-        ) {
-            RoleState::Held(id) if id.liveness_truncated() == Liveness::Alive => {
-                Some(EndpointInfo { role, pid: id.pid })
-            }
+        let locks = self.mapping.locks();
+        let info = |word: u64, role: Role| match RoleState::decode(word) {
+            RoleState::Held(id) => Some(EndpointInfo { role, pid: id.pid }),
             _ => None,
         };
         match self.kind {
             RingKind::Spsc => {
-                let roles = &self.spsc().roles;
+                let c = self.spsc();
                 [
-                    live(&roles.producer, Role::Producer),
-                    live(&roles.consumer, Role::Consumer),
+                    (producer_role(c), Role::Producer),
+                    (consumer_role(c), Role::Consumer),
                 ]
                 .into_iter()
-                .flatten()
+                .filter(|(slot, _)| slot.is_held_by_live_process(&locks))
+                // Relaxed: a report for people; nothing is read through it.
+                .filter_map(|(slot, role)| info(slot.word.load(Ordering::Relaxed), role))
                 .collect()
             }
             RingKind::Mpmc => {
-                let (c, _) = self.mpmc();
-                let senders = c.senders.entries.iter().map(|w| live(w, Role::Sender));
-                let receivers = c.receivers.entries.iter().map(|w| live(w, Role::Receiver));
+                let (_, geometry) = self.mpmc();
+                let queue = mpmc_channel::memory_of(&self.mapping, geometry);
+                let side = |end| mpmc_channel::side_of(&queue, &locks, end);
+                let senders: Vec<_> = side(End::Send).held_entries().collect();
+                let receivers: Vec<_> = side(End::Receive).held_entries().collect();
+                let senders = senders.into_iter().map(|w| info(w, Role::Sender));
+                let receivers = receivers.into_iter().map(|w| info(w, Role::Receiver));
                 senders.chain(receivers).flatten().collect()
             }
         }
     }
 
-    /// Declares every endpoint whose process is dead (gone, a zombie, or
-    /// its pid reused) gone, exactly as its own detach would have, and
-    /// wakes every waiter on both sides so that they re-check now.
-    /// Returns how many endpoints were declared gone.
+    /// Declares every endpoint whose holder is dead (its role word still
+    /// names it, its lock byte is free) gone, exactly as its own detach
+    /// would have, and wakes every waiter on both sides so that they
+    /// re-check now. Returns how many endpoints were declared gone.
     pub fn reap_dead(&self) -> usize {
+        let locks = self.mapping.locks();
         match self.kind {
             RingKind::Spsc => {
                 let c = self.spsc();
-                let reaped = [&c.roles.producer, &c.roles.consumer]
+                let reaped = [producer_role(c), consumer_role(c)]
                     .into_iter()
-                    .filter(|word| release_if_dead(word))
+                    .filter(|slot| release_if_dead(*slot, &locks))
                     .count();
                 wait::notify_all(&c.readable);
                 wait::notify_all(&c.writable);
@@ -265,7 +270,7 @@ impl BrokerSegment {
                     + c.counters.live_receivers.load(Ordering::Relaxed);
                 // Reaping also recovers the slots the dead left claimed.
                 for end in [End::Send, End::Receive] {
-                    mpmc_channel::side_of(&queue, end).reap();
+                    mpmc_channel::side_of(&queue, &locks, end).reap();
                 }
                 let after = c.counters.live_senders.load(Ordering::Relaxed)
                     + c.counters.live_receivers.load(Ordering::Relaxed);
@@ -279,17 +284,19 @@ impl BrokerSegment {
 
 /// Replaces a dead holder's SPSC role word with "left", as its own
 /// `release` would have: the peer then reads end of file (or
-/// `Disconnected`) without consulting `/proc`, and a new process may take
-/// the role.
-fn release_if_dead(word: &AtomicU64) -> bool {
-    // Acquire: pairs with the holder's claim, so the liveness check below
-    // is about the process that wrote this very word.
-    let current = word.load(Ordering::Acquire);
+/// `Disconnected`) without a lock probe of its own, and a new process may
+/// take the role.
+fn release_if_dead(slot: RoleSlot<'_>, locks: &Locks) -> bool {
+    // Acquire: pairs with the holder's claim. A claimer locks before it
+    // writes its word, so a word read before a free lock names a holder
+    // that let go or died.
+    let current = slot.word.load(Ordering::Acquire);
     match RoleState::decode(current) {
-        RoleState::Held(id) if id.liveness_truncated() == Liveness::Dead => word
+        RoleState::Held(_) if !locks.held(slot.lock_byte) => slot
+            .word
             // AcqRel: Release pairs with the peer's Acquire in
-            // `PeerWatch::left`; a concurrent takeover wins the CAS and
-            // we leave its word alone.
+            // `RoleSlot::left`; a concurrent takeover swaps its own word
+            // in, and this CAS then leaves it alone.
             .compare_exchange(current, left_word(), Ordering::AcqRel, Ordering::Relaxed)
             .is_ok(),
         _ => false,

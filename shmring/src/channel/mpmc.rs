@@ -10,6 +10,7 @@ use crate::channel::registry::Side;
 use crate::channel::{Keepalive, Patience};
 use crate::layout::RingKind;
 use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry};
+use crate::liveness::{Lease, Locks};
 use crate::ring::Corruption;
 use crate::ring::data::DataArea;
 use crate::ring::mpmc::{MpmcMemory, SlotClaim};
@@ -110,6 +111,7 @@ impl MpmcBuilder {
         let mem = built.expect("create runs the initialiser");
         let name = mapping.name().map(str::to_owned);
         Ok(Mpmc {
+            locks: mapping.locks(),
             memory: Arc::new(mapping),
             name,
             mem,
@@ -167,6 +169,7 @@ pub struct Mpmc {
     memory: Keepalive,
     name: Option<String>,
     mem: MpmcMemory,
+    locks: Locks,
     wait: WaitStrategy,
 }
 
@@ -194,6 +197,7 @@ impl Mpmc {
         let mem = memory_of(&mapping, geometry);
         let name = mapping.name().map(str::to_owned);
         Ok(Mpmc {
+            locks: mapping.locks(),
             memory: Arc::new(mapping),
             name,
             mem,
@@ -236,21 +240,24 @@ impl Mpmc {
             memory,
             name: None,
             mem,
+            locks: Locks::none(),
             wait,
         }
     }
 
     fn side(&self, end: End) -> Side<'_> {
-        side_of(&self.mem, end)
+        side_of(&self.mem, &self.locks, end)
     }
 
     fn attach(&self, end: End) -> Result<Arc<Endpoint>, AttachError> {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
-        let index = self.side(end).register(me)?;
+        let (index, lease) = self.side(end).register(me)?;
         Ok(Arc::new(Endpoint {
             _memory: Arc::clone(&self.memory),
             mem: self.mem,
+            locks: self.locks.clone(),
+            _lease: lease,
             wait: self.wait,
             me,
             index,
@@ -327,12 +334,14 @@ impl Mpmc {
         n
     }
 
-    /// Sender endpoint families held by live processes (reads `/proc`).
+    /// Sender endpoint families held by live processes (one lock probe
+    /// per registry entry in use).
     pub fn live_senders(&self) -> usize {
         self.side(End::Send).count_alive()
     }
 
-    /// Receiver endpoint families held by live processes (reads `/proc`).
+    /// Receiver endpoint families held by live processes (one lock probe
+    /// per registry entry in use).
     pub fn live_receivers(&self) -> usize {
         self.side(End::Receive).count_alive()
     }
@@ -355,7 +364,7 @@ pub struct Recovered {
     pub dead_receiver_messages: u64,
 }
 
-pub(crate) fn side_of(mem: &MpmcMemory, end: End) -> Side<'_> {
+pub(crate) fn side_of<'a>(mem: &'a MpmcMemory, locks: &'a Locks, end: End) -> Side<'a> {
     let c = mem.control();
     match end {
         End::Send => Side {
@@ -364,6 +373,8 @@ pub(crate) fn side_of(mem: &MpmcMemory, end: End) -> Side<'_> {
             ever: &c.counters.senders_ever,
             queue: mem,
             receivers: false,
+            locks,
+            lock_base: mpmc_layout::SENDERS_OFFSET,
         },
         End::Receive => Side {
             table: &c.receivers,
@@ -371,19 +382,21 @@ pub(crate) fn side_of(mem: &MpmcMemory, end: End) -> Side<'_> {
             ever: &c.counters.receivers_ever,
             queue: mem,
             receivers: true,
+            locks,
+            lock_base: mpmc_layout::RECEIVERS_OFFSET,
         },
     }
 }
 
 /// Reaps dead endpoints on both sides (recovering what they held);
 /// returns whether `end`'s side is gone.
-fn reap_both(mem: &MpmcMemory, end: End) -> bool {
+fn reap_both(mem: &MpmcMemory, locks: &Locks, end: End) -> bool {
     let (this, other) = match end {
         End::Send => (End::Send, End::Receive),
         End::Receive => (End::Receive, End::Send),
     };
-    side_of(mem, other).reap();
-    side_of(mem, this).reap()
+    side_of(mem, locks, other).reap();
+    side_of(mem, locks, this).reap()
 }
 
 /// A registry entry and what its handles share.
@@ -391,18 +404,31 @@ fn reap_both(mem: &MpmcMemory, end: End) -> bool {
 struct Endpoint {
     _memory: Keepalive,
     mem: MpmcMemory,
+    locks: Locks,
+    /// Holds the registry entry's lock byte; dropped after `Drop::drop`
+    /// has cleared the entry.
+    _lease: Lease,
     wait: WaitStrategy,
     me: ProcessId,
     index: usize,
     end: End,
     /// When a call that found nothing to do (full, empty, timed out) may
-    /// read `/proc` again: waits check liveness every
+    /// probe its peers' locks again: waits check liveness every
     /// [`wait::LIVENESS_INTERVAL`] while they wait, but `try_*` calls and
     /// short timeouts in a loop never wait that long.
     next_liveness: std::sync::Mutex<std::time::Instant>,
 }
 
 impl Endpoint {
+    fn side(&self, end: End) -> Side<'_> {
+        side_of(&self.mem, &self.locks, end)
+    }
+
+    /// Reaps dead endpoints on both sides; whether `end`'s side is gone.
+    fn reap_both(&self, end: End) -> bool {
+        reap_both(&self.mem, &self.locks, end)
+    }
+
     /// Called when a call found nothing to do (full, empty, timed out): at
     /// most once per liveness interval, reaps dead endpoints on both sides
     /// (recovering the slots they held). Not in loom models, whose
@@ -422,7 +448,7 @@ impl Endpoint {
             }
             *next = now + wait::LIVENESS_INTERVAL;
             drop(next);
-            reap_both(&self.mem, self.end);
+            self.reap_both(self.end);
             true
         }
         #[cfg(shmring_loom)]
@@ -432,7 +458,7 @@ impl Endpoint {
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
-        side_of(&self.mem, self.end).unregister(self.index, self.me);
+        self.side(self.end).unregister(self.index, self.me);
         // The other side may be parked waiting for us: let it re-check.
         let c = self.mem.control();
         match self.end {
@@ -487,7 +513,7 @@ impl Sender {
     }
 
     fn receivers(&self) -> Side<'_> {
-        side_of(&self.endpoint.mem, End::Receive)
+        self.endpoint.side(End::Receive)
     }
 
     #[inline]
@@ -517,7 +543,7 @@ impl Sender {
                 self.endpoint.wait,
                 deadline,
                 || mem.has_room(self.priority) || receivers.gone(),
-                || reap_both(mem, End::Receive),
+                || self.endpoint.reap_both(End::Receive),
             );
             match outcome {
                 WaitOutcome::Ready => {}
@@ -775,7 +801,7 @@ enum Dry {
 
 impl Receiver {
     fn senders(&self) -> Side<'_> {
-        side_of(&self.endpoint.mem, End::Send)
+        self.endpoint.side(End::Send)
     }
 
     #[inline]
@@ -811,7 +837,7 @@ impl Receiver {
                 self.endpoint.wait,
                 deadline,
                 || mem.has_message() || senders.gone(),
-                || reap_both(mem, End::Send),
+                || self.endpoint.reap_both(End::Send),
             );
             // As for senders: short timeouts in a loop still see dead
             // senders, once per liveness interval.

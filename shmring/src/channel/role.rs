@@ -1,95 +1,143 @@
-//! Taking, releasing and watching a role word (`layout::role`).
+//! Taking, releasing and watching an SPSC role: its word
+//! (`layout::role`) and its lock byte (`liveness`).
 
 use crate::channel::error::AttachError;
 use crate::layout::role::{RoleState, held_word, left_word};
+use crate::liveness::{Lease, Locks};
 use crate::sync::{AtomicU64, Ordering};
-use crate::sys::process::{Liveness, ProcessId};
+use crate::sys::process::ProcessId;
 use std::time::Instant;
 
-/// Takes the role for `me`: free, left, or held by a dead process.
-pub(crate) fn claim(word: &AtomicU64, me: ProcessId) -> Result<(), AttachError> {
-    // Each failed CAS means another process just changed the word; a few
-    // rounds settle any honest race, a peer flipping it forever is Busy.
-    for _ in 0..64 {
-        // Acquire: pairs with the previous holder's Release in `release`,
-        // so we start from its final positions.
-        let current = word.load(Ordering::Acquire);
-        if let RoleState::Held(holder) = RoleState::decode(current) {
-            if holder.liveness_truncated() == Liveness::Alive {
+/// One role of a segment: the word that names its holder and the byte of
+/// the segment file that the holder keeps locked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoleSlot<'a> {
+    pub(crate) word: &'a AtomicU64,
+    pub(crate) lock_byte: u64,
+}
+
+impl RoleSlot<'_> {
+    /// The pid the word names, for `Busy` (0 if none; a pid of the
+    /// holder's own namespace, so for people, not for decisions).
+    fn named_pid(&self) -> u32 {
+        match RoleState::decode(self.word.load(Ordering::Relaxed)) {
+            RoleState::Held(id) => id.pid,
+            _ => 0,
+        }
+    }
+
+    /// Takes the role for `me`: free, left, or held by a dead process.
+    /// The returned lease keeps it; drop it after [`RoleSlot::release`].
+    pub(crate) fn claim(&self, locks: &Locks, me: ProcessId) -> Result<Lease, AttachError> {
+        let mut lease = locks.lease().map_err(AttachError::Io)?;
+        if !lease.try_take(self.lock_byte).map_err(AttachError::Io)? {
+            return Err(AttachError::Busy {
+                pid: self.named_pid(),
+            });
+        }
+        let mine = held_word(me);
+        if lease.proves_dead() {
+            // The lock is ours, so whoever the word names let go or died;
+            // a swap also beats a reaper's CAS of that dead word to "left".
+            // AcqRel: Acquire pairs with the previous holder's Release in
+            // `release`, so we start from its final positions; Release so
+            // a peer that reads our word also sees what we initialised.
+            self.word.swap(mine, Ordering::AcqRel);
+            return Ok(lease);
+        }
+        // Heap memory: the word alone says who holds the role. Each failed
+        // CAS means another claimer just changed it; a few rounds settle
+        // any honest race.
+        for _ in 0..64 {
+            // Acquire: as above.
+            let current = self.word.load(Ordering::Acquire);
+            if let RoleState::Held(holder) = RoleState::decode(current) {
                 return Err(AttachError::Busy { pid: holder.pid });
             }
+            // AcqRel: as above.
+            if self
+                .word
+                .compare_exchange(current, mine, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Ok(lease);
+            }
         }
-        // AcqRel: Acquire as above; Release so a peer that reads our word
-        // also sees what we initialised before attaching.
-        if word
-            .compare_exchange(current, held_word(me), Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            return Ok(());
+        Err(AttachError::Busy {
+            pid: self.named_pid(),
+        })
+    }
+
+    /// Lets go of the role (before the lease is dropped), unless another
+    /// process already took it over.
+    pub(crate) fn release(&self, me: ProcessId) {
+        // Release: pairs with the peer's Acquire in `PeerWatch::gone`;
+        // every record we published (or released) is visible to a peer
+        // that sees us gone.
+        let _ = self.word.compare_exchange(
+            held_word(me),
+            left_word(),
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Whether a live process holds the role now (one lock probe).
+    pub(crate) fn is_held_by_live_process(&self, locks: &Locks) -> bool {
+        // Acquire: pairs with `claim`; a report, nothing is read through it.
+        match RoleState::decode(self.word.load(Ordering::Acquire)) {
+            RoleState::Held(_) => locks.held(self.lock_byte),
+            _ => false,
         }
     }
-    match RoleState::decode(word.load(Ordering::Relaxed)) {
-        RoleState::Held(holder) => Err(AttachError::Busy { pid: holder.pid }),
-        _ => Err(AttachError::Busy { pid: 0 }),
+
+    /// The holder released the role (dropped its handle): no system call.
+    #[inline]
+    pub(crate) fn left(&self) -> bool {
+        // Acquire: pairs with `release`.
+        RoleState::decode(self.word.load(Ordering::Acquire)) == RoleState::Left
     }
 }
 
-/// Lets go of the role, unless another process already took it over.
-pub(crate) fn release(word: &AtomicU64, me: ProcessId) {
-    // Release: pairs with the peer's Acquire in `PeerWatch::gone`; every
-    // record we published (or released) is visible to a peer that sees
-    // us gone.
-    let _ = word.compare_exchange(
-        held_word(me),
-        left_word(),
-        Ordering::Release,
-        Ordering::Relaxed,
-    );
-}
-
-/// Whether a live process holds the role now (queries; reads `/proc`).
-pub(crate) fn is_held_by_live_process(word: &AtomicU64) -> bool {
-    match RoleState::decode(word.load(Ordering::Acquire)) {
-        RoleState::Held(id) => id.liveness_truncated() == Liveness::Alive,
-        _ => false,
-    }
-}
-
-/// Watches the peer's role word from one endpoint.
+/// Watches the peer's role from one endpoint.
 #[derive(Debug)]
 pub(crate) struct PeerWatch {
-    /// When `/proc` may be read again for a polling caller.
-    next_proc_check: Instant,
+    locks: Locks,
+    /// When a polling caller may probe the peer's lock again.
+    next_probe: Instant,
 }
 
 impl PeerWatch {
-    pub(crate) fn new() -> PeerWatch {
+    pub(crate) fn new(locks: Locks) -> PeerWatch {
         PeerWatch {
-            next_proc_check: crate::wait::now(),
+            locks,
+            next_probe: crate::wait::now(),
         }
     }
 
-    /// The peer released its role (dropped its handle): no `/proc` read.
-    #[inline]
-    pub(crate) fn left(word: &AtomicU64) -> bool {
-        // Acquire: pairs with `release`.
-        RoleState::decode(word.load(Ordering::Acquire)) == RoleState::Left
+    /// The segment's locks (for queries about the peer).
+    pub(crate) fn locks(&self) -> &Locks {
+        &self.locks
     }
 
-    /// The peer left or its process died. Reads `/proc` at most once per
-    /// `LIVENESS_INTERVAL` unless `force` (a waiter's own timer).
-    pub(crate) fn gone(&mut self, word: &AtomicU64, force: bool) -> bool {
-        // Acquire: pairs with `release`.
-        match RoleState::decode(word.load(Ordering::Acquire)) {
+    /// The peer left or its process died. Probes the peer's lock at most
+    /// once per `LIVENESS_INTERVAL` unless `force` (a waiter's own timer).
+    pub(crate) fn gone(&mut self, peer: RoleSlot<'_>, force: bool) -> bool {
+        // Acquire: pairs with `release`, so a departed peer's last records
+        // are visible once this says gone.
+        match RoleState::decode(peer.word.load(Ordering::Acquire)) {
             RoleState::Vacant => false,
             RoleState::Left => true,
-            RoleState::Held(id) => {
+            RoleState::Held(_) => {
                 let now = crate::wait::now();
-                if !force && now < self.next_proc_check {
+                if !force && now < self.next_probe {
                     return false;
                 }
-                self.next_proc_check = now + crate::wait::LIVENESS_INTERVAL;
-                id.liveness_truncated() == Liveness::Dead
+                self.next_probe = now + crate::wait::LIVENESS_INTERVAL;
+                // A free lock means the holder let go (its word is "left"
+                // by now) or died: gone either way. A new claimer locks
+                // before it writes its word, so it is never mistaken.
+                !self.locks.held(peer.lock_byte)
             }
         }
     }

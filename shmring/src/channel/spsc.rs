@@ -6,10 +6,11 @@ use crate::channel::error::{
     AttachError, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
     SendTimeoutError, TryRecvError, TrySendError,
 };
-use crate::channel::role::{self, PeerWatch};
+use crate::channel::role::{PeerWatch, RoleSlot};
 use crate::channel::{Keepalive, Patience};
 use crate::layout::RingKind;
 use crate::layout::spsc::{self as spsc_layout, SpscControl, SpscGeometry};
+use crate::liveness::{Lease, Locks};
 use crate::ring::Corruption;
 use crate::ring::data::DataArea;
 use crate::ring::spsc::{Claim, ClaimError, Found, SpscConsumerRing, SpscMemory, SpscProducerRing};
@@ -155,6 +156,7 @@ pub struct Spsc {
     memory: Keepalive,
     name: Option<String>,
     mem: SpscMemory,
+    locks: Locks,
     wait: WaitStrategy,
 }
 
@@ -188,6 +190,7 @@ impl Spsc {
         let mem = unsafe { SpscMemory::new(control, data, geometry) };
         let name = mapping.name().map(str::to_owned);
         Ok(Spsc {
+            locks: mapping.locks(),
             memory: Arc::new(mapping),
             name,
             mem,
@@ -222,6 +225,7 @@ impl Spsc {
             memory,
             name: None,
             mem,
+            locks: Locks::none(),
             wait,
         }
     }
@@ -232,18 +236,19 @@ impl Spsc {
     pub fn producer(&self) -> Result<Producer, AttachError> {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
-        let roles = &self.mem.control().roles;
-        role::claim(&roles.producer, me)?;
+        let role = producer_role(self.mem.control());
+        let lease = role.claim(&self.locks, me)?;
         match SpscProducerRing::attach(self.mem) {
             Ok(ring) => Ok(Producer {
                 ring,
                 _memory: Arc::clone(&self.memory),
                 wait: self.wait,
                 me,
-                consumer: PeerWatch::new(),
+                consumer: PeerWatch::new(self.locks.clone()),
+                _lease: lease,
             }),
             Err(c) => {
-                role::release(&roles.producer, me);
+                role.release(me);
                 Err(AttachError::Corrupt(c))
             }
         }
@@ -255,10 +260,10 @@ impl Spsc {
     pub fn consumer(&self) -> Result<Consumer, AttachError> {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
-        let roles = &self.mem.control().roles;
-        role::claim(&roles.consumer, me)?;
+        let role = consumer_role(self.mem.control());
+        let lease = role.claim(&self.locks, me)?;
         let ring = SpscConsumerRing::attach(self.mem).map_err(|c| {
-            role::release(&roles.consumer, me);
+            role.release(me);
             AttachError::Corrupt(c)
         })?;
         Ok(Consumer {
@@ -266,7 +271,8 @@ impl Spsc {
             _memory: Arc::clone(&self.memory),
             wait: self.wait,
             me,
-            producer: PeerWatch::new(),
+            producer: PeerWatch::new(self.locks.clone()),
+            _lease: lease,
         })
     }
 
@@ -290,19 +296,35 @@ impl Spsc {
         self.mem.messages_in_flight()
     }
 
-    /// Whether a live process holds the producer role.
+    /// Whether a live process holds the producer role (one lock probe).
     pub fn is_producer_attached(&self) -> bool {
-        role::is_held_by_live_process(&self.mem.control().roles.producer)
+        producer_role(self.mem.control()).is_held_by_live_process(&self.locks)
     }
 
-    /// Whether a live process holds the consumer role.
+    /// Whether a live process holds the consumer role (one lock probe).
     pub fn is_consumer_attached(&self) -> bool {
-        role::is_held_by_live_process(&self.mem.control().roles.consumer)
+        consumer_role(self.mem.control()).is_held_by_live_process(&self.locks)
     }
 
     /// The name the segment was created or opened by.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+}
+
+/// The producer role of a ring: its word and lock byte.
+pub(crate) fn producer_role(control: &SpscControl) -> RoleSlot<'_> {
+    RoleSlot {
+        word: &control.roles.producer,
+        lock_byte: spsc_layout::PRODUCER_LOCK_BYTE,
+    }
+}
+
+/// The consumer role of a ring: its word and lock byte.
+pub(crate) fn consumer_role(control: &SpscControl) -> RoleSlot<'_> {
+    RoleSlot {
+        word: &control.roles.consumer,
+        lock_byte: spsc_layout::CONSUMER_LOCK_BYTE,
     }
 }
 
@@ -325,6 +347,9 @@ pub struct Producer {
     wait: WaitStrategy,
     me: ProcessId,
     consumer: PeerWatch,
+    /// Holds the producer role's lock byte; dropped after `Drop::drop`
+    /// has written the role word back.
+    _lease: Lease,
 }
 
 impl Producer {
@@ -336,7 +361,7 @@ impl Producer {
     #[inline]
     fn claim(&mut self, len: usize, patience: Patience) -> Result<Claim, Stop> {
         loop {
-            if PeerWatch::left(&self.control().roles.consumer) {
+            if consumer_role(self.control()).left() {
                 return Err(Stop::Disconnected);
             }
             let need = match self.ring.try_claim(len) {
@@ -347,7 +372,7 @@ impl Producer {
             };
             let Patience::Until(deadline) = patience else {
                 let mem = *self.ring.memory();
-                if self.consumer.gone(&mem.control().roles.consumer, false) {
+                if self.consumer.gone(consumer_role(mem.control()), false) {
                     return Err(Stop::Disconnected);
                 }
                 return Err(Stop::Full);
@@ -355,20 +380,20 @@ impl Producer {
             let mem = *self.ring.memory();
             let write_pos = self.ring.write_pos();
             let consumer = &mut self.consumer;
-            let roles = &mem.control().roles;
+            let peer = consumer_role(mem.control());
             let outcome = wait::wait_until(
                 &mem.control().writable,
                 self.wait,
                 deadline,
-                || mem.has_room(write_pos, need) || PeerWatch::left(&roles.consumer),
-                || consumer.gone(&roles.consumer, true),
+                || mem.has_room(write_pos, need) || peer.left(),
+                || consumer.gone(peer, true),
             );
             match outcome {
                 WaitOutcome::Ready => continue,
                 // A wait shorter than the liveness interval never reaches
                 // its own check: callers looping on short timeouts still
                 // learn of a dead consumer, once per interval.
-                WaitOutcome::TimedOut if consumer.gone(&roles.consumer, false) => {
+                WaitOutcome::TimedOut if consumer.gone(peer, false) => {
                     return Err(Stop::Disconnected);
                 }
                 WaitOutcome::TimedOut => return Err(Stop::Timeout),
@@ -560,16 +585,17 @@ impl Producer {
         self.ring.memory().messages_in_flight()
     }
 
-    /// Whether a live consumer is attached (reads `/proc`: not for hot loops).
+    /// Whether a live consumer is attached (a system call: not for hot
+    /// loops).
     pub fn is_consumer_attached(&self) -> bool {
-        role::is_held_by_live_process(&self.control().roles.consumer)
+        consumer_role(self.control()).is_held_by_live_process(self.consumer.locks())
     }
 }
 
 impl Drop for Producer {
     fn drop(&mut self) {
         let control = self.ring.memory().control();
-        role::release(&control.roles.producer, self.me);
+        producer_role(control).release(self.me);
         wait::notify_all(&control.readable);
     }
 }
@@ -756,6 +782,9 @@ pub struct Consumer {
     wait: WaitStrategy,
     me: ProcessId,
     producer: PeerWatch,
+    /// Holds the consumer role's lock byte; dropped after `Drop::drop`
+    /// has written the role word back.
+    _lease: Lease,
 }
 
 /// Why no message is available, before the public error is chosen.
@@ -789,16 +818,16 @@ impl Consumer {
             let mem = *self.ring.memory();
             let read_pos = self.ring.read_pos();
             let watch = &mut self.producer;
-            let roles = &mem.control().roles;
+            let peer = producer_role(mem.control());
             let outcome = wait::wait_until(
                 &mem.control().readable,
                 self.wait,
                 deadline,
-                || mem.published_at(read_pos) || PeerWatch::left(&roles.producer),
-                || watch.gone(&roles.producer, true),
+                || mem.published_at(read_pos) || peer.left(),
+                || watch.gone(peer, true),
             );
             match outcome {
-                WaitOutcome::Ready if !PeerWatch::left(&roles.producer) => continue,
+                WaitOutcome::Ready if !peer.left() => continue,
                 WaitOutcome::Ready | WaitOutcome::PeerGone => return self.last_look(),
                 // As for the producer: short timeouts in a loop still see
                 // a dead producer, once per liveness interval.
@@ -810,8 +839,8 @@ impl Consumer {
 
     #[cold]
     fn producer_gone(&mut self, force: bool) -> bool {
-        let roles = &self.ring.memory().control().roles;
-        self.producer.gone(&roles.producer, force)
+        let peer = producer_role(self.ring.memory().control());
+        self.producer.gone(peer, force)
     }
 
     /// The producer is gone: everything it published is visible (its
@@ -1001,16 +1030,17 @@ impl Consumer {
         self.ring.memory().messages_in_flight()
     }
 
-    /// Whether a live producer is attached (reads `/proc`: not for hot loops).
+    /// Whether a live producer is attached (a system call: not for hot
+    /// loops).
     pub fn is_producer_attached(&self) -> bool {
-        role::is_held_by_live_process(&self.control().roles.producer)
+        producer_role(self.control()).is_held_by_live_process(self.producer.locks())
     }
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
         let control = self.ring.memory().control();
-        role::release(&control.roles.consumer, self.me);
+        consumer_role(control).release(self.me);
         wait::notify_all(&control.writable);
     }
 }

@@ -24,7 +24,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// `b"SHMRING\0"`: first eight bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMRING\0";
 /// Bumped whenever any shared layout changes incompatibly.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Size of [`SegmentHeader`] and offset of the first control line.
 pub(crate) const HEADER_SIZE: usize = 128;
 /// Byte offset of the init-state word.

@@ -59,6 +59,12 @@ pub(crate) const LEVEL_SIZE: u64 = 256;
 pub(crate) const SLOT_HEADER: u64 = 16;
 /// Role words per registry: processes that may hold senders (receivers).
 pub(crate) const REGISTRY_ENTRIES: usize = 32;
+/// Offset of the sender registry; the lock byte of entry `i` in the
+/// segment file is the offset of its word, `SENDERS_OFFSET + 8·i`
+/// (`liveness`).
+pub(crate) const SENDERS_OFFSET: u64 = 256;
+/// Offset of the receiver registry (lock bytes as for senders).
+pub(crate) const RECEIVERS_OFFSET: u64 = 512;
 /// Most priority levels.
 pub(crate) const MAX_LEVELS: u32 = 8;
 /// Most slots per level.
@@ -224,6 +230,7 @@ mod tests {
         assert_eq!(offset_of!(Counters, dead_receiver_messages), 40);
         assert_eq!(at(offset_of!(MpmcControl, senders)), 256);
         assert_eq!(at(offset_of!(MpmcControl, receivers)), 512);
+        assert_eq!((SENDERS_OFFSET, RECEIVERS_OFFSET), (256, 512));
         assert_eq!(at(offset_of!(MpmcControl, not_empty)), 768);
         assert_eq!(at(offset_of!(MpmcControl, not_full)), 896);
         assert_eq!(offset_of!(LevelPositions, dequeue), 128);

@@ -27,6 +27,11 @@ pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
 pub(crate) const CONTROL_OFFSET: u64 = HEADER_SIZE as u64;
 /// Offset of the data area.
 pub(crate) const DATA_OFFSET: u64 = 768;
+/// Lock byte of the producer role in the segment file: the offset of its
+/// word (`liveness`).
+pub(crate) const PRODUCER_LOCK_BYTE: u64 = CONTROL_OFFSET;
+/// Lock byte of the consumer role: the offset of its word.
+pub(crate) const CONSUMER_LOCK_BYTE: u64 = CONTROL_OFFSET + 8;
 /// Smallest allowed capacity.
 pub(crate) const MIN_CAPACITY: u64 = 64;
 /// Positions at or beyond this are corrupt: at 100 GB/s a ring takes 1.5
@@ -177,6 +182,7 @@ mod tests {
             at(offset_of!(SpscControl, roles) + offset_of!(Roles, consumer)),
             136
         );
+        assert_eq!((PRODUCER_LOCK_BYTE, CONSUMER_LOCK_BYTE), (128, 136));
         assert_eq!(
             at(offset_of!(SpscControl, producer) + offset_of!(ProducerLine, write_pos)),
             256

@@ -6,5 +6,6 @@ pub(crate) mod futex;
 // Under loom the fences are plain SeqCst fences (`sync.rs`).
 #[cfg_attr(shmring_loom, allow(dead_code))]
 pub(crate) mod membarrier;
+pub(crate) mod ofd_lock;
 pub(crate) mod process;
 pub(crate) mod shm;

@@ -1,8 +1,11 @@
-//! Process identity that survives pid reuse: pid + start time.
+//! Process identity: pid + start time, written into role words so that a
+//! person (and `shmring stat`) can tell who holds a role, and so that a
+//! holder's word differs from a later holder's with the same pid.
 //!
-//! The start time is field 22 of `/proc/PID/stat` (clock ticks since boot,
-//! proc(5)). A pid that is reused by a new process gets a new start time,
-//! so `(pid, start)` names one process for the life of the machine.
+//! The start time is field 22 of `/proc/self/stat` (clock ticks since
+//! boot, proc(5)). Liveness is never decided from it: a pid means nothing
+//! in another PID namespace, and `/proc` may hide other processes
+//! (`liveness.rs` decides, by lock).
 
 use std::fs;
 
@@ -11,15 +14,6 @@ use std::fs;
 pub(crate) struct ProcessId {
     pub(crate) pid: u32,
     pub(crate) start_ticks: u64,
-}
-
-/// What `/proc` says about a recorded process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Liveness {
-    /// Running (or sleeping, stopped…): it may still touch the segment.
-    Alive,
-    /// Gone, a zombie, or its pid now belongs to another process.
-    Dead,
 }
 
 impl ProcessId {
@@ -35,35 +29,6 @@ impl ProcessId {
             )
         })?;
         Ok(ProcessId { pid, start_ticks })
-    }
-
-    /// Whether this process still exists: reads `/proc/PID/stat`, compares
-    /// the start time, and treats zombies as dead (a killed peer stays a
-    /// zombie until its parent reaps it, but will never write again). The
-    /// recorded start time may be truncated to 32 bits (role words pack
-    /// pid and start time into one `u64`).
-    pub(crate) fn liveness_truncated(self) -> Liveness {
-        self.liveness_with(|recorded, actual| recorded == (actual & 0xffff_ffff))
-    }
-
-    fn liveness_with(self, same_start: impl Fn(u64, u64) -> bool) -> Liveness {
-        if self.pid == 0 || self.pid > i32::MAX as u32 {
-            return Liveness::Dead;
-        }
-        let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
-            return Liveness::Dead;
-        };
-        match parse_stat(&stat) {
-            Some((state, start)) if same_start(self.start_ticks, start) => {
-                if state == 'Z' || state == 'X' || state == 'x' {
-                    Liveness::Dead
-                } else {
-                    Liveness::Alive
-                }
-            }
-            // Unparsable or another start time: not the process we knew.
-            _ => Liveness::Dead,
-        }
     }
 }
 
@@ -91,21 +56,9 @@ mod tests {
     }
 
     #[test]
-    fn current_process_is_alive_and_a_reused_pid_is_not() {
+    fn current_process_has_a_start_time() {
         let me = ProcessId::current().unwrap();
-        assert_eq!(me.liveness_truncated(), Liveness::Alive);
-        let impostor = ProcessId {
-            start_ticks: me.start_ticks + 1,
-            ..me
-        };
-        assert_eq!(impostor.liveness_truncated(), Liveness::Dead);
-        assert_eq!(
-            ProcessId {
-                pid: 0,
-                start_ticks: 0
-            }
-            .liveness_truncated(),
-            Liveness::Dead
-        );
+        assert_eq!(me.pid, std::process::id());
+        assert!(me.start_ticks > 0);
     }
 }

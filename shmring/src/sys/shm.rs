@@ -5,7 +5,6 @@ use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{FallocateFlags, Mode};
 use rustix::io::Errno;
 use rustix::shm;
-use std::fs::File;
 
 /// `shm_open(name, O_RDWR | O_CREAT | O_EXCL, mode)` (shm_open(3)).
 pub(crate) fn create_exclusive(name: &str, mode: u32) -> Result<OwnedFd, Errno> {
@@ -66,9 +65,8 @@ pub(crate) fn sealed_against_shrinking(fd: impl AsFd) -> Result<bool, Errno> {
 
 /// Maps `len` bytes of the file shared and read-write (`mmap(2)` with
 /// `MAP_SHARED`). The mapping outlives the descriptor.
-pub(crate) fn map_shared(fd: OwnedFd, len: u64) -> std::io::Result<MmapRaw> {
-    let file = File::from(fd);
+pub(crate) fn map_shared(fd: &OwnedFd, len: u64) -> std::io::Result<MmapRaw> {
     let len = usize::try_from(len)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "segment too large"))?;
-    MmapOptions::new().len(len).map_raw(&file)
+    MmapOptions::new().len(len).map_raw(fd)
 }
