@@ -136,6 +136,12 @@ fn programs() -> &'static Programs {
         shared(examples.join("broker_echo.c"), "broker_echo", &cc, &[]);
         shared(tests.join("misuse.c"), "misuse", &cc, &["-g"]);
         shared(tests.join("threads.c"), "threads", &cc, &["-pthread"]);
+        shared(
+            tests.join("zombie_leader.c"),
+            "zombie_leader",
+            &cc,
+            &["-pthread"],
+        );
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
         shared(
             tests.join("cpp_compat.cpp"),
@@ -331,6 +337,89 @@ fn thread_rules_hold() {
     let _ = shmring_core::unlink(&format!("{prefix}-q"));
     let _ = shmring_core::unlink(&format!("{prefix}-r"));
     assert_ok(&f, "threads");
+}
+
+/// A C producer whose main thread called `pthread_exit()` (the leader is
+/// a zombie) while its sending thread lives keeps its role: the consumer
+/// never sees end of file and a second producer is `Busy`; after SIGKILL
+/// the consumer sees end of file and the role is free.
+#[test]
+fn a_zombie_thread_group_leader_keeps_its_role() {
+    let ring_segment = Segment::spsc("zombie");
+    let ring = shmring_core::Spsc::open(&ring_segment.0).expect("open ring");
+    let mut child = Command::new(programs().path("zombie_leader"))
+        .arg(&ring_segment.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn zombie_leader");
+    let pid = child.id();
+    let mut out = child.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let n = out.read(&mut buf).unwrap_or(0);
+        let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+    });
+    let first = rx.recv_timeout(DEADLINE).unwrap_or_default();
+    let result = std::panic::catch_unwind(|| {
+        assert_eq!(first.trim(), "ready");
+        // The premise: the leader has exited and shows as a zombie.
+        let deadline = Instant::now() + DEADLINE;
+        while leader_state(pid) != Some('Z') {
+            assert!(Instant::now() < deadline, "leader never became a zombie");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(ring.is_producer_attached());
+        assert!(matches!(
+            ring.producer(),
+            Err(shmring_core::AttachError::Busy { .. })
+        ));
+        let mut consumer = ring.consumer().expect("consumer");
+        // Several liveness intervals of receiving: ticks, never EOF.
+        let until = Instant::now() + Duration::from_millis(500);
+        let mut ticks = 0;
+        while Instant::now() < until {
+            match consumer.recv_timeout(Duration::from_millis(30)) {
+                Ok(m) => {
+                    assert!(m.starts_with(b"tick "));
+                    ticks += 1;
+                }
+                Err(shmring_core::RecvTimeoutError::Timeout) => {}
+                Err(e) => panic!("a live producer looked gone: {e:?}"),
+            }
+        }
+        assert!(ticks > 0, "no tick arrived");
+        sigkill(pid);
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match consumer.recv_timeout(Duration::from_millis(30)) {
+                Ok(_) | Err(shmring_core::RecvTimeoutError::Timeout) => {}
+                Err(shmring_core::RecvTimeoutError::Disconnected) => break,
+                Err(e) => panic!("{e:?}"),
+            }
+            assert!(Instant::now() < deadline, "no end of file after SIGKILL");
+        }
+        assert!(!ring.is_producer_attached());
+        drop(ring.producer().expect("the role is free again"));
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// The state letter of `pid`'s thread-group leader (`/proc/PID/stat`).
+fn leader_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// SIGKILL by pid (the child handle reaps it afterwards).
+fn sigkill(pid: u32) {
+    let pid = rustix::process::Pid::from_raw(pid as i32).expect("a child's pid is positive");
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
 }
 
 #[test]

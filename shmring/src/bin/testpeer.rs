@@ -16,6 +16,15 @@
 //! shmring-testpeer mpmc-hold-receiver NAME
 //! shmring-testpeer mpmc-send NAME PRIORITY TEXT... # send each TEXT, then exit
 //! shmring-testpeer mpmc-recv-one NAME TIMEOUT_MS
+//!
+//! shmring-testpeer trickle spsc|mpmc NAME INTERVAL_MS [zombie-leader]
+//!     # attach, print "ready", send "tick N" every INTERVAL_MS until killed;
+//!     # with zombie-leader, a second thread sends and the main thread exits
+//! shmring-testpeer observe spsc|mpmc NAME WAIT_MS
+//!     # as the receiving side: "attached=B", then what WAIT_MS of receiving
+//!     # brought ("received N disconnected=B"), then whether a second
+//!     # sending endpoint may attach ("second=busy|attached|..."; MPMC
+//!     # senders are many, so there "second=" reports the live count)
 //! ```
 use shmring::{MpmcBuilder, RecvTimeoutError, SendTimeoutError, SpscBuilder};
 use std::collections::BTreeMap;
@@ -188,6 +197,7 @@ fn run(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
             }
             Ok(())
         }
+        ["trickle" | "observe", ..] => run_liveness(args),
         _ => run_mpmc(args),
     }
 }
@@ -226,6 +236,147 @@ fn parse_mpmc_message(msg: &[u8]) -> Result<(u32, u64), String> {
         return Err(format!("message {id}/{seq} is torn"));
     }
     Ok((id, seq))
+}
+
+/// The sending side of a liveness test: ticks until killed.
+fn trickle(kind: &str, name: &str, interval: Duration) -> Result<(), String> {
+    let tick = |n: u64| format!("tick {n}");
+    match kind {
+        "spsc" => {
+            let mut producer = SpscBuilder::new()
+                .open(name)
+                .map_err(|e| e.to_string())?
+                .producer()
+                .map_err(|e| e.to_string())?;
+            say("ready");
+            for n in 0.. {
+                producer
+                    .send(tick(n).as_bytes())
+                    .map_err(|e| e.without_message().to_string())?;
+                std::thread::sleep(interval);
+            }
+        }
+        "mpmc" => {
+            let sender = MpmcBuilder::new()
+                .open(name)
+                .map_err(|e| e.to_string())?
+                .sender()
+                .map_err(|e| e.to_string())?;
+            say("ready");
+            for n in 0.. {
+                sender
+                    .send(tick(n).as_bytes())
+                    .map_err(|e| e.without_message().to_string())?;
+                std::thread::sleep(interval);
+            }
+        }
+        other => return Err(format!("unknown kind {other}")),
+    }
+    Ok(())
+}
+
+fn run_liveness(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+    match args {
+        ["trickle", kind, name, interval_ms] => {
+            trickle(kind, name, Duration::from_millis(interval_ms.parse()?))?;
+            Ok(())
+        }
+        ["trickle", kind, name, interval_ms, "zombie-leader"] => {
+            let interval = Duration::from_millis(interval_ms.parse()?);
+            let (kind, name) = (kind.to_string(), name.to_string());
+            // The leader exits first, then the thread attaches: attaching
+            // from a process whose leader is a zombie must work too.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                if let Err(e) = trickle(&kind, &name, interval) {
+                    say(&format!("error: {e}"));
+                    std::process::exit(1);
+                }
+            });
+            exit_main_thread()
+        }
+        ["observe", kind, name, wait_ms] => {
+            let wait = Duration::from_millis(wait_ms.parse()?);
+            let (received, disconnected, second) = match *kind {
+                "spsc" => {
+                    let ring = SpscBuilder::new().open(name)?;
+                    say(&format!("attached={}", ring.is_producer_attached()));
+                    let mut consumer = ring.consumer()?;
+                    let (n, eof) =
+                        receive_for(wait, |timeout| match consumer.recv_timeout(timeout) {
+                            Ok(_) => Ok(true),
+                            Err(RecvTimeoutError::Timeout) => Ok(false),
+                            Err(e) => Err(e),
+                        });
+                    let second = match ring.producer() {
+                        Ok(_) => "attached".to_string(),
+                        Err(shmring::AttachError::Busy { .. }) => "busy".to_string(),
+                        Err(e) => format!("{e}"),
+                    };
+                    (n, eof, second)
+                }
+                "mpmc" => {
+                    let queue = MpmcBuilder::new().open(name)?;
+                    say(&format!("attached={}", queue.live_senders() > 0));
+                    let receiver = queue.receiver()?;
+                    let (n, eof) =
+                        receive_for(wait, |timeout| match receiver.recv_timeout(timeout) {
+                            Ok(_) => Ok(true),
+                            Err(RecvTimeoutError::Timeout) => Ok(false),
+                            Err(e) => Err(e),
+                        });
+                    let recovered = queue.recovered();
+                    let second = format!(
+                        "{} recovered={}",
+                        queue.live_senders(),
+                        recovered.dead_sender_slots + recovered.dead_receiver_messages
+                    );
+                    (n, eof, second)
+                }
+                other => return Err(format!("unknown kind {other}").into()),
+            };
+            say(&format!("received {received} disconnected={disconnected}"));
+            say(&format!("second={second}"));
+            Ok(())
+        }
+        _ => Err(format!("bad arguments: {args:?}").into()),
+    }
+}
+
+/// Ends the thread-group leader only: the process lives on in its other
+/// threads, and its `/proc/PID/stat` state reads `Z`, as after a C
+/// program's `pthread_exit()` in main. Returning from main would call
+/// exit(3) and end every thread; `pthread_exit` itself unwinds, which
+/// Rust's main may not be unwound by, so this is the kernel's `exit(2)`
+/// (one thread), not `exit_group(2)`.
+#[allow(unsafe_code)]
+fn exit_main_thread() -> ! {
+    // SAFETY: SYS_exit ends only the calling thread and does not return;
+    // nothing on its stack is referenced by the other threads (they own
+    // their data), and no destructor of this thread needs to run.
+    unsafe {
+        libc::syscall(libc::SYS_exit, 0);
+    }
+    unreachable!("exit(2) does not return")
+}
+
+/// Receives for `wait` in short timeouts (each shorter than the liveness
+/// interval, as a polling caller's would be); returns how many messages
+/// came and whether end of file came.
+fn receive_for(
+    wait: Duration,
+    mut recv: impl FnMut(Duration) -> Result<bool, RecvTimeoutError>,
+) -> (u64, bool) {
+    let end = std::time::Instant::now() + wait;
+    let mut received = 0;
+    while std::time::Instant::now() < end {
+        match recv(Duration::from_millis(30)) {
+            Ok(true) => received += 1,
+            Ok(false) => {}
+            Err(_) => return (received, true),
+        }
+    }
+    (received, false)
 }
 
 fn run_mpmc(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {

@@ -18,12 +18,14 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 /// A new open file description of the file behind `fd`, read-write and
-/// close-on-exec: `open("/proc/self/fd/N", O_RDWR | O_CLOEXEC)`
+/// close-on-exec: `open("/proc/thread-self/fd/N", O_RDWR | O_CLOEXEC)`
 /// (proc(5)). Works for a memfd and for a POSIX shm file alike, and even
-/// once the file's name is gone. Only the caller's own `/proc/self` is
-/// read, which `hidepid` never hides.
+/// once the file's name is gone. Only the caller's own entry is read,
+/// which `hidepid` never hides. `thread-self`, not `self`: once the main
+/// thread has exited (`pthread_exit` in a C main), `/proc/self` is that
+/// zombie leader's, whose descriptor table is gone.
 pub(crate) fn reopen(fd: BorrowedFd<'_>) -> Result<OwnedFd, Errno> {
-    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let path = format!("/proc/thread-self/fd/{}", fd.as_raw_fd());
     rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
 }
 

@@ -53,11 +53,23 @@ impl Peer {
 
     pub fn spawn_with(args: &[&str], configure: impl FnOnce(&mut Command)) -> Peer {
         let mut command = Command::new(env!("CARGO_BIN_EXE_shmring-testpeer"));
-        command
-            .args(args)
-            .stdout(Stdio::piped())
-            .stdin(Stdio::null());
         configure(&mut command);
+        Peer::start(command.args(args))
+    }
+
+    /// Runs the test peer through `wrapper` (a command that ends by
+    /// executing its arguments: `unshare …`, `setpriv …`).
+    pub fn spawn_wrapped(wrapper: &[&str], args: &[&str]) -> Peer {
+        let mut command = Command::new(wrapper[0]);
+        command
+            .args(&wrapper[1..])
+            .arg(env!("CARGO_BIN_EXE_shmring-testpeer"))
+            .args(args);
+        Peer::start(&mut command)
+    }
+
+    fn start(command: &mut Command) -> Peer {
+        command.stdout(Stdio::piped()).stdin(Stdio::null());
         let mut child = command.spawn().expect("spawn shmring-testpeer");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = channel();
