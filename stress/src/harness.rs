@@ -172,7 +172,15 @@ pub struct Harness {
     attached: HashSet<usize>,
     ended: HashSet<usize>,
     expected_end: HashSet<usize>,
+    /// Start producers in a PID namespace of their own (`unshare`): the
+    /// consumer must never take a live one for dead, and must see a
+    /// killed one gone.
+    pub producers_in_own_pid_namespace: bool,
 }
+
+/// Runs a worker as the init of a new PID namespace; SIGKILL of the
+/// wrapper reaches the worker (`--kill-child`), so a kill stays a kill.
+const OWN_PID_NAMESPACE: &[&str] = &["unshare", "--pid", "--fork", "--kill-child"];
 
 impl Harness {
     /// No pairs yet.
@@ -184,6 +192,7 @@ impl Harness {
             attached: HashSet::new(),
             ended: HashSet::new(),
             expected_end: HashSet::new(),
+            producers_in_own_pid_namespace: false,
         }
     }
 
@@ -199,7 +208,13 @@ impl Harness {
             }
             Side::Consumer => pair.stream,
         };
-        let id = self.workers.spawn(&pair.args(side, stream))?;
+        let wrapper = match side {
+            Side::Producer if self.producers_in_own_pid_namespace => OWN_PID_NAMESPACE,
+            _ => &[],
+        };
+        let id = self
+            .workers
+            .spawn_wrapped(wrapper, &pair.args(side, stream))?;
         match side {
             Side::Producer => {
                 pair.producer = Some(id);

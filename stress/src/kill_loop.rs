@@ -32,6 +32,8 @@ pub struct KillLoopConfig {
     pub detection_bound: Duration,
     /// Print progress on stderr.
     pub verbose: bool,
+    /// Producers run in a PID namespace of their own (needs root).
+    pub producer_pid_namespace: bool,
 }
 
 impl KillLoopConfig {
@@ -48,6 +50,7 @@ impl KillLoopConfig {
             max_delay: Duration::from_millis(20),
             detection_bound: Duration::from_secs(10),
             verbose: false,
+            producer_pid_namespace: false,
         }
     }
 }
@@ -231,6 +234,7 @@ fn run_inner(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
         None => Transport::Direct,
     };
     let mut h = Harness::new(&cfg.worker);
+    h.producers_in_own_pid_namespace = cfg.producer_pid_namespace;
     h.pairs.push(Pair::new(
         cfg.kind,
         transport,

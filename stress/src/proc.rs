@@ -181,7 +181,22 @@ impl Workers {
 
     /// Starts `shmring-stress-worker ARGS…`; returns its id.
     pub fn spawn(&mut self, args: &[String]) -> Result<usize, String> {
-        let mut child = Command::new(&self.exe)
+        self.spawn_wrapped(&[], args)
+    }
+
+    /// Starts the worker through `wrapper` (a command that runs its
+    /// arguments, such as `unshare --pid --fork --kill-child`); a kill of
+    /// the worker's id then kills the wrapper, which must pass it on.
+    pub fn spawn_wrapped(&mut self, wrapper: &[&str], args: &[String]) -> Result<usize, String> {
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(&self.exe);
+                c
+            }
+            None => Command::new(&self.exe),
+        };
+        let mut child = command
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

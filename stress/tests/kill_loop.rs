@@ -26,9 +26,14 @@ fn seed() -> u64 {
 }
 
 fn kill_loop(kind: Kind, broker: bool) {
+    kill_loop_with(kind, broker, false);
+}
+
+fn kill_loop_with(kind: Kind, broker: bool, producer_pid_namespace: bool) {
     let seed = seed();
-    eprintln!("kill loop {kind:?} broker={broker}: seed {seed}");
-    let cfg = KillLoopConfig::new(kind, cycles(), broker, seed, PathBuf::from(WORKER));
+    eprintln!("kill loop {kind:?} broker={broker} pidns={producer_pid_namespace}: seed {seed}");
+    let mut cfg = KillLoopConfig::new(kind, cycles(), broker, seed, PathBuf::from(WORKER));
+    cfg.producer_pid_namespace = producer_pid_namespace;
     match run(&cfg) {
         Ok(report) => eprintln!("kill loop {kind:?} broker={broker}: {report}"),
         Err(e) => panic!("{e}"),
@@ -53,4 +58,25 @@ fn mpmc_direct() {
 #[test]
 fn mpmc_broker() {
     kill_loop(Kind::Mpmc, true);
+}
+
+/// Producers in a PID namespace of their own: the pid they record means
+/// nothing here, and only the kernel's locks tell live from dead. Needs
+/// root (CI runs as root).
+fn pid_namespace_loop(kind: Kind, broker: bool) {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: unshare(CLONE_NEWPID) needs root");
+        return;
+    }
+    kill_loop_with(kind, broker, true);
+}
+
+#[test]
+fn spsc_direct_producer_in_own_pid_namespace() {
+    pid_namespace_loop(Kind::Spsc, false);
+}
+
+#[test]
+fn mpmc_broker_producer_in_own_pid_namespace() {
+    pid_namespace_loop(Kind::Mpmc, true);
 }

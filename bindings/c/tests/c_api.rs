@@ -362,7 +362,7 @@ fn a_zombie_thread_group_leader_keeps_its_role() {
         let _ = tx.send(String::from_utf8_lossy(&buf[..n]).into_owned());
     });
     let first = rx.recv_timeout(DEADLINE).unwrap_or_default();
-    let result = std::panic::catch_unwind(|| {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         assert_eq!(first.trim(), "ready");
         // The premise: the leader has exited and shows as a zombie.
         let deadline = Instant::now() + DEADLINE;
@@ -402,7 +402,7 @@ fn a_zombie_thread_group_leader_keeps_its_role() {
         }
         assert!(!ring.is_producer_attached());
         drop(ring.producer().expect("the role is free again"));
-    });
+    }));
     let _ = child.kill();
     let _ = child.wait();
     if let Err(panic) = result {

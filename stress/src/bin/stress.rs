@@ -1,7 +1,7 @@
 //! `stress`: the fault-injection loops and the soak with full counts.
 //!
 //! ```text
-//! stress kill-loop --kind spsc|mpmc [--cycles 1000] [--broker] [--seed N]
+//! stress kill-loop --kind spsc|mpmc [--cycles 1000] [--broker] [--producer-pid-namespace] [--seed N]
 //! stress broker-kill-loop [--restarts 100] [--seed N]
 //! stress soak [--duration 60s] [--lanes 4] [--seed N]
 //! stress all                     # every kill loop with full counts, then a 60 s soak
@@ -54,6 +54,9 @@ enum Cmd {
         /// Longest random delay before a kill, in milliseconds.
         #[arg(long, default_value_t = 20)]
         max_delay_ms: u64,
+        /// Producers run in a PID namespace of their own (needs root).
+        #[arg(long)]
+        producer_pid_namespace: bool,
     },
     /// SIGKILL the daemon repeatedly under client load.
     BrokerKillLoop {
@@ -132,9 +135,11 @@ fn main() -> ExitCode {
             cycles,
             broker,
             max_delay_ms,
+            producer_pid_namespace,
         } => {
             let mut cfg = KillLoopConfig::new(kind, cycles, broker, seed, worker);
             cfg.max_delay = Duration::from_millis(max_delay_ms);
+            cfg.producer_pid_namespace = producer_pid_namespace;
             cfg.verbose = verbose;
             kill(&cfg)
         }
