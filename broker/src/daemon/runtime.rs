@@ -126,7 +126,7 @@ fn prepare_dir(dir: &Path, mode: u32) -> Result<(), String> {
         ));
     }
     create_dirs(dir, mode)?;
-    let fd = open_dir(dir)?;
+    let fd = open_dir(dir, OFlags::PATH)?;
     let st = rustix::fs::fstat(&fd).map_err(|e| format!("{}: {e}", dir.display()))?;
     let me = rustix::process::geteuid().as_raw();
     if st.st_uid != me && st.st_uid != 0 {
@@ -168,17 +168,19 @@ fn create_dirs(dir: &Path, mode: u32) -> Result<(), String> {
     // mkdir applied the umask; the configured mode is what counts. Set it
     // through a descriptor opened without following links, so nothing
     // swapped in under the name meanwhile gets it instead.
-    let fd = open_dir(dir)?;
+    let fd = open_dir(dir, OFlags::RDONLY)?;
     rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
         .map_err(|e| format!("chmod {}: {e}", dir.display()))
 }
 
-/// Opens a directory (`O_RDONLY`: `fchmod` refuses `O_PATH` descriptors)
-/// without following a symbolic link at its last component.
-fn open_dir(dir: &Path) -> Result<OwnedFd, String> {
+/// Opens a directory without following a symbolic link at its last
+/// component: `access` is `O_PATH` to `fstat` it (no read permission
+/// needed, as for `lstat`) or `O_RDONLY` to `fchmod` it (which refuses
+/// `O_PATH` descriptors).
+fn open_dir(dir: &Path, access: OFlags) -> Result<OwnedFd, String> {
     rustix::fs::open(
         dir,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        access | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| match e {
