@@ -107,7 +107,11 @@ typedef enum shmring_error {
   SHMRING_E_NOT_FOUND = -11,
   // A segment with this name exists already.
   SHMRING_E_EXISTS = -12,
-  // The segment's owner and mode do not allow this.
+  // The segment's owner and mode do not allow this; or, connecting, the
+  // client refused the broker: its daemon runs as another user (not
+  // this one, not root, not `$SHMRING_DAEMON_UID`) or the default
+  // socket path's directory could have been planted by another user
+  // (see docs/security.md).
   SHMRING_E_PERMISSION = -13,
   // Not a valid segment name (1 to 250 bytes, no '/' except one
   // leading) or not valid UTF-8.
@@ -316,6 +320,7 @@ const char *shmring_last_error(void);
 // `/tmp/shmring-$UID/broker.sock`. On success `*out` is the new handle.
 //
 // Errors: `SHMRING_E_INVALID` (`out` NULL), `SHMRING_E_NO_BROKER`,
+// `SHMRING_E_PERMISSION` (an untrusted daemon or socket directory),
 // `SHMRING_E_INCOMPATIBLE` (protocol version), `SHMRING_E_IO`.
 //
 // # Safety

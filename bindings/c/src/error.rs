@@ -52,7 +52,11 @@ pub enum shmring_error {
     SHMRING_E_NOT_FOUND = -11,
     /// A segment with this name exists already.
     SHMRING_E_EXISTS = -12,
-    /// The segment's owner and mode do not allow this.
+    /// The segment's owner and mode do not allow this; or, connecting, the
+    /// client refused the broker: its daemon runs as another user (not
+    /// this one, not root, not `$SHMRING_DAEMON_UID`) or the default
+    /// socket path's directory could have been planted by another user
+    /// (see docs/security.md).
     SHMRING_E_PERMISSION = -13,
     /// Not a valid segment name (1 to 250 bytes, no '/' except one
     /// leading) or not valid UTF-8.
@@ -280,7 +284,9 @@ pub(crate) fn broker_failure(what: &str, e: BrokerError) -> Failure {
     let code = match &e {
         BrokerError::BrokerUnavailable(_) => SHMRING_E_NO_BROKER,
         BrokerError::ProtocolVersion(_) | BrokerError::WrongKind(_) => SHMRING_E_INCOMPATIBLE,
-        BrokerError::PermissionDenied(_) => SHMRING_E_PERMISSION,
+        BrokerError::PermissionDenied(_)
+        | BrokerError::UntrustedDaemon { .. }
+        | BrokerError::UntrustedSocketDir { .. } => SHMRING_E_PERMISSION,
         BrokerError::NotFound(_) => SHMRING_E_NOT_FOUND,
         BrokerError::AlreadyExists(_) => SHMRING_E_EXISTS,
         BrokerError::LimitExceeded(_) | BrokerError::NoSpace(_) => SHMRING_E_LIMIT,
@@ -381,5 +387,23 @@ mod tests {
             assert!(!e.describe().to_bytes().is_empty());
         }
         assert_eq!(shmring_error::from_code(1), None);
+    }
+
+    #[test]
+    fn an_untrusted_broker_is_a_permission_error() {
+        let daemon = BrokerError::UntrustedDaemon {
+            path: "/tmp/x/broker.sock".into(),
+            uid: 65534,
+            pid: 1,
+        };
+        let dir = BrokerError::UntrustedSocketDir {
+            path: "/tmp/x".into(),
+            why: "is writable by group or others".into(),
+        };
+        for e in [daemon, dir] {
+            let failure = broker_failure("connect", e);
+            assert_eq!(failure.code, SHMRING_E_PERMISSION);
+            assert!(failure.detail.contains("refusing"), "{}", failure.detail);
+        }
     }
 }

@@ -232,6 +232,7 @@ fn with_client<R>(
 /// `/tmp/shmring-$UID/broker.sock`. On success `*out` is the new handle.
 ///
 /// Errors: `SHMRING_E_INVALID` (`out` NULL), `SHMRING_E_NO_BROKER`,
+/// `SHMRING_E_PERMISSION` (an untrusted daemon or socket directory),
 /// `SHMRING_E_INCOMPATIBLE` (protocol version), `SHMRING_E_IO`.
 ///
 /// # Safety

@@ -32,8 +32,10 @@ pub fn lock_path(socket: &Path) -> PathBuf {
 }
 
 impl Runtime {
-    /// Creates the directory (mode `modes.directory`) if needed, takes
-    /// the lock, replaces a stale socket and listens.
+    /// Creates the directory (mode `modes.directory`, missing parents
+    /// too) if needed or checks that nobody else controls it (see
+    /// [`prepare_dir`]), takes the lock, replaces a stale socket and
+    /// listens.
     pub fn start(socket_path: &Path, modes: &Modes) -> Result<Runtime, String> {
         let dir = socket_path
             .parent()
@@ -47,6 +49,19 @@ impl Runtime {
             Mode::from_raw_mode(0o600),
         )
         .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+        // In a shared (sticky) directory another user may have created the
+        // lock file first, to hold it and keep us out: only ours counts.
+        let owner = rustix::fs::fstat(&lock)
+            .map_err(|e| format!("{}: {e}", lock_path.display()))?
+            .st_uid;
+        let me = rustix::process::geteuid().as_raw();
+        if owner != me {
+            return Err(format!(
+                "{} belongs to uid {owner}, not to this user ({me}); remove it if no \
+                 shmringd of that user runs",
+                lock_path.display()
+            ));
+        }
         match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
             Err(Errno::WOULDBLOCK) => {
@@ -85,36 +100,96 @@ impl Runtime {
     }
 }
 
+/// Group and other write bits: whoever has them may plant or replace a
+/// socket or lock file in the directory.
+const SHARED_WRITE: u32 = 0o022;
+/// The sticky bit: in a shared directory, only a file's owner (or the
+/// directory's, or root) may remove or rename it.
+const STICKY: u32 = 0o1000;
+
+/// Makes sure the socket's directory is one nobody else controls:
+///
+/// | the directory                        | what the daemon does            |
+/// |--------------------------------------|---------------------------------|
+/// | missing (and missing parents)        | creates each with `mode`, set by `fchmod` (the umask does not count) |
+/// | owned by another uid (not us, root)  | refuses: it may be a squatter's |
+/// | group/other-writable, no sticky bit  | refuses: anyone may replace the socket |
+/// | group/other-writable with sticky bit | accepts (a shared directory like `/tmp`); the lock file must then be ours |
+/// | a symbolic link or not a directory   | refuses                         |
+///
+/// `mode` itself must not give group or others write permission.
 fn prepare_dir(dir: &Path, mode: u32) -> Result<(), String> {
-    match rustix::fs::mkdir(dir, Mode::from_raw_mode(mode)) {
-        Ok(()) => {
-            // mkdir applied the umask; the configured mode is what counts.
-            rustix::fs::chmod(dir, Mode::from_raw_mode(mode))
-                .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
-            return Ok(());
-        }
-        Err(Errno::EXIST) => {}
-        Err(Errno::NOENT) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            return prepare_dir(dir, mode);
-        }
-        Err(e) => return Err(format!("mkdir {}: {e}", dir.display())),
+    if mode & SHARED_WRITE != 0 {
+        return Err(format!(
+            "the configured socket directory mode {mode:#o} would let other users replace \
+             the socket; use 0o700 (or 0o750/0o755 to let others connect)"
+        ));
     }
-    // An existing directory must be a real directory owned by us or by
-    // root: another user's directory could hold a planted socket or lock.
-    let st = rustix::fs::lstat(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
-        return Err(format!("{} is not a directory", dir.display()));
-    }
+    create_dirs(dir, mode)?;
+    let fd = open_dir(dir, OFlags::PATH)?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| format!("{}: {e}", dir.display()))?;
     let me = rustix::process::geteuid().as_raw();
     if st.st_uid != me && st.st_uid != 0 {
         return Err(format!(
-            "{} belongs to uid {}, not to this user ({me})",
+            "{} belongs to uid {}, not to this user ({me}) or root: another user may have \
+             created it to capture the socket; remove it or choose another --socket",
             dir.display(),
             st.st_uid
         ));
     }
+    let found = st.st_mode & 0o7777;
+    if found & SHARED_WRITE != 0 && found & STICKY == 0 {
+        return Err(format!(
+            "{} is writable by group or others (mode {found:#o}): they could replace the \
+             socket; chmod go-w it, or set the sticky bit (chmod +t) if it is a shared \
+             directory",
+            dir.display()
+        ));
+    }
     Ok(())
+}
+
+/// Creates `dir` and its missing parents, each with exactly `mode`.
+/// An existing `dir` is left as it is (the caller checks it).
+fn create_dirs(dir: &Path, mode: u32) -> Result<(), String> {
+    match rustix::fs::mkdir(dir, Mode::from_raw_mode(mode)) {
+        Ok(()) => {}
+        Err(Errno::EXIST) => return Ok(()),
+        Err(Errno::NOENT) => {
+            let up = dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .ok_or_else(|| format!("mkdir {}: {}", dir.display(), Errno::NOENT))?;
+            create_dirs(up, mode)?;
+            return create_dirs(dir, mode);
+        }
+        Err(e) => return Err(format!("mkdir {}: {e}", dir.display())),
+    }
+    // mkdir applied the umask; the configured mode is what counts. Set it
+    // through a descriptor opened without following links, so nothing
+    // swapped in under the name meanwhile gets it instead.
+    let fd = open_dir(dir, OFlags::RDONLY)?;
+    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+        .map_err(|e| format!("chmod {}: {e}", dir.display()))
+}
+
+/// Opens a directory without following a symbolic link at its last
+/// component: `access` is `O_PATH` to `fstat` it (no read permission
+/// needed, as for `lstat`) or `O_RDONLY` to `fchmod` it (which refuses
+/// `O_PATH` descriptors).
+fn open_dir(dir: &Path, access: OFlags) -> Result<OwnedFd, String> {
+    rustix::fs::open(
+        dir,
+        access | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::LOOP | Errno::NOTDIR => format!(
+            "{} is not a directory (a symbolic link is not accepted)",
+            dir.display()
+        ),
+        e => format!("{}: {e}", dir.display()),
+    })
 }
 
 fn listen(path: &Path, mode: u32) -> Result<OwnedFd, String> {

@@ -7,6 +7,7 @@ use super::protocol::{
     self, CreateRequest, FrameError, Lifetime, MAX_FRAME_LEN, PROTOCOL_VERSION, Reply, Request,
     Role, SegmentInfo, Status,
 };
+use super::trust::{self, Trusted};
 use crate::channel::error::{AttachError, OpenError};
 use crate::layout::RingKind;
 use crate::{Consumer, Mpmc, MpmcBuilder, Producer, Receiver, Sender, Spsc, SpscBuilder};
@@ -31,14 +32,24 @@ pub const REQUIRED_SEALS: SealFlags = SealFlags::SHRINK
 /// `$XDG_RUNTIME_DIR/shmring/broker.sock`, else
 /// `/tmp/shmring-$UID/broker.sock`.
 pub fn default_socket_path() -> PathBuf {
+    default_socket_location().0
+}
+
+/// [`default_socket_path`], and whether it is the derived default (true)
+/// rather than the one the user named in `$SHMRING_SOCKET` (false): only
+/// the derived default's directory is checked (see `trust.rs`).
+fn default_socket_location() -> (PathBuf, bool) {
     if let Some(path) = std::env::var_os("SHMRING_SOCKET").filter(|p| !p.is_empty()) {
-        return PathBuf::from(path);
+        return (PathBuf::from(path), false);
     }
     if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|p| !p.is_empty()) {
-        return Path::new(&dir).join("shmring").join("broker.sock");
+        return (Path::new(&dir).join("shmring").join("broker.sock"), true);
     }
     let uid = rustix::process::getuid().as_raw();
-    PathBuf::from(format!("/tmp/shmring-{uid}/broker.sock"))
+    (
+        PathBuf::from(format!("/tmp/shmring-{uid}/broker.sock")),
+        true,
+    )
 }
 
 /// Why a broker request failed.
@@ -81,6 +92,27 @@ pub enum BrokerError {
     Attach(AttachError),
     /// The connection failed (or timed out) during a request.
     Io(std::io::Error),
+    /// The daemon listening on the socket runs as a uid this client does
+    /// not trust (not its own, not root, not the one named with
+    /// [`ConnectOptions::trust_daemon_uid`] or `$SHMRING_DAEMON_UID`).
+    /// Nothing was sent to it.
+    UntrustedDaemon {
+        /// The socket path.
+        path: PathBuf,
+        /// The daemon's uid (`SO_PEERCRED`).
+        uid: u32,
+        /// The daemon's pid.
+        pid: u32,
+    },
+    /// The default socket path's directory could have been planted by
+    /// another user (owned by an untrusted uid, writable by others, or
+    /// not a directory). The client did not connect.
+    UntrustedSocketDir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
 }
 
 impl fmt::Display for BrokerError {
@@ -103,6 +135,21 @@ impl fmt::Display for BrokerError {
             BrokerError::Open(e) => write!(f, "{e}"),
             BrokerError::Attach(e) => write!(f, "{e}"),
             BrokerError::Io(e) => write!(f, "broker connection: {e}"),
+            BrokerError::UntrustedDaemon { path, uid, pid } => write!(
+                f,
+                "refusing the broker at {}: its daemon (pid {pid}) runs as uid {uid}, \
+                 not as this user or root; if that user's daemon is meant to serve you, \
+                 set {}={uid}",
+                path.display(),
+                trust::DAEMON_UID_ENV
+            ),
+            BrokerError::UntrustedSocketDir { path, why } => {
+                write!(
+                    f,
+                    "refusing the broker socket directory {}: it {why}",
+                    path.display()
+                )
+            }
         }
     }
 }
@@ -247,15 +294,79 @@ pub struct BrokerClient {
     wait: WaitStrategy,
 }
 
+/// Where the broker is and which daemon to trust.
+///
+/// By default: [`default_socket_path`], and a daemon running as this
+/// user or root (or as `$SHMRING_DAEMON_UID`). When the path is the
+/// derived default (not `$SHMRING_SOCKET`, not [`socket`](Self::socket)),
+/// its directory must also be owned by a trusted uid and not writable by
+/// others. `docs/security.md` explains why.
+///
+/// ```no_run
+/// use shmring::broker::ConnectOptions;
+/// // A system-wide broker running as its own user (uid 970).
+/// let broker = ConnectOptions::new()
+///     .socket("/run/shmring/broker.sock")
+///     .trust_daemon_uid(970)
+///     .connect()?;
+/// # drop(broker);
+/// # Ok::<(), shmring::broker::BrokerError>(())
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    socket: Option<PathBuf>,
+    daemon_uid: Option<u32>,
+}
+
+impl ConnectOptions {
+    /// The default path and trust.
+    pub fn new() -> ConnectOptions {
+        ConnectOptions::default()
+    }
+
+    /// Connects to the broker listening at `path` (its directory is the
+    /// caller's choice and is not checked; the daemon still is).
+    pub fn socket(mut self, path: impl Into<PathBuf>) -> ConnectOptions {
+        self.socket = Some(path.into());
+        self
+    }
+
+    /// Also trusts a daemon running as `uid` (a system-wide broker under
+    /// its own user); overrides `$SHMRING_DAEMON_UID`.
+    pub fn trust_daemon_uid(mut self, uid: u32) -> ConnectOptions {
+        self.daemon_uid = Some(uid);
+        self
+    }
+
+    /// Checks, connects and agrees on a protocol version.
+    pub fn connect(&self) -> Result<BrokerClient, BrokerError> {
+        let trusted = Trusted::new(self.daemon_uid)?;
+        let (path, check_dir) = match &self.socket {
+            Some(path) => (path.clone(), false),
+            None => default_socket_location(),
+        };
+        if check_dir {
+            trust::check_socket_dir(&path, &trusted)?;
+        }
+        BrokerClient::connect_trusting(&path, &trusted)
+    }
+}
+
 impl BrokerClient {
-    /// Connects to the broker at [`default_socket_path`].
+    /// Connects to the broker at [`default_socket_path`], trusting it as
+    /// [`ConnectOptions::new`] does.
     pub fn connect() -> Result<BrokerClient, BrokerError> {
-        BrokerClient::connect_to(default_socket_path())
+        ConnectOptions::new().connect()
     }
 
     /// Connects to the broker listening at `path` and agrees on a
-    /// protocol version.
+    /// protocol version. The daemon must run as this user or root (or as
+    /// `$SHMRING_DAEMON_UID`; see [`ConnectOptions`]).
     pub fn connect_to(path: impl AsRef<Path>) -> Result<BrokerClient, BrokerError> {
+        ConnectOptions::new().socket(path.as_ref()).connect()
+    }
+
+    fn connect_trusting(path: &Path, trusted: &Trusted) -> Result<BrokerClient, BrokerError> {
         let unavailable = |e: rustix::io::Errno| BrokerError::BrokerUnavailable(e.into());
         let socket = rustix::net::socket_with(
             AddressFamily::UNIX,
@@ -264,8 +375,10 @@ impl BrokerClient {
             None,
         )
         .map_err(unavailable)?;
-        let addr = SocketAddrUnix::new(path.as_ref()).map_err(unavailable)?;
+        let addr = SocketAddrUnix::new(path).map_err(unavailable)?;
         rustix::net::connect(&socket, &addr).map_err(unavailable)?;
+        // Before the first byte: an untrusted daemon learns no request.
+        trust::check_daemon(&socket, path, trusted)?;
         let mut client = BrokerClient {
             socket,
             next_id: 1,

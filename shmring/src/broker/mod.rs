@@ -10,16 +10,20 @@
 //!   (`docs/protocol.md`);
 //! - [`fdpass`]: frames with `SCM_RIGHTS` descriptors;
 //! - [`BrokerClient`]: connect, create, open, stat, list, unlink;
+//! - [`ConnectOptions`]: where the broker is and which daemon to trust
+//!   (`trust.rs`: the socket directory and `SO_PEERCRED` checks);
 //! - [`BrokerSegment`]: what the daemon needs to lay out a ring in a
 //!   memfd, report on it and declare dead processes' endpoints gone.
 
 mod client;
 pub mod fdpass;
 pub mod protocol;
+mod trust;
 
 pub use crate::channel::broker_hooks::{BrokerSegment, SegmentSpec};
 pub use client::{
-    BrokerClient, BrokerError, CreateOptions, DEFAULT_REQUEST_TIMEOUT, REQUIRED_SEALS,
-    check_sealed, default_socket_path,
+    BrokerClient, BrokerError, ConnectOptions, CreateOptions, DEFAULT_REQUEST_TIMEOUT,
+    REQUIRED_SEALS, check_sealed, default_socket_path,
 };
 pub use protocol::{EndpointInfo, Lifetime, Role, SegmentInfo, Status};
+pub use trust::DAEMON_UID_ENV;
