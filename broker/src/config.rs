@@ -6,6 +6,7 @@
 //! bytes_per_uid = 1073741824
 //! max_segment_size = 268435456
 //! connections = 4096
+//! connections_per_uid = 1024
 //! frame_size = 65536
 //! handshake_timeout_ms = 2000
 //!
@@ -34,6 +35,9 @@ pub struct Limits {
     pub max_segment_size: u64,
     /// Concurrent connections.
     pub connections: u32,
+    /// Concurrent connections of one uid, so that one user cannot take
+    /// every slot of [`connections`](Self::connections).
+    pub connections_per_uid: u32,
     /// Largest request frame (header included), at most 64 KiB.
     pub frame_size: u32,
     /// Descriptors a request may carry. Requests never need one, so the
@@ -50,6 +54,7 @@ impl Default for Limits {
             bytes_per_uid: 1 << 30,
             max_segment_size: 256 << 20,
             connections: 4096,
+            connections_per_uid: 1024,
             frame_size: 64 * 1024,
             fds_per_message: 0,
             handshake_timeout_ms: 2000,
@@ -74,6 +79,9 @@ impl Limits {
         }
         if self.connections == 0 {
             return Err("limits.connections must be at least 1".into());
+        }
+        if self.connections_per_uid == 0 {
+            return Err("limits.connections_per_uid must be at least 1".into());
         }
         Ok(())
     }
@@ -139,6 +147,9 @@ mod tests {
         assert_eq!(c.limits.connections, Limits::default().connections);
         assert_eq!(c.modes.socket, 0o666);
         assert!(Config::parse("[limits]\nbogus = 1\n").is_err());
+        let c = Config::parse("[limits]\nconnections_per_uid = 8\n").unwrap();
+        assert_eq!(c.limits.connections_per_uid, 8);
+        assert!(Config::parse("[limits]\nconnections_per_uid = 0\n").is_err());
         assert!(Config::parse("[limits]\nframe_size = 10000000\n").is_err());
     }
 }

@@ -8,7 +8,8 @@ use shmring::broker::protocol::{self, CreateRequest, MAX_FRAME_LEN};
 use shmring::broker::{BrokerSegment, Lifetime, Role, SegmentInfo, SegmentSpec, Status};
 use shmring::{OpenError, RingKind};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// Who is asking, from `SO_PEERCRED` (never from anything the client says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,11 +29,60 @@ fn refuse<T>(status: Status, why: impl Into<String>) -> Result<T, Refusal> {
     Err((status, why.into()))
 }
 
+/// The daemon's mapping of a segment, charged to its owner's quota for
+/// as long as it exists: the name, every connection that created or
+/// opened it and every pending reap share it, and the charge goes back
+/// when the last of them lets go (not when the name is unlinked: the
+/// memory is still there, held by the daemon).
+#[derive(Debug)]
+pub struct Mapped {
+    ring: BrokerSegment,
+    owner: u32,
+    bytes: u64,
+    usage: Arc<Mutex<UsageTable>>,
+}
+
+impl Mapped {
+    fn charge(ring: BrokerSegment, owner: u32, bytes: u64, usage: &Arc<Mutex<UsageTable>>) -> Self {
+        let mut table = usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let u = table.entry(owner).or_default();
+        u.segments += 1;
+        u.bytes += bytes;
+        Mapped {
+            ring,
+            owner,
+            bytes,
+            usage: Arc::clone(usage),
+        }
+    }
+}
+
+impl Deref for Mapped {
+    type Target = BrokerSegment;
+
+    fn deref(&self) -> &BrokerSegment {
+        &self.ring
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        let mut table = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(u) = table.get_mut(&self.owner) {
+            u.segments = u.segments.saturating_sub(1);
+            u.bytes = u.bytes.saturating_sub(self.bytes);
+            if u.segments == 0 {
+                table.remove(&self.owner);
+            }
+        }
+    }
+}
+
 /// One named segment.
 #[derive(Debug)]
 pub struct Segment {
     fd: OwnedFd,
-    ring: Arc<BrokerSegment>,
+    ring: Arc<Mapped>,
     spec: SegmentSpec,
     uid: u32,
     gid: u32,
@@ -94,8 +144,8 @@ impl Segment {
 pub struct Held {
     /// The name it was reached by.
     pub name: String,
-    /// The broker's mapping of it.
-    pub ring: Arc<BrokerSegment>,
+    /// The broker's mapping of it (which keeps its owner charged).
+    pub ring: Arc<Mapped>,
 }
 
 /// Segment usage of one uid.
@@ -105,11 +155,17 @@ struct Usage {
     bytes: u64,
 }
 
+/// Usage by owner uid, of every segment the daemon still maps.
+type UsageTable = HashMap<u32, Usage>;
+
 /// Every named segment.
 #[derive(Debug, Default)]
 pub struct Registry {
     segments: BTreeMap<String, Segment>,
-    usage: HashMap<u32, Usage>,
+    /// Shared with every [`Mapped`], which gives its charge back when
+    /// dropped. A mutex, not a `RefCell`, only because the server moves
+    /// to its own thread in `InProcess`: it is never contended.
+    usage: Arc<Mutex<UsageTable>>,
 }
 
 impl Registry {
@@ -160,7 +216,15 @@ impl Registry {
         if self.segments.contains_key(&req.name) {
             return refuse(Status::AlreadyExists, format!("{} exists", req.name));
         }
-        let usage = self.usage.get(&peer.uid).copied().unwrap_or_default();
+        // Counts unlinked segments the daemon still maps (some connection
+        // holds them): their memory is still in use.
+        let usage = self
+            .usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer.uid)
+            .copied()
+            .unwrap_or_default();
         if usage.segments >= limits.segments_per_uid {
             return refuse(
                 Status::LimitExceeded,
@@ -177,12 +241,9 @@ impl Registry {
             );
         }
         let (fd, ring) = make_memfd(&req.name, &spec)?;
-        let u = self.usage.entry(peer.uid).or_default();
-        u.segments += 1;
-        u.bytes += size;
         let segment = Segment {
             fd,
-            ring: Arc::new(ring),
+            ring: Arc::new(Mapped::charge(ring, peer.uid, size, &self.usage)),
             spec,
             uid: peer.uid,
             gid: peer.gid,
@@ -206,7 +267,7 @@ impl Registry {
         peer: &Peer,
         name: &str,
         role: Role,
-        first_hold: impl FnOnce(&Arc<BrokerSegment>) -> bool,
+        first_hold: impl FnOnce(&Arc<Mapped>) -> bool,
     ) -> Result<(SegmentInfo, BorrowedFd<'_>, Held), Refusal> {
         let Some(segment) = self.segments.get_mut(name) else {
             return refuse(Status::NotFound, format!("no segment named {name}"));
@@ -281,7 +342,8 @@ impl Registry {
     }
 
     /// Removes a name: only its owner (or root) may. Processes that
-    /// mapped it keep it.
+    /// mapped it keep it, and while the daemon does (a connection holds
+    /// it) it still counts against the owner's quota.
     pub fn unlink(&mut self, peer: &Peer, name: &str) -> Result<(), Refusal> {
         let Some(segment) = self.segments.get(name) else {
             return refuse(Status::NotFound, format!("no segment named {name}"));
@@ -312,16 +374,10 @@ impl Registry {
         }
     }
 
+    /// Forgets a name; the quota comes back with the last hold on its
+    /// mapping ([`Mapped`]'s drop).
     fn remove(&mut self, name: &str) {
-        if let Some(segment) = self.segments.remove(name) {
-            if let Some(u) = self.usage.get_mut(&segment.uid) {
-                u.segments = u.segments.saturating_sub(1);
-                u.bytes = u.bytes.saturating_sub(segment.ring.size());
-                if u.segments == 0 {
-                    self.usage.remove(&segment.uid);
-                }
-            }
-        }
+        self.segments.remove(name);
     }
 }
 
@@ -373,7 +429,7 @@ mod tests {
         let owner = peer(1000, 100);
         let limits = Limits::default();
         r.create(&owner, &create("a", 0o640), &limits).unwrap();
-        let yes = |_: &Arc<BrokerSegment>| true;
+        let yes = |_: &Arc<Mapped>| true;
         assert!(r.open(&owner, "a", Role::Producer, yes).is_ok());
         // Group may read (stat) but not open read-write.
         assert!(r.stat(&peer(1001, 100), "a").is_ok());
@@ -425,8 +481,27 @@ mod tests {
         );
         r.release(&held);
         assert!(r.is_empty());
-        // The quota came back with it.
+        // Still held (the connection's hold, a pending reap): still charged.
+        assert_eq!(
+            r.create(&me, &create("f", 0o600), &limits).unwrap_err().0,
+            Status::LimitExceeded
+        );
+        // The quota comes back once the daemon lets go of the mapping.
+        drop(held);
         r.create(&me, &create("f", 0o600), &limits).unwrap();
+        // Unlinking a held segment does not give it back either.
+        let limits = Limits {
+            segments_per_uid: 2,
+            ..limits
+        };
+        let (_, _, held) = r.create(&me, &create("h", 0o600), &limits).unwrap();
+        r.unlink(&me, "h").unwrap();
+        assert_eq!(
+            r.create(&me, &create("i", 0o600), &limits).unwrap_err().0,
+            Status::LimitExceeded
+        );
+        drop(held);
+        r.create(&me, &create("i", 0o600), &limits).unwrap();
         let big = CreateRequest {
             capacity: 1 << 30,
             max_message: 1024,

@@ -5,26 +5,38 @@
 //! | `LISTENER` | the listening socket                   | accept until `EAGAIN`     |
 //! | `SIGNALS`  | self-pipe of SIGTERM/SIGINT/SIGHUP     | stop or reload            |
 //! | `CONN`     | a client connection (slot index)       | read requests / flush     |
-//! | `WATCH`    | a pidfd of a client that left          | reap its endpoints        |
+//! | `WATCH`    | a pidfd of a client that left          | queue reaps of its rings  |
 //!
 //! A connection is read one frame at a time, and only while its reply
 //! has been sent: a client that does not read its replies stalls itself
 //! (its slot waits for `EPOLLOUT`), never the loop. Slots freed during a
 //! batch of events are reused only after the batch, so a stale event can
 //! never reach a new connection.
+//!
+//! Nothing a client controls may hold the loop for long:
+//!
+//! - reaping a ring (which scans it) is queued, one ring per turn of the
+//!   loop, with the epoll timeout at zero while the queue is not empty,
+//!   and a ring already queued is not queued twice;
+//! - descriptors a client controls (its connection sockets, anything it
+//!   attached to a request) are closed on the [`Closer`] thread;
+//! - when `accept` fails for want of descriptors or memory, the listener
+//!   leaves the epoll set for [`ACCEPT_RETRY`] (it would stay readable and
+//!   make the loop spin); the connections wait in the backlog.
 
-use super::segments::{Held, Peer, Registry};
+use super::closer::Closer;
+use super::segments::{Held, Mapped, Peer, Registry};
 use crate::config::{Config, Limits};
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::net::SocketFlags;
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SocketFlags};
 use rustix::process::{Pid, PidfdFlags};
-use shmring::broker::BrokerSegment;
 use shmring::broker::fdpass::{self, RecvFrameError};
 use shmring::broker::protocol::{self, MsgType, PROTOCOL_VERSION, Reply, Request, Status};
-use std::collections::{HashMap, VecDeque};
-use std::io::Read;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::io::{IoSliceMut, Read};
+use std::mem::MaybeUninit;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +50,17 @@ const KIND: u64 = 0xff << 56;
 
 /// Frames read from one connection per wake-up before others get a turn.
 const FRAMES_PER_TURN: usize = 16;
+
+/// How long the listener rests after `accept` ran out of descriptors or
+/// memory before it is tried again.
+pub const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Most descriptors one `SCM_RIGHTS` message can carry (`SCM_MAX_FD`,
+/// unix(7)): room for all of them, so that the kernel installs every one
+/// it received and they are closed on the closer thread, not by the
+/// kernel on this one (it drops what does not fit in the receiving
+/// thread, on its way back from `recvmsg`).
+const SCM_MAX_FD: usize = 253;
 
 /// `SIGNALS` token indexes: which self-pipe became readable.
 const STOP: usize = 0;
@@ -55,12 +78,14 @@ struct Conn {
 }
 
 /// A client process whose connection closed while it held segments: when
-/// its pidfd becomes readable, the process is gone.
+/// its pidfd becomes readable, the process is gone and its rings are
+/// queued for reaping. A ring leaves the watch earlier if a reap finds
+/// no endpoint left in it (nothing could be left to reap).
 #[derive(Debug)]
 struct Watch {
     pidfd: OwnedFd,
     pid: u32,
-    rings: Vec<Arc<BrokerSegment>>,
+    rings: Vec<Arc<Mapped>>,
 }
 
 /// The daemon's state.
@@ -80,6 +105,16 @@ pub struct Server {
     handshakes: VecDeque<(Instant, usize, u64)>,
     watches: Vec<Option<Watch>>,
     watch_by_pid: HashMap<u32, usize>,
+    /// Rings to reap, one per turn of the loop, oldest first.
+    reaps: VecDeque<Arc<Mapped>>,
+    /// The rings in `reaps` (by address: each is kept alive there).
+    reaps_queued: HashSet<usize>,
+    /// Open connections by uid.
+    conns_by_uid: HashMap<u32, u32>,
+    /// Set while the listener is out of the epoll set after `accept`
+    /// failed for want of descriptors: when to put it back.
+    accept_paused_until: Option<Instant>,
+    closer: Closer,
     input: Vec<u8>,
     output: Vec<u8>,
     stopping: bool,
@@ -120,6 +155,11 @@ impl Server {
             handshakes: VecDeque::new(),
             watches: Vec::new(),
             watch_by_pid: HashMap::new(),
+            reaps: VecDeque::new(),
+            reaps_queued: HashSet::new(),
+            conns_by_uid: HashMap::new(),
+            accept_paused_until: None,
+            closer: Closer::start()?,
             output: Vec::with_capacity(protocol::MAX_FRAME_LEN),
             stopping: false,
         })
@@ -152,6 +192,8 @@ impl Server {
             }
             self.free.append(&mut self.freed_this_batch);
             self.expire_handshakes();
+            self.resume_accepting();
+            self.reap_one();
         }
         tracing::info!(clients = self.live, "shutting down");
         for index in 0..self.conns.len() {
@@ -161,8 +203,23 @@ impl Server {
     }
 
     fn next_timeout(&self) -> Option<rustix::time::Timespec> {
-        let wait = match self.handshakes.front() {
-            Some((deadline, ..)) => deadline.saturating_duration_since(Instant::now()),
+        if !self.reaps.is_empty() {
+            // Reaping left to do: look at the sockets, then reap on.
+            return Some(rustix::time::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            });
+        }
+        let now = Instant::now();
+        let deadline = [
+            self.handshakes.front().map(|(deadline, ..)| *deadline),
+            self.accept_paused_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let wait = match deadline {
+            Some(deadline) => deadline.saturating_duration_since(now),
             None => Duration::from_secs(60),
         };
         // Round up so that the deadline has passed when we wake.
@@ -211,14 +268,15 @@ impl Server {
                 Err(Errno::INTR | Errno::CONNABORTED) => continue,
                 Err(Errno::AGAIN) => return,
                 Err(e) => {
-                    // EMFILE and friends: leave the rest in the backlog
-                    // rather than spin; they are retried on the next event.
-                    tracing::warn!("accept: {e}");
-                    return;
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM (or anything else):
+                    // the listener stays readable, and polling it now
+                    // would spin. Rest it; the rest wait in the backlog.
+                    return self.pause_accepting(e);
                 }
             };
             if self.live >= self.limits.connections as usize {
                 tracing::warn!(limit = self.limits.connections, "connection limit reached");
+                self.discard(fd);
                 continue;
             }
             let peer = match rustix::net::sockopt::socket_peercred(&fd) {
@@ -229,9 +287,20 @@ impl Server {
                 },
                 Err(e) => {
                     tracing::warn!("SO_PEERCRED: {e}");
+                    self.discard(fd);
                     continue;
                 }
             };
+            let of_uid = self.conns_by_uid.get(&peer.uid).copied().unwrap_or(0);
+            if of_uid >= self.limits.connections_per_uid {
+                tracing::warn!(
+                    uid = peer.uid,
+                    limit = self.limits.connections_per_uid,
+                    "connection limit of the uid reached"
+                );
+                self.discard(fd);
+                continue;
+            }
             let index = self.free.pop().unwrap_or_else(|| {
                 self.conns.push(None);
                 self.conns.len() - 1
@@ -244,8 +313,10 @@ impl Server {
             ) {
                 tracing::warn!("epoll add: {e}");
                 self.free.push(index);
+                self.discard(fd);
                 continue;
             }
+            *self.conns_by_uid.entry(peer.uid).or_default() += 1;
             self.serial += 1;
             let deadline = Instant::now() + self.limits.handshake_timeout();
             self.handshakes.push_back((deadline, index, self.serial));
@@ -259,6 +330,35 @@ impl Server {
                 pending: None,
             });
             self.live += 1;
+        }
+    }
+
+    /// Takes the listener out of the epoll set for [`ACCEPT_RETRY`].
+    fn pause_accepting(&mut self, e: Errno) {
+        tracing::warn!(
+            "accept: {e}; not accepting for {} ms",
+            ACCEPT_RETRY.as_millis()
+        );
+        if epoll::delete(&self.epoll, &self.listener).is_ok() {
+            self.accept_paused_until = Some(Instant::now() + ACCEPT_RETRY);
+        }
+    }
+
+    /// Puts the listener back once its rest is over; pending connections
+    /// make it readable at once (level-triggered).
+    fn resume_accepting(&mut self) {
+        let Some(until) = self.accept_paused_until else {
+            return;
+        };
+        if Instant::now() < until {
+            return;
+        }
+        match add(&self.epoll, &self.listener, LISTENER, EventFlags::IN) {
+            Ok(()) => self.accept_paused_until = None,
+            Err(e) => {
+                tracing::warn!("epoll add of the listener: {e}");
+                self.accept_paused_until = Some(Instant::now() + ACCEPT_RETRY);
+            }
         }
     }
 
@@ -327,7 +427,7 @@ impl Server {
             if conn.pending.is_some() {
                 return;
             }
-            let received = match fdpass::recv_frame(&conn.fd, &mut self.input, true) {
+            let received = match recv_request(&conn.fd, &mut self.input, &self.closer) {
                 Ok(r) => r,
                 Err(RecvFrameError::WouldBlock) => return,
                 Err(RecvFrameError::Closed) => return self.close(index, "client closed"),
@@ -337,8 +437,9 @@ impl Server {
                 Err(RecvFrameError::Io(e)) => return self.close(index, &format!("recv: {e}")),
             };
             let fds = received.fds.len();
-            // Requests carry no descriptors: any that came are closed now.
-            drop(received.fds);
+            // Requests carry no descriptors: any that came are closed, off
+            // this thread, and the request is refused below.
+            self.closer.close(received.fds);
             let frame = &self.input[..received.len];
             let (header, payload) =
                 match protocol::split_frame(frame, fds, self.limits.frame_size as usize) {
@@ -405,8 +506,7 @@ impl Server {
             },
             Request::Open { name, role } => {
                 let held = &conn.held;
-                let first =
-                    |ring: &Arc<BrokerSegment>| !held.iter().any(|h| Arc::ptr_eq(&h.ring, ring));
+                let first = |ring: &Arc<Mapped>| !held.iter().any(|h| Arc::ptr_eq(&h.ring, ring));
                 match self.registry.open(&peer, name, *role, first) {
                     Ok((info, fd, h)) => {
                         tracing::debug!(%name, %role, pid = peer.pid, "opened");
@@ -512,38 +612,89 @@ impl Server {
             return;
         };
         self.live -= 1;
+        if let Some(n) = self.conns_by_uid.get_mut(&conn.peer.uid) {
+            *n -= 1;
+            if *n == 0 {
+                self.conns_by_uid.remove(&conn.peer.uid);
+            }
+        }
         self.freed_this_batch.push(index);
         tracing::debug!(index, pid = conn.peer.pid, "client gone: {why}");
-        // Closing the descriptor removes it from the epoll set.
-        drop(conn.fd);
+        // Out of the epoll set now (the closer thread closes it later,
+        // with whatever is still in flight in it): the slot may be reused
+        // after this batch.
+        let _ = epoll::delete(&self.epoll, &conn.fd);
+        self.discard(conn.fd);
         if conn.held.is_empty() {
             return;
         }
-        for held in &conn.held {
-            self.registry.release(held);
+        let mut rings = Vec::with_capacity(conn.held.len());
+        for held in conn.held {
+            self.registry.release(&held);
+            // A holder already dead is reaped now (well, soon).
+            self.queue_reap(Arc::clone(&held.ring));
+            rings.push(held.ring);
         }
-        self.watch_death(
-            conn.peer.pid,
-            conn.held.into_iter().map(|h| h.ring).collect(),
-        );
+        self.watch_death(conn.peer.pid, rings);
+    }
+
+    /// Hangs up a client's socket now (its peer sees end of file at
+    /// once, whatever the closer thread is busy with) and has it closed
+    /// off this thread: descriptors still in flight in it are released
+    /// with it.
+    fn discard(&self, socket: OwnedFd) {
+        let _ = rustix::net::shutdown(&socket, rustix::net::Shutdown::Both);
+        self.closer.close(vec![socket]);
+    }
+
+    /// Queues a reap of `ring` unless one is queued already.
+    fn queue_reap(&mut self, ring: Arc<Mapped>) {
+        if self.reaps_queued.insert(Arc::as_ptr(&ring) as usize) {
+            self.reaps.push_back(ring);
+        }
+    }
+
+    /// Reaps the oldest queued ring: one per turn of the loop, however
+    /// costly a client made it, so that others are served in between.
+    fn reap_one(&mut self) {
+        let Some(ring) = self.reaps.pop_front() else {
+            return;
+        };
+        self.reaps_queued.remove(&(Arc::as_ptr(&ring) as usize));
+        let reaped = ring.reap_dead();
+        if reaped > 0 {
+            tracing::debug!(reaped, "dead endpoints reaped");
+        }
+        if ring.endpoints().is_empty() {
+            // Nobody is attached: no death could leave anything to reap,
+            // so no watch needs to keep it (and its memory, and its
+            // owner's quota) any longer.
+            self.unwatch(&ring);
+        }
+    }
+
+    /// Drops `ring` from every watch; a watch left empty is closed.
+    fn unwatch(&mut self, ring: &Arc<Mapped>) {
+        for slot in &mut self.watches {
+            let Some(watch) = slot else { continue };
+            watch.rings.retain(|r| !Arc::ptr_eq(r, ring));
+            if watch.rings.is_empty() {
+                self.watch_by_pid.remove(&watch.pid);
+                let _ = epoll::delete(&self.epoll, &watch.pidfd);
+                *slot = None;
+            }
+        }
     }
 
     /// The process may still be exiting (its socket closes before it
-    /// becomes a zombie), or may live on with its mappings: its endpoints
-    /// are reaped when its pidfd says it is gone.
-    fn watch_death(&mut self, pid: u32, rings: Vec<Arc<BrokerSegment>>) {
-        // Only rings where the process still holds an endpoint need its
-        // death watched (a holder already dead is reaped now); keeping the
-        // others would keep every ring a long-lived client ever touched
-        // mapped in the daemon until that client exits.
-        let still_held = |ring: &Arc<BrokerSegment>| {
-            ring.reap_dead();
-            ring.endpoints().iter().any(|e| e.pid == pid)
-        };
-        let rings: Vec<_> = rings.into_iter().filter(still_held).collect();
+    /// becomes a zombie), or may live on with its mappings: once its
+    /// pidfd says it is gone, every ring it held is reaped again. Which
+    /// rings it still has endpoints in is not asked here: a pid in a ring
+    /// means nothing across PID namespaces, and `reap_dead` only ever
+    /// reaps endpoints that are truly dead.
+    fn watch_death(&mut self, pid: u32, rings: Vec<Arc<Mapped>>) {
         if let Some(&w) = self.watch_by_pid.get(&pid) {
             let watch = self.watches[w].as_mut().expect("indexed watch exists");
-            watch.rings.retain(still_held);
             for ring in rings {
                 if !watch.rings.iter().any(|r| Arc::ptr_eq(r, &ring)) {
                     watch.rings.push(ring);
@@ -551,14 +702,11 @@ impl Server {
             }
             return;
         }
-        if rings.is_empty() {
-            return;
-        }
         let pidfd = Pid::from_raw(pid as i32)
             .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
         let Some(pidfd) = pidfd else {
-            // Already reaped by its parent: gone now.
-            reap(&rings);
+            // Already reaped by its parent: gone, and its rings are
+            // queued for reaping already.
             return;
         };
         let index = match self.watches.iter().position(Option::is_none) {
@@ -569,7 +717,6 @@ impl Server {
             }
         };
         if add(&self.epoll, &pidfd, WATCH | index as u64, EventFlags::IN).is_err() {
-            reap(&rings);
             return;
         }
         self.watch_by_pid.insert(pid, index);
@@ -581,14 +728,76 @@ impl Server {
             return;
         };
         self.watch_by_pid.remove(&watch.pid);
-        let reaped = reap(&watch.rings);
-        tracing::debug!(pid = watch.pid, reaped, "client process exited");
-        drop(watch.pidfd);
+        tracing::debug!(
+            pid = watch.pid,
+            rings = watch.rings.len(),
+            "client process exited"
+        );
+        for ring in watch.rings {
+            self.queue_reap(ring);
+        }
     }
 }
 
-fn reap(rings: &[Arc<BrokerSegment>]) -> usize {
-    rings.iter().map(|r| r.reap_dead()).sum()
+/// Receives one request like [`fdpass::recv_frame`], but with room for
+/// every descriptor a message can carry ([`SCM_MAX_FD`]), so that they
+/// are closed on the closer thread: the caller hands over those of a
+/// request it got, this function those of a record it refuses. While the
+/// closer thread is far behind there is no room at all (the kernel then
+/// drops them here, on its way back from `recvmsg`): slow, but our
+/// descriptor table stays bounded.
+fn recv_request(
+    socket: &OwnedFd,
+    buf: &mut [u8],
+    closer: &Closer,
+) -> Result<fdpass::Received, RecvFrameError> {
+    let room = !closer.behind();
+    let flags = RecvFlags::CMSG_CLOEXEC | RecvFlags::TRUNC | RecvFlags::DONTWAIT;
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(SCM_MAX_FD))];
+    let space = if room {
+        &mut space[..]
+    } else {
+        &mut space[..0]
+    };
+    // Dropping the buffer closes every descriptor not taken out of it.
+    let mut control = RecvAncillaryBuffer::new(space);
+    let buf_len = buf.len();
+    let msg = loop {
+        match rustix::net::recvmsg(
+            socket,
+            &mut [IoSliceMut::new(&mut *buf)],
+            &mut control,
+            flags,
+        ) {
+            Ok(msg) => break msg,
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN) => return Err(RecvFrameError::WouldBlock),
+            Err(e) => return Err(RecvFrameError::Io(e.into())),
+        }
+    };
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    let truncated = msg.flags.contains(ReturnFlags::CTRUNC);
+    if msg.bytes == 0 && fds.is_empty() && !truncated {
+        return Err(RecvFrameError::Closed);
+    }
+    if msg.flags.contains(ReturnFlags::TRUNC) || msg.bytes > buf_len {
+        closer.close(fds);
+        return Err(RecvFrameError::TooLong);
+    }
+    if truncated {
+        // Not all installed (no room, or out of descriptors).
+        closer.close(fds);
+        return Err(RecvFrameError::ControlTruncated);
+    }
+    Ok(fdpass::Received {
+        len: msg.bytes,
+        fds,
+    })
 }
 
 /// A borrowed view of an optional owned descriptor.
