@@ -106,6 +106,17 @@ fn wake(words: &WaitWords, count: u32) {
     futex_wake(words, count);
 }
 
+/// Lets other threads run before a caller looks again after a bounded
+/// attempt that could not decide (contention, or a peer writing garbage):
+/// slow path only.
+#[cold]
+pub(crate) fn back_off() {
+    #[cfg(not(shmring_loom))]
+    std::thread::yield_now();
+    #[cfg(shmring_loom)]
+    loom::thread::yield_now();
+}
+
 /// Waits until `ready()` holds, the deadline passes, or `peer_gone()` says
 /// the other side died. `ready` is re-evaluated after every wake-up, so
 /// spurious wake-ups and `EINTR` only cost a loop.

@@ -12,7 +12,7 @@ use crate::layout::RingKind;
 use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry};
 use crate::ring::Corruption;
 use crate::ring::data::DataArea;
-use crate::ring::mpmc::{MpmcMemory, SlotClaim};
+use crate::ring::mpmc::{Claim, MpmcMemory, SlotClaim};
 use crate::segment::{self, Mapping, SegmentOptions};
 use crate::sys::process::ProcessId;
 use crate::wait::{self, WaitOutcome, WaitStrategy};
@@ -500,9 +500,11 @@ impl Sender {
             if self.receivers().gone() {
                 return Err(Stop::Disconnected);
             }
-            if let Some(claim) = mem.try_claim_send(self.priority, self.endpoint.index as u32) {
-                return Ok(claim);
-            }
+            let busy = match mem.try_claim_send(self.priority, self.endpoint.index as u32) {
+                Claim::Got(claim) => return Ok(claim),
+                Claim::NotYet => false,
+                Claim::Busy => true,
+            };
             let Patience::Until(deadline) = patience else {
                 // After a liveness check, one more look: the receivers may
                 // be gone, or a slot a dead one held free again.
@@ -511,6 +513,23 @@ impl Sender {
                 }
                 return Err(Stop::Full);
             };
+            // Every look after the first checks the deadline here: the
+            // wait below returns at once, without reading the clock, while
+            // `has_room` holds, and a peer writing garbage can keep it
+            // holding while every claim fails.
+            if deadline.is_some_and(|d| wait::now() >= d) {
+                if self.endpoint.check_liveness() {
+                    continue;
+                }
+                return Err(Stop::Timeout);
+            }
+            if busy {
+                // The claim gave up undecided: `has_room` would say "go"
+                // again. Let others run, then look again.
+                self.endpoint.check_liveness();
+                wait::back_off();
+                continue;
+            }
             let receivers = self.receivers();
             let outcome = wait::wait_until(
                 &mem.control().not_full,
@@ -783,17 +802,18 @@ impl Receiver {
         let mem = &self.endpoint.mem;
         let owner = self.endpoint.index as u32;
         loop {
-            match mem.try_claim_recv(owner) {
-                Ok(Some(claim)) => return Ok(claim),
-                Ok(None) => {}
+            let busy = match mem.try_claim_recv(owner) {
+                Ok(Claim::Got(claim)) => return Ok(claim),
+                Ok(Claim::NotYet) => false,
+                Ok(Claim::Busy) => true,
                 Err(c) => return Err(Dry::Corrupt(c)),
-            }
+            };
             if self.senders().gone() {
                 // Every sender's last message is visible now (see
                 // `Side::gone`): one more look decides.
                 return match mem.try_claim_recv(owner) {
-                    Ok(Some(claim)) => Ok(claim),
-                    Ok(None) => Err(Dry::Disconnected),
+                    Ok(Claim::Got(claim)) => Ok(claim),
+                    Ok(Claim::NotYet | Claim::Busy) => Err(Dry::Disconnected),
                     Err(c) => Err(Dry::Corrupt(c)),
                 };
             }
@@ -805,6 +825,20 @@ impl Receiver {
                 }
                 return Err(Dry::Empty);
             };
+            // As for senders: every look after the first checks the
+            // deadline, since `has_message` can keep saying "go" while
+            // every claim fails.
+            if deadline.is_some_and(|d| wait::now() >= d) {
+                if self.endpoint.check_liveness() {
+                    continue;
+                }
+                return Err(Dry::Timeout);
+            }
+            if busy {
+                self.endpoint.check_liveness();
+                wait::back_off();
+                continue;
+            }
             let senders = self.senders();
             let outcome = wait::wait_until(
                 &mem.control().not_empty,
