@@ -189,3 +189,30 @@ pub fn a_dead_receivers_slot_is_recovered() {
     assert_eq!(got, [2, 3]);
     assert_eq!(queue.recovered().dead_receiver_messages, 1);
 }
+
+/// Senders of two priority levels are parked on full levels (one futex
+/// word for all senders); a receiver frees a slot of level 1 only (it
+/// takes the highest level first). The wake-up must reach the level-1
+/// sender: the futex mock wakes exactly one sleeper, the longest sleeping
+/// first, so a wake-up for "any sender" can go to the level-0 one, which
+/// finds no room and sleeps again while the level-1 sender sleeps on
+/// (loom: deadlock). Dropping the receiver then ends the level-0 send.
+pub fn room_on_one_level_wakes_a_sender_of_that_level() {
+    let queue = Mpmc::on_heap(2, 8, 2, WaitStrategy::Park);
+    let receiver = queue.receiver().unwrap();
+    let sender = queue.sender().unwrap();
+    for level in 0..2 {
+        for _ in 0..2 {
+            sender.with_priority(level).try_send(&[9]).unwrap();
+        }
+    }
+    let low = sender.with_priority(0);
+    let high = sender.with_priority(1);
+    drop(sender);
+    let low = thread::spawn(move || low.send(&[0]).is_err());
+    let high = thread::spawn(move || high.send(&[1]).unwrap());
+    drop(receiver.try_recv().unwrap());
+    high.join().unwrap();
+    drop(receiver);
+    assert!(low.join().unwrap(), "level 0 never had room: disconnected");
+}

@@ -1,7 +1,8 @@
 //! Proof that the models bite: built with `--cfg shmring_loom_broken`, the
-//! library publishes SPSC records with Relaxed instead of Release and its
-//! waiters skip the re-check after announcing themselves
-//! (docs/verification.md). Each model below must then fail.
+//! library publishes SPSC records with Relaxed instead of Release, its
+//! waiters skip the re-check after announcing themselves, and an MPMC
+//! receiver that frees a slot wakes any one sender instead of one of that
+//! slot's level (docs/verification.md). Each model below must then fail.
 //!
 //! A loom deadlock report can abort the process (it panics again while
 //! unwinding), so each broken model runs in a child process: this test
@@ -44,6 +45,14 @@ fn broken_wake_up_model() {
     loom::model(loom_tests::wait::consumer_wakes_for_a_message);
 }
 
+#[test]
+#[ignore = "run by a_wake_up_for_any_level_is_caught, in a child process"]
+fn broken_level_wake_up_model() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(loom_tests::mpmc::room_on_one_level_wakes_a_sender_of_that_level);
+}
+
 /// A Relaxed publication lets the consumer see a header before the
 /// payload: loom finds an execution where the bytes differ.
 #[test]
@@ -58,5 +67,14 @@ fn relaxed_publication_is_caught() {
 #[test]
 fn a_missing_recheck_is_caught() {
     let text = run_expecting_failure("broken_wake_up_model");
+    assert!(text.contains("deadlock"), "{text}");
+}
+
+/// A wake-up for "any sender" goes to the level-0 sender that slept first;
+/// the level-1 sender, for whom the room is, sleeps on: loom reports a
+/// deadlock.
+#[test]
+fn a_wake_up_for_any_level_is_caught() {
+    let text = run_expecting_failure("broken_level_wake_up_model");
     assert!(text.contains("deadlock"), "{text}");
 }

@@ -40,3 +40,12 @@ fn a_dead_senders_slot_is_recovered() {
 fn a_dead_receivers_slot_is_recovered() {
     loom::model(loom_tests::mpmc::a_dead_receivers_slot_is_recovered);
 }
+
+/// Three threads with blocking waits: bounded to 2 preemptions, as
+/// `two_producers_one_consumer_in_order`.
+#[test]
+fn room_on_one_level_wakes_a_sender_of_that_level() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(loom_tests::mpmc::room_on_one_level_wakes_a_sender_of_that_level);
+}

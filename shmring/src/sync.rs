@@ -136,55 +136,72 @@ pub(crate) fn heavy_fence() -> bool {
 
 /// The futex, as loom sees it: wait and wake on an address, with the
 /// kernel's guarantee that the value check and the queueing are atomic
-/// with respect to a wake. A waiter nobody wakes blocks forever, so a lost
-/// wake-up shows up as a loom deadlock.
+/// with respect to a wake, and its wake semantics: at most `count`
+/// sleepers, first queued first, only those whose bits meet the waker's
+/// (`FUTEX_WAIT_BITSET`/`FUTEX_WAKE_BITSET`; plain calls use every bit). A
+/// waiter nobody wakes blocks forever, so a lost wake-up, or a wake-up
+/// that went to a sleeper that could not use it, shows up as a loom
+/// deadlock.
 #[cfg(shmring_loom)]
 pub(crate) mod futex_mock {
     use super::AtomicU32;
     use loom::sync::{Condvar, Mutex};
 
-    /// Wake-ups per futex address.
+    #[derive(Default)]
+    struct Queue {
+        next_id: u64,
+        /// (address, bits, id) of every sleeper, in the order they slept.
+        sleeping: Vec<(usize, u32, u64)>,
+        /// Sleepers woken and not yet returned.
+        woken: Vec<u64>,
+    }
+
     struct Table {
-        wakes: Mutex<Vec<(usize, u64)>>,
+        queue: Mutex<Queue>,
         cv: Condvar,
     }
 
     loom::lazy_static! {
-        static ref TABLE: Table = Table { wakes: Mutex::new(Vec::new()), cv: Condvar::new() };
+        static ref TABLE: Table = Table { queue: Mutex::new(Queue::default()), cv: Condvar::new() };
     }
 
-    fn wakes_of(list: &mut Vec<(usize, u64)>, addr: usize) -> &mut u64 {
-        let i = match list.iter().position(|(a, _)| *a == addr) {
-            Some(i) => i,
-            None => {
-                list.push((addr, 0));
-                list.len() - 1
-            }
-        };
-        &mut list[i].1
-    }
-
-    /// `FUTEX_WAIT`: sleeps while `*word == expected`, until a wake.
-    pub(crate) fn wait(word: &AtomicU32, expected: u32) {
+    /// `FUTEX_WAIT_BITSET`: sleeps while `*word == expected`, until a wake
+    /// whose bits meet `bits`.
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, bits: u32) {
         let addr = word as *const AtomicU32 as usize;
-        let mut list = TABLE.wakes.lock().unwrap();
+        let mut queue = TABLE.queue.lock().unwrap();
         // SeqCst: the kernel reads the word under the bucket lock; the
         // mutex gives the same atomicity against `wake`.
         if word.load(super::Ordering::SeqCst) != expected {
             return;
         }
-        let seen = *wakes_of(&mut list, addr);
-        while *wakes_of(&mut list, addr) == seen {
-            list = TABLE.cv.wait(list).unwrap();
+        let id = queue.next_id;
+        queue.next_id += 1;
+        queue.sleeping.push((addr, bits, id));
+        while !queue.woken.contains(&id) {
+            queue = TABLE.cv.wait(queue).unwrap();
         }
+        queue.woken.retain(|w| *w != id);
     }
 
-    /// `FUTEX_WAKE`: wakes the sleepers on `word` (all of them: a model
-    /// with one waiter per word cannot tell the difference).
-    pub(crate) fn wake(word: &AtomicU32, _count: u32) {
+    /// `FUTEX_WAKE_BITSET`: wakes up to `count` sleepers on `word` whose
+    /// bits meet `bits`, the longest sleeping first.
+    pub(crate) fn wake(word: &AtomicU32, count: u32, bits: u32) {
         let addr = word as *const AtomicU32 as usize;
-        let mut list = TABLE.wakes.lock().unwrap();
-        *wakes_of(&mut list, addr) += 1;
+        let mut queue = TABLE.queue.lock().unwrap();
+        let Queue {
+            sleeping, woken, ..
+        } = &mut *queue;
+        let mut left = count;
+        sleeping.retain(|&(a, b, id)| {
+            if left > 0 && a == addr && b & bits != 0 {
+                left -= 1;
+                woken.push(id);
+                false
+            } else {
+                true
+            }
+        });
         TABLE.cv.notify_all();
     }
 }

@@ -30,6 +30,18 @@
 //!
 //! Sleeps are cut into slices of at most [`LIVENESS_INTERVAL`] so that the
 //! caller can notice a peer that died without waking anybody.
+//!
+//! Waiters on one word may wait for different conditions: MPMC senders
+//! wait for room on their own priority level. Each such waiter sleeps in a
+//! *class* (a bit of the futex bitset, `FUTEX_WAIT_BITSET`), and a waker
+//! that made one class's condition true wakes one sleeper of that class
+//! (`FUTEX_WAKE_BITSET`): a single wake-up cannot go to a sleeper that
+//! still cannot proceed while the one that can sleeps on. Plain waiters and
+//! [`notify_all`] use every bit. `sleepers` and `epoch` stay shared by all
+//! classes, so the protocol above is unchanged; the cost of sharing is
+//! that a waker may make a system call that wakes nobody, and that a
+//! waiter of another class about to sleep sees the epoch move and looks
+//! once more: both only when somebody sleeps, never on the fast path.
 
 use crate::layout::WaitWords;
 use crate::sync::{Ordering, heavy_fence, light_fence};
@@ -59,6 +71,31 @@ impl Default for WaitStrategy {
 
 /// How often a waiter checks whether its peer is still alive.
 pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The longest sleep slice of a waiter on this thread: [`LIVENESS_INTERVAL`],
+/// or in unit tests what the thread asked for ([`test_hooks`]), so that a
+/// test can tell "woken" from "rescued by the end of its slice".
+#[inline]
+fn liveness_interval() -> Duration {
+    #[cfg(test)]
+    if let Some(interval) = test_hooks::LIVENESS.with(|c| c.get()) {
+        return interval;
+    }
+    LIVENESS_INTERVAL
+}
+
+/// Unit-test hooks.
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::cell::Cell;
+    use std::time::Duration;
+
+    thread_local! {
+        /// Overrides the sleep slice of waits on this thread.
+        pub(crate) static LIVENESS: Cell<Option<Duration>> = const { Cell::new(None) };
+    }
+}
+
 /// Sleep slice when this process cannot issue the heavy fence: without
 /// it a wake-up can be missed, so the waiter polls at this period.
 const DEGRADED_SLICE: Duration = Duration::from_millis(1);
@@ -74,36 +111,65 @@ pub(crate) enum WaitOutcome {
     PeerGone,
 }
 
+/// Every class: plain waiters, and wakers that concern everybody.
+pub(crate) const ANY_CLASS: u32 = u32::MAX;
+
+/// The class of waiters numbered `n` (0 to 31; MPMC: the priority level).
+#[inline(always)]
+pub(crate) fn class_bit(n: u32) -> u32 {
+    1 << (n % 32)
+}
+
 /// Wakes one sleeper if any announced itself. Call right after making the
 /// condition true; costs no system call when nobody sleeps.
 #[inline(always)]
 pub(crate) fn notify_one(words: &WaitWords) {
-    notify(words, 1);
+    notify(words, 1, ANY_CLASS);
 }
 
-/// Wakes every sleeper (disconnect, or a condition many wait for).
+/// Wakes one sleeper of `class` (a [`class_bit`]) if anybody announced
+/// itself: for a condition only that class waits for. Same cost as
+/// [`notify_one`].
+#[inline(always)]
+pub(crate) fn notify_one_of_class(words: &WaitWords, class: u32) {
+    notify(words, 1, class);
+}
+
+/// Wakes every sleeper of every class (disconnect, or a condition many
+/// wait for).
 #[inline]
 pub(crate) fn notify_all(words: &WaitWords) {
-    notify(words, u32::MAX);
+    notify(words, u32::MAX, ANY_CLASS);
 }
 
 #[inline(always)]
-fn notify(words: &WaitWords, count: u32) {
+fn notify(words: &WaitWords, count: u32, class: u32) {
     // Orders the caller's condition store before the `sleepers` load;
     // pairs with the waiter's heavy_fence.
     light_fence();
     if words.sleepers.load(Ordering::Relaxed) != 0 {
-        wake(words, count);
+        wake(words, count, class);
     }
 }
 
 #[cold]
 #[inline(never)]
-fn wake(words: &WaitWords, count: u32) {
+fn wake(words: &WaitWords, count: u32, class: u32) {
     // Release: a waiter whose FUTEX_WAIT fails because the epoch moved
     // (or that reads the new epoch) also sees the condition.
     words.epoch.fetch_add(1, Ordering::Release);
-    futex_wake(words, count);
+    futex_wake(words, count, class);
+}
+
+/// Lets other threads run before a caller looks again after a bounded
+/// attempt that could not decide (contention, or a peer writing garbage):
+/// slow path only.
+#[cold]
+pub(crate) fn back_off() {
+    #[cfg(not(shmring_loom))]
+    std::thread::yield_now();
+    #[cfg(shmring_loom)]
+    loom::thread::yield_now();
 }
 
 /// Waits until `ready()` holds, the deadline passes, or `peer_gone()` says
@@ -113,6 +179,20 @@ pub(crate) fn wait_until(
     words: &WaitWords,
     strategy: WaitStrategy,
     deadline: Option<Instant>,
+    ready: impl FnMut() -> bool,
+    peer_gone: impl FnMut() -> bool,
+) -> WaitOutcome {
+    wait_until_class(words, ANY_CLASS, strategy, deadline, ready, peer_gone)
+}
+
+/// [`wait_until`], sleeping in `class` (a [`class_bit`]): woken by
+/// [`notify_one_of_class`] for that class, [`notify_one`] and
+/// [`notify_all`], not by another class's wake-up.
+pub(crate) fn wait_until_class(
+    words: &WaitWords,
+    class: u32,
+    strategy: WaitStrategy,
+    deadline: Option<Instant>,
     mut ready: impl FnMut() -> bool,
     mut peer_gone: impl FnMut() -> bool,
 ) -> WaitOutcome {
@@ -120,7 +200,8 @@ pub(crate) fn wait_until(
         return WaitOutcome::Ready;
     }
     let start = now();
-    let mut next_liveness = start + LIVENESS_INTERVAL;
+    let interval = liveness_interval();
+    let mut next_liveness = start + interval;
     let spin_until = match strategy {
         WaitStrategy::BusySpin => None,
         WaitStrategy::SpinThenPark { spin } => Some(start + spin),
@@ -142,7 +223,7 @@ pub(crate) fn wait_until(
                 if peer_gone() {
                     return WaitOutcome::PeerGone;
                 }
-                next_liveness = now + LIVENESS_INTERVAL;
+                next_liveness = now + interval;
             }
             if spin_until.is_some_and(|s| now >= s) {
                 break;
@@ -171,7 +252,7 @@ pub(crate) fn wait_until(
                     WaitOutcome::PeerGone
                 };
             }
-            next_liveness = now + LIVENESS_INTERVAL;
+            next_liveness = now + interval;
         }
         let mut slice = next_liveness.saturating_duration_since(now);
         if let Some(d) = deadline {
@@ -191,7 +272,7 @@ pub(crate) fn wait_until(
             words.sleepers.fetch_sub(1, Ordering::Relaxed);
             return WaitOutcome::Ready;
         }
-        futex_wait(words, epoch, slice);
+        futex_wait(words, epoch, slice, class);
         words.sleepers.fetch_sub(1, Ordering::Relaxed);
         if ready() {
             return WaitOutcome::Ready;
@@ -217,21 +298,33 @@ pub(crate) fn now() -> Instant {
 }
 
 #[cfg(not(shmring_loom))]
-fn futex_wait(words: &WaitWords, expected: u32, slice: Duration) {
-    crate::sys::futex::wait(words.epoch.as_std(), expected, Some(slice));
+fn futex_wait(words: &WaitWords, expected: u32, slice: Duration, class: u32) {
+    use crate::sys::futex;
+    match std::num::NonZeroU32::new(class) {
+        Some(bits) if class != ANY_CLASS => {
+            futex::wait_bitset(words.epoch.as_std(), expected, Some(slice), bits);
+        }
+        _ => {
+            futex::wait(words.epoch.as_std(), expected, Some(slice));
+        }
+    }
 }
 
 #[cfg(not(shmring_loom))]
-fn futex_wake(words: &WaitWords, count: u32) {
-    crate::sys::futex::wake(words.epoch.as_std(), count);
+fn futex_wake(words: &WaitWords, count: u32, class: u32) {
+    use crate::sys::futex;
+    match std::num::NonZeroU32::new(class) {
+        Some(bits) if class != ANY_CLASS => futex::wake_bitset(words.epoch.as_std(), count, bits),
+        _ => futex::wake(words.epoch.as_std(), count),
+    }
 }
 
 #[cfg(shmring_loom)]
-fn futex_wait(words: &WaitWords, expected: u32, _slice: Duration) {
-    crate::sync::futex_mock::wait(&words.epoch, expected);
+fn futex_wait(words: &WaitWords, expected: u32, _slice: Duration, class: u32) {
+    crate::sync::futex_mock::wait(&words.epoch, expected, class);
 }
 
 #[cfg(shmring_loom)]
-fn futex_wake(words: &WaitWords, count: u32) {
-    crate::sync::futex_mock::wake(&words.epoch, count);
+fn futex_wake(words: &WaitWords, count: u32, class: u32) {
+    crate::sync::futex_mock::wake(&words.epoch, count, class);
 }

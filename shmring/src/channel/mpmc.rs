@@ -13,7 +13,7 @@ use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, Mpmc
 use crate::liveness::{Lease, Locks};
 use crate::ring::Corruption;
 use crate::ring::data::DataArea;
-use crate::ring::mpmc::{MpmcMemory, SlotClaim};
+use crate::ring::mpmc::{Claim, MpmcMemory, SlotClaim};
 use crate::segment::{self, Mapping, SegmentOptions};
 use crate::sys::process::ProcessId;
 use crate::wait::{self, WaitOutcome, WaitStrategy};
@@ -526,9 +526,11 @@ impl Sender {
             if self.receivers().gone() {
                 return Err(Stop::Disconnected);
             }
-            if let Some(claim) = mem.try_claim_send(self.priority, self.endpoint.index as u32) {
-                return Ok(claim);
-            }
+            let busy = match mem.try_claim_send(self.priority, self.endpoint.index as u32) {
+                Claim::Got(claim) => return Ok(claim),
+                Claim::NotYet => false,
+                Claim::Busy => true,
+            };
             let Patience::Until(deadline) = patience else {
                 // After a liveness check, one more look: the receivers may
                 // be gone, or a slot a dead one held free again.
@@ -537,9 +539,27 @@ impl Sender {
                 }
                 return Err(Stop::Full);
             };
+            // Every look after the first checks the deadline here: the
+            // wait below returns at once, without reading the clock, while
+            // `has_room` holds, and a peer writing garbage can keep it
+            // holding while every claim fails.
+            if deadline.is_some_and(|d| wait::now() >= d) {
+                if self.endpoint.check_liveness() {
+                    continue;
+                }
+                return Err(Stop::Timeout);
+            }
+            if busy {
+                // The claim gave up undecided: `has_room` would say "go"
+                // again. Let others run, then look again.
+                self.endpoint.check_liveness();
+                wait::back_off();
+                continue;
+            }
             let receivers = self.receivers();
-            let outcome = wait::wait_until(
+            let outcome = wait::wait_until_class(
                 &mem.control().not_full,
+                wait::class_bit(self.priority),
                 self.endpoint.wait,
                 deadline,
                 || mem.has_room(self.priority) || receivers.gone(),
@@ -809,17 +829,18 @@ impl Receiver {
         let mem = &self.endpoint.mem;
         let owner = self.endpoint.index as u32;
         loop {
-            match mem.try_claim_recv(owner) {
-                Ok(Some(claim)) => return Ok(claim),
-                Ok(None) => {}
+            let busy = match mem.try_claim_recv(owner) {
+                Ok(Claim::Got(claim)) => return Ok(claim),
+                Ok(Claim::NotYet) => false,
+                Ok(Claim::Busy) => true,
                 Err(c) => return Err(Dry::Corrupt(c)),
-            }
+            };
             if self.senders().gone() {
                 // Every sender's last message is visible now (see
                 // `Side::gone`): one more look decides.
                 return match mem.try_claim_recv(owner) {
-                    Ok(Some(claim)) => Ok(claim),
-                    Ok(None) => Err(Dry::Disconnected),
+                    Ok(Claim::Got(claim)) => Ok(claim),
+                    Ok(Claim::NotYet | Claim::Busy) => Err(Dry::Disconnected),
                     Err(c) => Err(Dry::Corrupt(c)),
                 };
             }
@@ -831,6 +852,20 @@ impl Receiver {
                 }
                 return Err(Dry::Empty);
             };
+            // As for senders: every look after the first checks the
+            // deadline, since `has_message` can keep saying "go" while
+            // every claim fails.
+            if deadline.is_some_and(|d| wait::now() >= d) {
+                if self.endpoint.check_liveness() {
+                    continue;
+                }
+                return Err(Dry::Timeout);
+            }
+            if busy {
+                self.endpoint.check_liveness();
+                wait::back_off();
+                continue;
+            }
             let senders = self.senders();
             let outcome = wait::wait_until(
                 &mem.control().not_empty,
@@ -980,6 +1015,126 @@ impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
         let mem = &self.receiver.endpoint.mem;
         mem.release(self.claim);
-        wait::notify_one(&mem.control().not_full);
+        // Only a sender of this slot's level can use it: wake one of those,
+        // not whichever sender slept first (the broken loom build does the
+        // latter, to prove the model notices).
+        let class = if cfg!(shmring_loom_broken) {
+            wait::ANY_CLASS
+        } else {
+            wait::class_bit(self.claim.level)
+        };
+        wait::notify_one_of_class(&mem.control().not_full, class);
+    }
+}
+
+#[cfg(all(test, not(shmring_loom)))]
+mod tests {
+    use super::*;
+    use crate::wait::test_hooks;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// Far beyond any prompt wake-up, far below the senders' deadlines and
+    /// sleep slices: only a wake-up meant for the sender completes it.
+    const WATCHDOG: Duration = Duration::from_secs(10);
+    const NEVER: Duration = Duration::from_secs(3600);
+
+    struct Unlink(String);
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            let _ = crate::unlink(&self.0);
+        }
+    }
+
+    /// Whether thread `tid` of this process sleeps in a futex wait.
+    fn asleep_in_futex(tid: i32) -> bool {
+        let task = format!("/proc/self/task/{tid}");
+        let wchan = std::fs::read_to_string(format!("{task}/wchan")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("{task}/stat")).unwrap_or_default();
+        let sleeping = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'));
+        sleeping && wchan.contains("futex")
+    }
+
+    /// Starts a blocking send at `level` in a thread whose sleep slices last
+    /// an hour; returns once it sleeps in the kernel, with the channel its
+    /// outcome arrives on.
+    fn parked_sender(
+        sender: &Sender,
+        level: u32,
+        sleepers: &crate::sync::AtomicU32,
+        before: u32,
+    ) -> mpsc::Receiver<Result<(), String>> {
+        let sender = sender.with_priority(level);
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            test_hooks::LIVENESS.with(|c| c.set(Some(NEVER)));
+            tid_tx
+                .send(rustix::thread::gettid().as_raw_nonzero().get())
+                .unwrap();
+            let outcome = sender
+                .send_timeout(&[level as u8], NEVER)
+                .map_err(|e| format!("{e:?}"));
+            let _ = done_tx.send(outcome);
+        });
+        let tid = tid_rx.recv().unwrap();
+        let give_up = Instant::now() + WATCHDOG;
+        while !(sleepers.load(crate::sync::Ordering::SeqCst) > before && asleep_in_futex(tid)) {
+            assert!(
+                Instant::now() < give_up,
+                "the level-{level} sender never slept"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        done_rx
+    }
+
+    /// Issue 13: senders of two levels sleep on one futex word; room
+    /// appears on level 1 only. The wake-up must reach the level-1 sender,
+    /// although the level-0 sender went to sleep first (the kernel wakes in
+    /// queue order): before the fix it woke the level-0 sender, which found
+    /// no room and slept again, and the level-1 sender slept on to the end
+    /// of its slice (here an hour; in production 100 ms).
+    #[test]
+    fn room_on_one_level_wakes_a_sender_of_that_level() {
+        let name = format!("shmring-unit-{}-level-wake", std::process::id());
+        let _unlink = Unlink(name.clone());
+        let queue = MpmcBuilder::new()
+            .slots(2)
+            .slot_size(8)
+            .priorities(2)
+            .wait_strategy(WaitStrategy::Park)
+            .create(&name)
+            .unwrap();
+        let sender = queue.sender().unwrap();
+        let receiver = queue.receiver().unwrap();
+        for level in 0..2 {
+            for _ in 0..2 {
+                sender.with_priority(level).try_send(b"fill").unwrap();
+            }
+        }
+        let sleepers = &queue.mem.control().not_full.sleepers;
+        let low = parked_sender(&sender, 0, sleepers, 0);
+        let high = parked_sender(&sender, 1, sleepers, 1);
+        // A receiver takes the highest level first: room on level 1 only.
+        drop(receiver.try_recv().unwrap());
+        assert_eq!(
+            high.recv_timeout(WATCHDOG),
+            Ok(Ok(())),
+            "the level-1 sender was not woken for the room on its level"
+        );
+        assert!(
+            matches!(low.try_recv(), Err(mpsc::TryRecvError::Empty)),
+            "the level-0 sender has no room and must still wait"
+        );
+        // Ends the level-0 sender: every sleeper wakes for a disconnect.
+        drop(receiver);
+        let outcome = low.recv_timeout(WATCHDOG);
+        assert!(
+            matches!(&outcome, Ok(Err(e)) if e.contains("Disconnected")),
+            "{outcome:?}"
+        );
     }
 }

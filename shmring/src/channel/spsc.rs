@@ -72,8 +72,8 @@ impl SpscBuilder {
         self
     }
 
-    /// Largest message in bytes, at most `capacity / 4` (create only;
-    /// default `capacity / 4`).
+    /// Largest message in bytes, at most `capacity / 4` and `2³² - 8`
+    /// (create only; default `capacity / 4`).
     pub fn max_message(mut self, bytes: u64) -> SpscBuilder {
         self.max_message = Some(bytes);
         self

@@ -7,7 +7,7 @@
 //! |               256 |         256 | sender registry: 32 role words                 |
 //! |               512 |         256 | receiver registry: 32 role words               |
 //! |               768 |         128 | `not_empty` waiters (receivers sleep here)     |
-//! |               896 |         128 | `not_full` waiters (senders sleep here)        |
+//! |               896 |         128 | `not_full` waiters (senders; bit 1 << level)   |
 //! |      1024 + 256·l |         128 | level `l`: enqueue position                    |
 //! |      1152 + 256·l |         128 | level `l`: dequeue position                    |
 //! | 1024 + 256·levels | slots·stride·levels | slots, level by level             |

@@ -23,6 +23,14 @@ const PUBLISHED: u64 = 1 << 63;
 const PADDING: u64 = 1 << 62;
 const LEN_MASK: u64 = 0xffff_ffff;
 
+/// Largest `max_message` whose records all fit their 32-bit length field:
+/// a message header holds the payload length (at most `max_message`), and
+/// a wrap-around padding record is shorter than the record that did not
+/// fit, so at most `record_size(max_message) - 8 = round_up(max_message,
+/// 8)` bytes. `2³² - 8` keeps both within `u32::MAX`; one byte more and a
+/// padding of `2³²` bytes would lose its top bit.
+pub(crate) const MAX_RECORD_PAYLOAD: u64 = LEN_MASK & !(RECORD_ALIGN - 1);
+
 /// A decoded, validated record header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Record {
@@ -83,5 +91,29 @@ mod tests {
         assert_eq!(record_size(1), 16);
         assert_eq!(record_size(8), 16);
         assert_eq!(record_size(9), 24);
+    }
+
+    /// Issue 13: with `max_message = u32::MAX` a padding record could be
+    /// `2³²` bytes, which its 32-bit length field cannot hold.
+    #[test]
+    fn the_largest_padding_fits_its_length_field() {
+        let largest_padding = record_size(MAX_RECORD_PAYLOAD) - RECORD_HEADER;
+        assert_eq!(
+            decode(encode_padding(largest_padding)),
+            Some(Record::Padding {
+                total: largest_padding
+            })
+        );
+        assert_eq!(
+            decode(encode_message(MAX_RECORD_PAYLOAD)),
+            Some(Record::Message {
+                len: MAX_RECORD_PAYLOAD
+            })
+        );
+        let too_big = MAX_RECORD_PAYLOAD + 1;
+        assert_eq!(
+            decode(encode_padding(record_size(too_big) - RECORD_HEADER)),
+            None
+        );
     }
 }

@@ -12,6 +12,7 @@
 
 use super::WaitWords;
 use super::header::{HEADER_SIZE, HeaderProblem, SegmentHeader};
+use super::record::MAX_RECORD_PAYLOAD;
 use crate::sync::AtomicU64;
 use crossbeam_utils::CachePadded;
 
@@ -39,7 +40,8 @@ pub(crate) const MIN_CAPACITY: u64 = 64;
 /// clear of overflow.
 pub(crate) const MAX_POSITION: u64 = 1 << 62;
 /// Largest allowed capacity (1 TiB keeps every position sum far from
-/// overflow and every record length within 32 bits of `max_message`).
+/// overflow; `max_message` is bounded separately so that every record
+/// length fits 32 bits).
 pub(crate) const MAX_CAPACITY: u64 = 1 << 40;
 
 /// Who holds the two roles (`role.rs` encodes the words).
@@ -108,9 +110,11 @@ impl SpscGeometry {
             return Err("capacity must be between 64 bytes and 1 TiB");
         }
         // A record plus a wrap-around padding plus the zeroed next header
-        // must always fit, or a producer could wait for space forever.
-        if self.max_message > self.capacity / 4 || self.max_message > u64::from(u32::MAX) {
-            return Err("max_message must be at most capacity / 4 (and below 4 GiB)");
+        // must always fit, or a producer could wait for space forever; and
+        // every record, the padding before a wrapped one included, must fit
+        // its 32-bit length field (`record.rs`).
+        if self.max_message > self.capacity / 4 || self.max_message > MAX_RECORD_PAYLOAD {
+            return Err("max_message must be at most capacity / 4 (and 4 GiB - 8)");
         }
         Ok(self)
     }
@@ -169,6 +173,33 @@ impl SpscGeometry {
 mod tests {
     use super::*;
     use std::mem::offset_of;
+
+    /// Issue 13: a `max_message` whose wrap padding overflows the 32-bit
+    /// length field is refused, at create (`check`) and in a header.
+    #[test]
+    fn max_message_keeps_every_record_within_its_length_field() {
+        let capacity = 1 << 34;
+        for max_message in [u64::from(u32::MAX), MAX_RECORD_PAYLOAD + 1] {
+            let g = SpscGeometry {
+                capacity,
+                max_message,
+            };
+            assert!(g.check().is_err(), "{max_message}");
+            assert!(matches!(
+                SpscGeometry::from_header(&g.header(1, 1)),
+                Err(HeaderProblem::Corrupt(_))
+            ));
+        }
+        let g = SpscGeometry {
+            capacity,
+            max_message: MAX_RECORD_PAYLOAD,
+        };
+        assert_eq!(g.check(), Ok(g));
+        assert!(matches!(SpscGeometry::from_header(&g.header(1, 1)), Ok(h) if h == g));
+        // The largest record, and the largest padding before it, fit.
+        let record = super::super::record::record_size(g.max_message);
+        assert!(record - 8 <= u64::from(u32::MAX));
+    }
 
     /// The offsets documented in `docs/layout.md`.
     #[test]

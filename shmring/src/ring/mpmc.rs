@@ -34,10 +34,25 @@ use crate::layout::mpmc::{
 use crate::sync::Ordering;
 use std::ptr::NonNull;
 
-/// Attempts before a claim gives up under contention (or against a peer
-/// that keeps rewriting positions): the caller sees Full/Empty and, if it
-/// blocks, waits and tries again, so a hostile peer cannot pin it here.
+/// Steps (slot looks) before a claim gives up undecided, under contention
+/// or against a peer that writes sequence words or counters which keep
+/// saying "move on": the claim returns [`Claim::Busy`] and the caller
+/// checks its deadline before it looks again, so no peer can pin it here.
 const CLAIM_ATTEMPTS: u32 = 1024;
+
+/// What one bounded claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The slot is ours.
+    Got(SlotClaim),
+    /// Full (sender) or empty (receiver): worth sleeping until woken.
+    NotYet,
+    /// Undecided after [`CLAIM_ATTEMPTS`] steps. Do not sleep on
+    /// `has_room`/`has_message`, which may well keep saying "go" (that is
+    /// how a peer writing garbage keeps a claim busy): check the deadline,
+    /// back off, look again.
+    Busy,
+}
 
 /// The writer mark of registry entry `owner` on position `pos`.
 #[inline(always)]
@@ -163,6 +178,8 @@ unsafe impl Sync for MpmcMemory {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SlotClaim {
     pos: u64,
+    /// Priority level of the slot (whose senders a release wakes).
+    pub(crate) level: u32,
     /// Byte offset of the slot in the slot area.
     offset: u64,
     /// Payload length (receiving side only).
@@ -213,10 +230,9 @@ impl MpmcMemory {
     }
 
     /// Claims the next free slot of `level` for sending, marked as written
-    /// by registry entry `owner`. `None`: full (or contended past the
-    /// attempt bound).
+    /// by registry entry `owner`, in at most [`CLAIM_ATTEMPTS`] steps.
     #[inline]
-    pub(crate) fn try_claim_send(&self, level: u32, owner: u32) -> Option<SlotClaim> {
+    pub(crate) fn try_claim_send(&self, level: u32, owner: u32) -> Claim {
         let enqueue = &self.level(level).enqueue;
         let mut pos = enqueue.load(Ordering::Relaxed);
         for _ in 0..CLAIM_ATTEMPTS {
@@ -239,21 +255,22 @@ impl MpmcMemory {
                         .is_ok()
                     {
                         move_past(enqueue, pos);
-                        return Some(SlotClaim {
+                        return Claim::Got(SlotClaim {
                             pos,
+                            level,
                             offset,
                             len: 0,
                         });
                     }
                 }
-                Seen::NotYet => return None,
+                Seen::NotYet => return Claim::NotYet,
                 Seen::Passed | Seen::Skipped => {
                     move_past(enqueue, pos);
                     pos = enqueue.load(Ordering::Relaxed);
                 }
             }
         }
-        None
+        Claim::Busy
     }
 
     /// Data-area offset of a claimed slot's payload.
@@ -292,23 +309,22 @@ impl MpmcMemory {
     }
 
     /// Claims the oldest message of the highest non-empty level, marked as
-    /// read by registry entry `owner`. `Ok(None)`: empty (or contended past
-    /// the attempt bound).
+    /// read by registry entry `owner`, in at most [`CLAIM_ATTEMPTS`] steps
+    /// per level. `NotYet` only if every level said empty.
     #[inline]
-    pub(crate) fn try_claim_recv(&self, owner: u32) -> Result<Option<SlotClaim>, Corruption> {
+    pub(crate) fn try_claim_recv(&self, owner: u32) -> Result<Claim, Corruption> {
+        let mut outcome = Claim::NotYet;
         for level in (0..self.geometry.levels).rev() {
-            if let Some(claim) = self.try_claim_recv_level(level, owner)? {
-                return Ok(Some(claim));
+            match self.try_claim_recv_level(level, owner)? {
+                Claim::Got(claim) => return Ok(Claim::Got(claim)),
+                Claim::Busy => outcome = Claim::Busy,
+                Claim::NotYet => {}
             }
         }
-        Ok(None)
+        Ok(outcome)
     }
 
-    fn try_claim_recv_level(
-        &self,
-        level: u32,
-        owner: u32,
-    ) -> Result<Option<SlotClaim>, Corruption> {
+    fn try_claim_recv_level(&self, level: u32, owner: u32) -> Result<Claim, Corruption> {
         let dequeue = &self.level(level).dequeue;
         let mut pos = dequeue.load(Ordering::Relaxed);
         for _ in 0..CLAIM_ATTEMPTS {
@@ -332,13 +348,18 @@ impl MpmcMemory {
                         move_past(dequeue, pos);
                         // Relaxed: published with the sequence we acquired.
                         let len = self.slots.word(offset + 8).load(Ordering::Relaxed);
-                        let claim = SlotClaim { pos, offset, len };
+                        let claim = SlotClaim {
+                            pos,
+                            level,
+                            offset,
+                            len,
+                        };
                         if len > self.geometry.slot_size {
                             // Free the slot anyway so the queue moves on.
                             self.release(claim);
                             return Err(Corruption("slot length out of range"));
                         }
-                        return Ok(Some(claim));
+                        return Ok(Claim::Got(claim));
                     }
                 }
                 Seen::Skipped => {
@@ -361,10 +382,10 @@ impl MpmcMemory {
                     move_past(dequeue, pos);
                     pos = dequeue.load(Ordering::Relaxed);
                 }
-                Seen::NotYet => return Ok(None),
+                Seen::NotYet => return Ok(Claim::NotYet),
             }
         }
-        Ok(None)
+        Ok(Claim::Busy)
     }
 
     /// Frees a received slot for the sender one lap later.

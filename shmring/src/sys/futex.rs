@@ -4,6 +4,7 @@
 
 use rustix::io::Errno;
 use rustix::thread::futex;
+use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -29,6 +30,40 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -
         // EAGAIN (value changed), EINTR, spurious wake-ups: all "look again".
         Ok(()) | Err(_) => FutexWait::Woken,
     }
+}
+
+/// `futex(FUTEX_WAIT_BITSET)` (futex(2)): as [`wait`], but the sleeper is
+/// queued with `bits`, so that [`wake_bitset`] with disjoint bits passes it
+/// over (a plain `FUTEX_WAKE` still wakes it). The kernel takes an
+/// absolute `CLOCK_MONOTONIC` time here, computed from `timeout`.
+pub(crate) fn wait_bitset(
+    word: &AtomicU32,
+    expected: u32,
+    timeout: Option<Duration>,
+    bits: NonZeroU32,
+) -> FutexWait {
+    let ts = timeout.map(|t| {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let nanos = i64::from(t.subsec_nanos()) + now.tv_nsec;
+        rustix::thread::futex::Timespec {
+            tv_sec: now
+                .tv_sec
+                .saturating_add(t.as_secs().min(i64::MAX as u64) as i64)
+                .saturating_add(nanos / 1_000_000_000),
+            tv_nsec: nanos % 1_000_000_000,
+        }
+    });
+    match futex::wait_bitset(word, futex::Flags::empty(), expected, ts.as_ref(), bits) {
+        Err(Errno::TIMEDOUT) => FutexWait::TimedOut,
+        Ok(()) | Err(_) => FutexWait::Woken,
+    }
+}
+
+/// `futex(FUTEX_WAKE_BITSET)` (futex(2)): wakes up to `count` sleepers on
+/// `word` whose bits meet `bits` (plain [`wait`] sleepers have all bits).
+pub(crate) fn wake_bitset(word: &AtomicU32, count: u32, bits: NonZeroU32) {
+    // As in `wake`: no error to report.
+    let _ = futex::wake_bitset(word, futex::Flags::empty(), count, bits);
 }
 
 /// `futex(FUTEX_WAKE)` (futex(2)): wakes up to `count` sleepers on `word`.
