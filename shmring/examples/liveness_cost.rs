@@ -16,7 +16,11 @@ use std::time::Instant;
 fn report(what: &str, mut ns: Vec<u64>) {
     ns.sort_unstable();
     let at = |q: f64| ns[((ns.len() - 1) as f64 * q) as usize];
-    println!("{what:<36} median {:>7} ns   p99 {:>7} ns", at(0.5), at(0.99));
+    println!(
+        "{what:<36} median {:>7} ns   p99 {:>7} ns",
+        at(0.5),
+        at(0.99)
+    );
 }
 
 fn time(rounds: usize, mut f: impl FnMut()) -> Vec<u64> {
