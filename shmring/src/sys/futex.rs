@@ -43,7 +43,7 @@ pub(crate) fn wait_bitset(
     bits: NonZeroU32,
 ) -> FutexWait {
     let ts = timeout.map(|t| {
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let now = monotonic_now();
         let nanos = i64::from(t.subsec_nanos()) + now.tv_nsec;
         rustix::thread::futex::Timespec {
             tv_sec: now
@@ -56,6 +56,25 @@ pub(crate) fn wait_bitset(
     match futex::wait_bitset(word, futex::Flags::empty(), expected, ts.as_ref(), bits) {
         Err(Errno::TIMEDOUT) => FutexWait::TimedOut,
         Ok(()) | Err(_) => FutexWait::Woken,
+    }
+}
+
+/// `clock_gettime(CLOCK_MONOTONIC)` (clock_gettime(2)), through the C
+/// library: rustix's own vDSO lookup reads the ELF auxiliary vector, which
+/// valgrind (the C API's memcheck test) does not lay out as the kernel
+/// does, and crashed there.
+#[allow(unsafe_code)]
+fn monotonic_now() -> rustix::thread::futex::Timespec {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, exclusively borrowed `struct timespec`;
+    // CLOCK_MONOTONIC always exists on Linux, so the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    rustix::thread::futex::Timespec {
+        tv_sec: now.tv_sec,
+        tv_nsec: now.tv_nsec,
     }
 }
 
