@@ -216,3 +216,21 @@ pub fn room_on_one_level_wakes_a_sender_of_that_level() {
     drop(receiver);
     assert!(low.join().unwrap(), "level 0 never had room: disconnected");
 }
+
+/// A receiver polls while the first sender attaches: it may find the
+/// queue empty, never disconnected. (`live` goes up before `ever`, and
+/// `gone` reads `ever` first: with the opposite order a receiver could see
+/// `ever = 1, live = 0` and report a sender that never left as gone.)
+pub fn a_sender_attaching_is_never_taken_for_a_departed_one() {
+    let queue = std::sync::Arc::new(tiny_queue());
+    let receiver = queue.receiver().unwrap();
+    let shared = std::sync::Arc::clone(&queue);
+    let attacher = thread::spawn(move || shared.sender().unwrap());
+    match receiver.try_recv() {
+        Err(TryRecvError::Empty) => {}
+        other => panic!("a sender attaching looked gone: {other:?}"),
+    }
+    let sender = attacher.join().unwrap();
+    sender.try_send(&[1]).unwrap();
+    assert_eq!(&*receiver.try_recv().unwrap(), &[1]);
+}

@@ -7,6 +7,11 @@ fn two_producers_race_for_the_last_slot() {
 }
 
 #[test]
+fn a_sender_attaching_is_never_taken_for_a_departed_one() {
+    loom::model(loom_tests::mpmc::a_sender_attaching_is_never_taken_for_a_departed_one);
+}
+
+#[test]
 fn two_consumers_race_for_two_messages() {
     loom::model(loom_tests::mpmc::two_consumers_race_for_two_messages);
 }

@@ -124,16 +124,20 @@ pub(crate) fn check_daemon(
     path: &Path,
     trusted: &Trusted,
 ) -> Result<(), BrokerError> {
-    let peer = rustix::net::sockopt::socket_peercred(&socket)
+    let uid = crate::sys::peercred::peer_uid(&socket)
         .map_err(|e| BrokerError::BrokerUnavailable(e.into()))?;
-    let uid = peer.uid.as_raw();
     if trusted.contains(uid) {
         return Ok(());
     }
+    // The pid is only for the message, and 0 when the daemon is outside
+    // our PID namespace; a failed read of it changes nothing.
+    let pid = rustix::net::sockopt::socket_peercred(&socket)
+        .map(|peer| peer.pid.as_raw_nonzero().get().unsigned_abs())
+        .unwrap_or(0);
     Err(BrokerError::UntrustedDaemon {
         path: path.to_owned(),
         uid,
-        pid: peer.pid.as_raw_nonzero().get().unsigned_abs(),
+        pid,
     })
 }
 

@@ -7,5 +7,7 @@ pub(crate) mod futex;
 #[cfg_attr(shmring_loom, allow(dead_code))]
 pub(crate) mod membarrier;
 pub(crate) mod ofd_lock;
+#[cfg(not(shmring_loom))]
+pub(crate) mod peercred;
 pub(crate) mod process;
 pub(crate) mod shm;
