@@ -5,7 +5,13 @@
 //! messages without a system call; a side that must wait spins, then
 //! sleeps on a futex that the other side wakes only when somebody sleeps.
 //!
+//! Every kind ([`Spsc`], [`Mpmc`]) is a [`Ring`]: opened through one
+//! [`RingBuilder`], shaped by one [`RingGeometry`], with endpoints that
+//! send through [`MessageSender`] and receive through [`MessageReceiver`]
+//! (bring them into scope with `use shmring::prelude::*`).
+//!
 //! ```
+//! use shmring::prelude::*;
 //! use shmring::SpscBuilder;
 //! let name = format!("crate-doc-{}", std::process::id());
 //! let ring = SpscBuilder::new().capacity(1 << 16).create(&name)?;
@@ -18,10 +24,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(unsafe_code)]
+// A loom build leaves out the broker and the administrative view, whose
+// accessors are then unused.
+#![cfg_attr(shmring_loom, allow(dead_code))]
 
+#[cfg(not(shmring_loom))]
+pub mod admin;
 #[cfg(not(shmring_loom))]
 pub mod broker;
 mod channel;
+mod geometry;
 mod layout;
 mod liveness;
 mod ring;
@@ -30,14 +42,44 @@ mod sync;
 mod sys;
 mod wait;
 
+pub use channel::any::{AnyGrant, AnyGuard, AnyReceiver, AnyRing, AnySender};
+pub use channel::endpoint::{
+    Grant, MessageReceiver, MessageSender, Patience, RecvStop, SendStop,
+};
 pub use channel::error::{
     AttachError, Corruption, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
     SendTimeoutError, TryRecvError, TrySendError,
 };
-pub use channel::mpmc::{Mpmc, MpmcBuilder, Receiver, Recovered, Sender, SlotGrant, SlotGuard};
-pub use channel::spsc::{
-    Batch, Consumer, DEFAULT_CAPACITY, Producer, RecvGuard, Spsc, SpscBuilder, WriteGrant,
+pub use channel::mpmc::{Mpmc, MpmcBuilder};
+pub use channel::open::{OpenMode, Ring, RingBuilder};
+pub use channel::spsc::{Spsc, SpscBuilder};
+pub use geometry::{
+    DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, InvalidGeometry, RingGeometry,
 };
 pub use layout::RingKind;
 pub use segment::{DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, unlink};
 pub use wait::WaitStrategy;
+
+/// The SPSC kind's endpoints: one [`Producer`](spsc::Producer), one
+/// [`Consumer`](spsc::Consumer), and what they hand out.
+pub mod spsc {
+    pub use crate::channel::spsc::{Batch, Consumer, Producer, RecvGuard, WriteGrant};
+}
+
+/// The MPMC kind's endpoints: any number of [`Sender`](mpmc::Sender)s and
+/// [`Receiver`](mpmc::Receiver)s, and what they hand out.
+pub mod mpmc {
+    pub use crate::channel::mpmc::{
+        OwnedSlotGrant, OwnedSlotGuard, Receiver, Recovered, Sender, SlotGrant, SlotGrantOf,
+        SlotGuard, SlotGuardOf,
+    };
+}
+
+/// The traits every endpoint is used through.
+pub mod prelude {
+    pub use crate::{Grant, MessageReceiver, MessageSender, Ring};
+}
+
+// The SPSC endpoints keep their short names at the root: they say their
+// kind (an MPMC queue has no producer or consumer).
+pub use spsc::{Consumer, Producer};

@@ -39,7 +39,7 @@ impl Default for SegmentOptions {
 
 /// A mapped segment whose header has been validated (or just written).
 #[derive(Debug)]
-pub(crate) struct Mapping {
+pub struct Mapping {
     map: MmapRaw,
     header: SegmentHeader,
     name: Option<String>,

@@ -72,6 +72,44 @@ impl Default for WaitStrategy {
 /// How often a waiter checks whether its peer is still alive.
 pub(crate) const LIVENESS_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Lets a family of endpoints probe its peers' liveness at most once per
+/// [`LIVENESS_INTERVAL`], from whichever of its threads comes first. Calls
+/// that find nothing to do (full, empty, timed out) ask it: waits check
+/// liveness while they wait, but `try_*` calls and short timeouts in a loop
+/// never wait that long. Never due under loom, whose processes never die
+/// and whose clock stands still.
+#[derive(Debug)]
+pub(crate) struct LivenessThrottle {
+    next: std::sync::Mutex<Instant>,
+}
+
+impl LivenessThrottle {
+    pub(crate) fn new() -> LivenessThrottle {
+        LivenessThrottle {
+            next: std::sync::Mutex::new(now()),
+        }
+    }
+
+    /// Whether this caller should probe now (and the others not until the
+    /// next interval).
+    #[cold]
+    pub(crate) fn due(&self) -> bool {
+        if cfg!(shmring_loom) {
+            return false;
+        }
+        // Another thread of this family is checking: nothing to add.
+        let Ok(mut next) = self.next.try_lock() else {
+            return false;
+        };
+        let now = now();
+        if now < *next {
+            return false;
+        }
+        *next = now + LIVENESS_INTERVAL;
+        true
+    }
+}
+
 /// The longest sleep slice of a waiter on this thread: [`LIVENESS_INTERVAL`],
 /// or in unit tests what the thread asked for ([`test_hooks`]), so that a
 /// test can tell "woken" from "rescued by the end of its slice".

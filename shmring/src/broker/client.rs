@@ -10,7 +10,9 @@ use super::protocol::{
 use super::trust::{self, Trusted};
 use crate::channel::error::{AttachError, OpenError};
 use crate::layout::RingKind;
-use crate::{Consumer, Mpmc, MpmcBuilder, Producer, Receiver, Sender, Spsc, SpscBuilder};
+use crate::geometry::RingGeometry;
+use crate::mpmc::{Receiver, Sender};
+use crate::{Consumer, Mpmc, OpenMode, Producer, Ring, RingBuilder, Spsc};
 use crate::{DEFAULT_MODE, WaitStrategy};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::SealFlags;
@@ -24,9 +26,7 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Seals every segment from the broker must carry: its size can never
 /// change under a mapping, and nobody can lift the seals.
-pub const REQUIRED_SEALS: SealFlags = SealFlags::SHRINK
-    .union(SealFlags::GROW)
-    .union(SealFlags::SEAL);
+pub const REQUIRED_SEALS: SealFlags = crate::sys::shm::SEGMENT_SEALS;
 
 /// The broker's socket path: `$SHMRING_SOCKET`, else
 /// `$XDG_RUNTIME_DIR/shmring/broker.sock`, else
@@ -193,7 +193,8 @@ impl BrokerError {
     }
 }
 
-/// What a new segment looks like.
+/// What a new segment looks like: its shape ([`RingGeometry`]), mode and
+/// lifetime.
 ///
 /// ```
 /// use shmring::broker::CreateOptions;
@@ -203,50 +204,41 @@ impl BrokerError {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreateOptions {
-    kind: RingKind,
-    capacity: u64,
-    max_message: u64,
-    levels: u32,
+    geometry: RingGeometry,
     mode: u32,
     lifetime: Lifetime,
 }
 
 impl CreateOptions {
-    /// An SPSC ring of `capacity` data bytes (a power of two), messages up
-    /// to a quarter of it, mode 0600, persistent.
-    pub fn spsc(capacity: u64) -> CreateOptions {
+    /// A ring of this shape, mode 0600, persistent.
+    pub fn new(geometry: RingGeometry) -> CreateOptions {
         CreateOptions {
-            kind: RingKind::Spsc,
-            capacity,
-            max_message: capacity / 4,
-            levels: 0,
+            geometry,
             mode: DEFAULT_MODE,
             lifetime: Lifetime::Persistent,
         }
     }
 
-    /// An MPMC queue of `slots` slots (a power of two) of `slot_size`
-    /// bytes, one priority level, mode 0600, persistent.
+    /// An SPSC ring of `capacity` data bytes ([`RingGeometry::spsc`]).
+    pub fn spsc(capacity: u64) -> CreateOptions {
+        CreateOptions::new(RingGeometry::spsc(capacity))
+    }
+
+    /// An MPMC queue of `slots` slots of `slot_size` bytes
+    /// ([`RingGeometry::mpmc`]).
     pub fn mpmc(slots: u64, slot_size: u64) -> CreateOptions {
-        CreateOptions {
-            kind: RingKind::Mpmc,
-            capacity: slots,
-            max_message: slot_size,
-            levels: 1,
-            mode: DEFAULT_MODE,
-            lifetime: Lifetime::Persistent,
-        }
+        CreateOptions::new(RingGeometry::mpmc(slots, slot_size))
     }
 
     /// Largest message (SPSC) or slot size (MPMC).
     pub fn max_message(mut self, bytes: u64) -> CreateOptions {
-        self.max_message = bytes;
+        self.geometry = self.geometry.with_max_message(bytes);
         self
     }
 
     /// Priority levels (MPMC only, 1 to 8).
     pub fn priorities(mut self, levels: u32) -> CreateOptions {
-        self.levels = levels;
+        self.geometry = self.geometry.with_priorities(levels);
         self
     }
 
@@ -268,9 +260,14 @@ impl CreateOptions {
         self.lifetime(Lifetime::Ephemeral)
     }
 
+    /// The ring's shape.
+    pub fn geometry(&self) -> RingGeometry {
+        self.geometry
+    }
+
     /// The ring kind.
     pub fn kind(&self) -> RingKind {
-        self.kind
+        self.geometry.kind()
     }
 }
 
@@ -417,8 +414,8 @@ impl BrokerClient {
     }
 
     /// Creates a segment and returns its description (the descriptor the
-    /// broker sends with it is closed: use [`create_spsc`](Self::create_spsc)
-    /// or [`create_mpmc`](Self::create_mpmc) to map it).
+    /// broker sends with it is closed: use [`create_ring`](Self::create_ring)
+    /// to map it).
     pub fn create(
         &mut self,
         name: &str,
@@ -427,15 +424,64 @@ impl BrokerClient {
         self.create_fd(name, options).map(|(info, _)| info)
     }
 
+    /// The broker source of the one open path: makes or opens the segment
+    /// `name` as a ring of kind `R`, as `mode` says (`options` shape a
+    /// new one), and maps it.
+    pub fn open_ring<R: Ring>(
+        &mut self,
+        name: &str,
+        mode: OpenMode,
+        options: &CreateOptions,
+    ) -> Result<R, BrokerError> {
+        let fd = match mode {
+            OpenMode::Create => self.create_as::<R>(name, options)?,
+            OpenMode::Open => self.open_fd(name, Role::None, R::KIND)?,
+            OpenMode::CreateOrOpen => loop {
+                match self.create_as::<R>(name, options) {
+                    Err(BrokerError::AlreadyExists(_)) => {}
+                    made => break made?,
+                }
+                match self.open_fd(name, Role::None, R::KIND) {
+                    // Unlinked between the two requests: try again.
+                    Err(BrokerError::NotFound(_)) => {}
+                    opened => break opened?,
+                }
+            },
+        };
+        Ok(self.builder::<R>().from_fd(fd)?)
+    }
+
+    /// Opens the segment `name` and attaches its sending endpoint,
+    /// announcing the role to the broker (which then reports it and reaps
+    /// it if this process dies).
+    pub fn attach_sender<R: Ring>(&mut self, name: &str) -> Result<R::Sender, BrokerError> {
+        let fd = self.open_fd(name, Role::sender_of(R::KIND), R::KIND)?;
+        Ok(self.builder::<R>().from_fd(fd)?.sender()?)
+    }
+
+    /// Opens the segment `name` and attaches its receiving endpoint,
+    /// announcing the role to the broker.
+    pub fn attach_receiver<R: Ring>(&mut self, name: &str) -> Result<R::Receiver, BrokerError> {
+        let fd = self.open_fd(name, Role::receiver_of(R::KIND), R::KIND)?;
+        Ok(self.builder::<R>().from_fd(fd)?.receiver()?)
+    }
+
+    fn builder<R: Ring>(&self) -> RingBuilder<R> {
+        RingBuilder::<R>::new().wait_strategy(self.wait)
+    }
+
+    fn create_as<R: Ring>(&mut self, name: &str, options: &CreateOptions) -> Result<OwnedFd, BrokerError> {
+        expect_kind(options.kind(), R::KIND)?;
+        self.create_fd(name, options).map(|(_, fd)| fd)
+    }
+
     /// Creates an SPSC ring and maps it.
     pub fn create_spsc(
         &mut self,
         name: &str,
         options: &CreateOptions,
     ) -> Result<Spsc, BrokerError> {
-        expect_kind(options.kind, RingKind::Spsc)?;
-        let (_, fd) = self.create_fd(name, options)?;
-        Ok(SpscBuilder::new().wait_strategy(self.wait).from_fd(fd)?)
+        self.open_ring(name, OpenMode::Create, options)
     }
 
     /// Creates an MPMC queue and maps it.
@@ -444,49 +490,37 @@ impl BrokerClient {
         name: &str,
         options: &CreateOptions,
     ) -> Result<Mpmc, BrokerError> {
-        expect_kind(options.kind, RingKind::Mpmc)?;
-        let (_, fd) = self.create_fd(name, options)?;
-        Ok(MpmcBuilder::new().wait_strategy(self.wait).from_fd(fd)?)
+        self.open_ring(name, OpenMode::Create, options)
     }
 
     /// Opens an SPSC ring without announcing a role.
     pub fn open_spsc(&mut self, name: &str) -> Result<Spsc, BrokerError> {
-        let fd = self.open_fd(name, Role::None, RingKind::Spsc)?;
-        Ok(SpscBuilder::new().wait_strategy(self.wait).from_fd(fd)?)
+        self.open_ring(name, OpenMode::Open, &CreateOptions::new(RingGeometry::default_for(RingKind::Spsc)))
     }
 
     /// Opens an MPMC queue without announcing a role.
     pub fn open_mpmc(&mut self, name: &str) -> Result<Mpmc, BrokerError> {
-        let fd = self.open_fd(name, Role::None, RingKind::Mpmc)?;
-        Ok(MpmcBuilder::new().wait_strategy(self.wait).from_fd(fd)?)
+        self.open_ring(name, OpenMode::Open, &CreateOptions::new(RingGeometry::default_for(RingKind::Mpmc)))
     }
 
     /// Opens an SPSC ring and takes its producer role.
     pub fn producer(&mut self, name: &str) -> Result<Producer, BrokerError> {
-        let fd = self.open_fd(name, Role::Producer, RingKind::Spsc)?;
-        let ring = SpscBuilder::new().wait_strategy(self.wait).from_fd(fd)?;
-        Ok(ring.producer()?)
+        self.attach_sender::<Spsc>(name)
     }
 
     /// Opens an SPSC ring and takes its consumer role.
     pub fn consumer(&mut self, name: &str) -> Result<Consumer, BrokerError> {
-        let fd = self.open_fd(name, Role::Consumer, RingKind::Spsc)?;
-        let ring = SpscBuilder::new().wait_strategy(self.wait).from_fd(fd)?;
-        Ok(ring.consumer()?)
+        self.attach_receiver::<Spsc>(name)
     }
 
     /// Opens an MPMC queue and attaches a sender.
     pub fn sender(&mut self, name: &str) -> Result<Sender, BrokerError> {
-        let fd = self.open_fd(name, Role::Sender, RingKind::Mpmc)?;
-        let queue = MpmcBuilder::new().wait_strategy(self.wait).from_fd(fd)?;
-        Ok(queue.sender()?)
+        self.attach_sender::<Mpmc>(name)
     }
 
     /// Opens an MPMC queue and attaches a receiver.
     pub fn receiver(&mut self, name: &str) -> Result<Receiver, BrokerError> {
-        let fd = self.open_fd(name, Role::Receiver, RingKind::Mpmc)?;
-        let queue = MpmcBuilder::new().wait_strategy(self.wait).from_fd(fd)?;
-        Ok(queue.receiver()?)
+        self.attach_receiver::<Mpmc>(name)
     }
 
     /// Describes one segment.
@@ -532,14 +566,7 @@ impl BrokerClient {
     ) -> Result<(SegmentInfo, OwnedFd), BrokerError> {
         let request = Request::Create(CreateRequest {
             name: name.to_owned(),
-            kind: o.kind,
-            capacity: o.capacity,
-            max_message: o.max_message,
-            levels: if o.kind == RingKind::Mpmc {
-                o.levels
-            } else {
-                0
-            },
+            geometry: o.geometry,
             mode: o.mode,
             lifetime: o.lifetime,
         });
@@ -553,10 +580,11 @@ impl BrokerClient {
         let name = name.to_owned();
         let (reply, fd) = self.request(&Request::Open { name, role })?;
         let info = segment_reply(reply)?;
-        if info.kind != kind {
+        if info.geometry.kind() != kind {
             return Err(BrokerError::WrongKind(format!(
                 "{} holds an {} ring, not an {kind} ring",
-                info.name, info.kind
+                info.name,
+                info.geometry.kind()
             )));
         }
         checked_segment_fd(fd, &info)
@@ -637,9 +665,9 @@ fn checked_segment_fd(fd: Option<OwnedFd>, info: &SegmentInfo) -> Result<OwnedFd
 
 /// Checks that `fd` carries [`REQUIRED_SEALS`] and is `size` bytes long.
 pub fn check_sealed(fd: impl AsFd, size: u64) -> Result<(), BrokerError> {
-    let seals = rustix::fs::fcntl_get_seals(&fd)
+    let sealed = crate::sys::shm::has_segment_seals(&fd)
         .map_err(|_| BrokerError::BadSegment("the descriptor does not support seals"))?;
-    if !seals.contains(REQUIRED_SEALS) {
+    if !sealed {
         return Err(BrokerError::BadSegment(
             "the segment is not sealed against shrinking, growing and resealing",
         ));

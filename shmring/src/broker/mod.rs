@@ -12,15 +12,15 @@
 //! - [`BrokerClient`]: connect, create, open, stat, list, unlink;
 //! - [`ConnectOptions`]: where the broker is and which daemon to trust
 //!   (`trust.rs`: the socket directory and `SO_PEERCRED` checks);
-//! - [`BrokerSegment`]: what the daemon needs to lay out a ring in a
-//!   memfd, report on it and declare dead processes' endpoints gone.
+//! - [`crate::admin::SegmentView`] (outside this module): what the daemon
+//!   needs to lay out a ring in a memfd, report on it and declare dead
+//!   processes' endpoints gone.
 
 mod client;
 pub mod fdpass;
 pub mod protocol;
 mod trust;
 
-pub use crate::channel::broker_hooks::{BrokerSegment, SegmentSpec};
 pub use client::{
     BrokerClient, BrokerError, ConnectOptions, CreateOptions, DEFAULT_REQUEST_TIMEOUT,
     REQUIRED_SEALS, check_sealed, default_socket_path,

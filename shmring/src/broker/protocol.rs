@@ -19,6 +19,7 @@
 //! number of bytes actually received, and every variable-length field
 //! against what is left of the payload, before anything is allocated.
 
+use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use std::fmt;
 use zerocopy::little_endian::{U16, U32};
@@ -182,6 +183,23 @@ impl Role {
     }
 
     /// The ring kind this role belongs to (`None` fits both).
+    /// The role of the sending endpoint of `kind`.
+    pub fn sender_of(kind: RingKind) -> Role {
+        match kind {
+            RingKind::Spsc => Role::Producer,
+            RingKind::Mpmc => Role::Sender,
+        }
+    }
+
+    /// The role of the receiving endpoint of `kind`.
+    pub fn receiver_of(kind: RingKind) -> Role {
+        match kind {
+            RingKind::Spsc => Role::Consumer,
+            RingKind::Mpmc => Role::Receiver,
+        }
+    }
+
+    /// The ring kind this role belongs to (`None` for [`Role::None`]).
     pub fn kind(self) -> Option<RingKind> {
         match self {
             Role::None => None,
@@ -238,14 +256,9 @@ impl fmt::Display for Lifetime {
 pub struct CreateRequest {
     /// Segment name (1 to 250 bytes, no `/` or NUL).
     pub name: String,
-    /// Ring kind.
-    pub kind: RingKind,
-    /// SPSC: data bytes (power of two); MPMC: slots per level.
-    pub capacity: u64,
-    /// SPSC: largest message; MPMC: slot size.
-    pub max_message: u64,
-    /// MPMC priority levels (SPSC: 0).
-    pub levels: u32,
+    /// Kind and shape (on the wire: kind, capacity or slots, largest
+    /// message, levels, as `docs/protocol.md` lays out).
+    pub geometry: RingGeometry,
     /// Permission bits (`0o777` at most).
     pub mode: u32,
     /// When the broker forgets it.
@@ -316,8 +329,8 @@ pub struct EndpointInfo {
 pub struct SegmentInfo {
     /// Segment name.
     pub name: String,
-    /// Ring kind.
-    pub kind: RingKind,
+    /// Kind and shape, as validated from the segment's header.
+    pub geometry: RingGeometry,
     /// Lifetime.
     pub lifetime: Lifetime,
     /// Permission bits.
@@ -328,12 +341,6 @@ pub struct SegmentInfo {
     pub gid: u32,
     /// Segment size in bytes (the memfd's size).
     pub size: u64,
-    /// SPSC: data bytes; MPMC: slots per level.
-    pub capacity: u64,
-    /// SPSC: largest message; MPMC: slot size.
-    pub max_message: u64,
-    /// MPMC priority levels (SPSC: 0).
-    pub levels: u32,
     /// Broker connections that created or opened it and are still open.
     pub holders: u32,
     /// Messages published and not yet consumed.

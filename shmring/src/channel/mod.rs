@@ -1,31 +1,24 @@
 //! The public handles: what applications hold and call.
+//!
+//! | module        | idea                                                   |
+//! |---------------|--------------------------------------------------------|
+//! | `endpoint`    | what every sender and receiver does, written once      |
+//! | `open`        | the [`Ring`](open::Ring) trait and the one open path   |
+//! | `any`         | a ring whose kind is chosen at run time                |
+//! | `spsc`, `mpmc`| each kind's handles over its ring algorithm            |
+//! | `model`       | heap-memory rings for the loom models                  |
 
-#[cfg(not(shmring_loom))]
-pub(crate) mod broker_hooks;
+pub(crate) mod any;
+pub(crate) mod endpoint;
 pub(crate) mod error;
+#[cfg(shmring_loom)]
+mod model;
 pub(crate) mod mpmc;
-pub(crate) mod registry;
-pub(crate) mod role;
+pub(crate) mod open;
 pub(crate) mod spsc;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Owner of the memory a ring lives in (a mapping, or heap memory in loom
 /// models); every handle holds a clone so the memory outlives them all.
 pub(crate) type Keepalive = Arc<dyn std::any::Any + Send + Sync>;
-
-/// When a blocking call gives up.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Patience {
-    /// Do not wait at all.
-    None,
-    /// Wait until the deadline, or forever.
-    Until(Option<Instant>),
-}
-
-impl Patience {
-    pub(crate) fn after(timeout: Duration) -> Patience {
-        Patience::Until(Instant::now().checked_add(timeout))
-    }
-}

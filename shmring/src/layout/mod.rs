@@ -8,7 +8,7 @@
 pub(crate) mod header;
 pub(crate) mod mpmc;
 pub(crate) mod record;
-pub(crate) mod role;
+pub(crate) mod holder;
 pub(crate) mod spsc;
 
 pub use header::RingKind;

@@ -58,7 +58,7 @@ impl DataArea {
     }
 
     /// A byte pointer to `off`, with `len` bytes in bounds.
-    #[cfg(not(shmring_loom))]
+    #[cfg_attr(shmring_loom, allow(dead_code))]
     #[inline(always)]
     fn bytes_ptr(&self, off: u64, len: u64) -> *mut u8 {
         self.check_range(off, len);
@@ -113,33 +113,6 @@ impl DataArea {
         }
     }
 
-    /// Borrows `len` bytes at `off` for reading in place.
-    ///
-    /// # Safety
-    /// The caller must own the record (the protocol gave it to this side)
-    /// and end the borrow before handing the record back.
-    #[cfg(not(shmring_loom))]
-    #[inline(always)]
-    pub(crate) unsafe fn slice(&self, off: u64, len: u64) -> &[u8] {
-        let ptr = self.bytes_ptr(off, len);
-        // SAFETY: in bounds; ownership per the caller's contract. A hostile
-        // peer may still write these bytes: the slice then shows garbage,
-        // which is all the damage such a peer can do to us.
-        unsafe { std::slice::from_raw_parts(ptr, len as usize) }
-    }
-
-    /// Borrows `len` bytes at `off` for writing in place.
-    ///
-    /// # Safety
-    /// As for [`DataArea::slice`], and no other borrow of the range exists.
-    #[cfg(not(shmring_loom))]
-    #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn slice_mut(&self, off: u64, len: u64) -> &mut [u8] {
-        let ptr = self.bytes_ptr(off, len);
-        // SAFETY: in bounds; exclusive per the caller's contract.
-        unsafe { std::slice::from_raw_parts_mut(ptr, len as usize) }
-    }
 }
 
 /// `memcpy`, with small copies inlined: a call into libc costs more than
@@ -169,5 +142,144 @@ unsafe fn copy_bytes(src: *const u8, dst: *mut u8, len: usize) {
     } else {
         // SAFETY: forwarded contract.
         unsafe { std::ptr::copy_nonoverlapping(src, dst, len) }
+    }
+}
+
+/// A range of the data area that one side owns, read in place. Under loom
+/// (whose atomics are not plain memory) it is a copy taken when the view
+/// is made; the public handles hold one without knowing which.
+#[derive(Debug)]
+pub(crate) struct ReadView {
+    #[cfg(not(shmring_loom))]
+    ptr: NonNull<u8>,
+    #[cfg(shmring_loom)]
+    copy: Vec<u8>,
+    len: usize,
+}
+
+// SAFETY: the view is a borrow of shared memory that the protocol handed
+// to this side; it may move with the handle that owns it.
+unsafe impl Send for ReadView {}
+// SAFETY: `&ReadView` only reads.
+unsafe impl Sync for ReadView {}
+
+impl ReadView {
+    /// # Safety
+    /// This side owns `len` bytes at `off` (the protocol handed them over
+    /// and nobody else writes them) until the view is dropped, and the
+    /// memory behind `area` outlives the view.
+    #[inline(always)]
+    pub(crate) unsafe fn new(area: &DataArea, off: u64, len: u64) -> ReadView {
+        #[cfg(not(shmring_loom))]
+        {
+            let ptr = NonNull::new(area.bytes_ptr(off, len)).expect("mapped memory");
+            ReadView {
+                ptr,
+                len: len as usize,
+            }
+        }
+        #[cfg(shmring_loom)]
+        {
+            let mut copy = vec![0; len as usize];
+            area.read(off, &mut copy);
+            ReadView {
+                copy,
+                len: len as usize,
+            }
+        }
+    }
+
+    /// The bytes.
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        #[cfg(not(shmring_loom))]
+        // SAFETY: in bounds and owned per `new`'s contract; a hostile peer
+        // writing anyway can only change what the slice shows.
+        unsafe {
+            std::slice::from_raw_parts(self.ptr.as_ptr(), self.len)
+        }
+        #[cfg(shmring_loom)]
+        &self.copy[..self.len]
+    }
+}
+
+/// A range of the data area that one side owns, written in place. Under
+/// loom it is a staging buffer that [`finish`](Self::finish) copies in.
+#[derive(Debug)]
+pub(crate) struct WriteView {
+    #[cfg(not(shmring_loom))]
+    ptr: NonNull<u8>,
+    #[cfg(shmring_loom)]
+    staging: Vec<u8>,
+    #[cfg(shmring_loom)]
+    area: DataArea,
+    #[cfg(shmring_loom)]
+    off: u64,
+    len: usize,
+}
+
+// SAFETY: as for `ReadView`.
+unsafe impl Send for WriteView {}
+// SAFETY: `&WriteView` only reads.
+unsafe impl Sync for WriteView {}
+
+impl WriteView {
+    /// # Safety
+    /// This side owns `len` bytes at `off` exclusively (claimed, not yet
+    /// published) until [`finish`](Self::finish) or drop, and the memory
+    /// behind `area` outlives the view.
+    #[inline(always)]
+    pub(crate) unsafe fn new(area: &DataArea, off: u64, len: u64) -> WriteView {
+        #[cfg(not(shmring_loom))]
+        {
+            let ptr = NonNull::new(area.bytes_ptr(off, len)).expect("mapped memory");
+            WriteView {
+                ptr,
+                len: len as usize,
+            }
+        }
+        #[cfg(shmring_loom)]
+        {
+            area.check_range(off, len);
+            WriteView {
+                staging: vec![0; len as usize],
+                area: *area,
+                off,
+                len: len as usize,
+            }
+        }
+    }
+
+    /// The bytes, to read back what was written.
+    #[inline(always)]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        #[cfg(not(shmring_loom))]
+        // SAFETY: in bounds and exclusively ours per `new`'s contract.
+        unsafe {
+            std::slice::from_raw_parts(self.ptr.as_ptr(), self.len)
+        }
+        #[cfg(shmring_loom)]
+        &self.staging
+    }
+
+    /// The bytes, to write.
+    #[inline(always)]
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        #[cfg(not(shmring_loom))]
+        // SAFETY: as in `bytes`; `&mut self` makes the borrow exclusive.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len)
+        }
+        #[cfg(shmring_loom)]
+        &mut self.staging
+    }
+
+    /// Ends the writing of the first `len` bytes, before publication.
+    #[inline(always)]
+    pub(crate) fn finish(&self, len: usize) {
+        #[cfg(shmring_loom)]
+        self.area.write(self.off, &self.staging[..len]);
+        #[cfg(not(shmring_loom))]
+        let _ = len;
     }
 }

@@ -23,7 +23,7 @@
 #![allow(unsafe_code)]
 
 use super::Corruption;
-use super::data::DataArea;
+use super::data::{DataArea, ReadView, WriteView};
 use crate::layout::record::{self, RECORD_ALIGN, Record, record_size};
 use crate::layout::spsc::{MAX_POSITION, SpscControl, SpscGeometry};
 use crate::sync::Ordering;
@@ -281,21 +281,17 @@ impl SpscProducerRing {
             .write(claim.payload_offset(self.mask()), bytes);
     }
 
-    /// The payload of `claim` as a mutable slice (zero-copy writing).
+    /// A view of the payload of `claim`, to write in place.
     ///
     /// # Safety
-    /// The slice must be dropped before the claim is published.
-    #[cfg(not(shmring_loom))]
+    /// The view must be finished or dropped before the claim is published,
+    /// and the ring's memory must outlive it.
     #[inline(always)]
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn payload_mut(&self, claim: &Claim) -> &mut [u8] {
+    pub(crate) unsafe fn write_view(&self, claim: &Claim) -> WriteView {
         // SAFETY: the claim lies in free space that only the producer
-        // writes and the consumer cannot reach before publication.
-        unsafe {
-            self.mem
-                .data
-                .slice_mut(claim.payload_offset(self.mask()), claim.len)
-        }
+        // writes and the consumer cannot reach before publication; the
+        // caller keeps the memory alive.
+        unsafe { WriteView::new(&self.mem.data, claim.payload_offset(self.mask()), claim.len) }
     }
 
     #[inline(always)]
@@ -466,30 +462,22 @@ impl SpscConsumerRing {
     /// Calls `f` with the payload of `found`: in place, or (loom) a copy.
     #[inline(always)]
     pub(crate) fn with_payload<R>(&self, found: &Found, f: impl FnOnce(&[u8]) -> R) -> R {
-        #[cfg(not(shmring_loom))]
-        {
-            // SAFETY: the borrow ends before this returns, and so before
-            // the caller can release `found`.
-            f(unsafe { self.payload(found) })
-        }
-        #[cfg(shmring_loom)]
-        {
-            let mut copy = vec![0; found.len as usize];
-            self.read_payload(found, &mut copy);
-            f(&copy)
-        }
+        // SAFETY: the view ends before this returns, and so before the
+        // caller can release `found`; `self` keeps the memory alive.
+        let view = unsafe { self.read_view(found) };
+        f(view.bytes())
     }
 
-    /// The payload of `found`, in place.
+    /// A view of the payload of `found`, read in place.
     ///
     /// # Safety
-    /// The slice must be dropped before `found` is released.
-    #[cfg(not(shmring_loom))]
+    /// The view must be dropped before `found` is released, and the
+    /// ring's memory must outlive it.
     #[inline(always)]
-    pub(crate) unsafe fn payload(&self, found: &Found) -> &[u8] {
+    pub(crate) unsafe fn read_view(&self, found: &Found) -> ReadView {
         // SAFETY: the record is published and not yet released, so the
-        // producer will not write it; the caller ends the borrow first.
-        unsafe { self.mem.data.slice(found.offset, found.len) }
+        // producer will not write it; the caller ends the view first.
+        unsafe { ReadView::new(&self.mem.data, found.offset, found.len) }
     }
 
     /// Hands the space of `found` back to the producer (`publish = false`

@@ -2,7 +2,7 @@
 
 use memmap2::{MmapOptions, MmapRaw};
 use rustix::fd::{AsFd, OwnedFd};
-use rustix::fs::{FallocateFlags, Mode};
+use rustix::fs::{FallocateFlags, Mode, SealFlags};
 use rustix::io::Errno;
 use rustix::shm;
 
@@ -57,10 +57,47 @@ pub(crate) fn file_size(fd: impl AsFd) -> Result<u64, Errno> {
 /// shm from `shm_open`, files on disk) are not.
 pub(crate) fn sealed_against_shrinking(fd: impl AsFd) -> Result<bool, Errno> {
     match rustix::fs::fcntl_get_seals(fd) {
-        Ok(seals) => Ok(seals.contains(rustix::fs::SealFlags::SHRINK)),
+        Ok(seals) => Ok(seals.contains(SealFlags::SHRINK)),
         Err(Errno::INVAL) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// The seals every broker segment carries and every client demands: its
+/// size can never change under a mapping, and nobody can lift the seals.
+/// (A descriptor adopted from anyone else needs only `SHRINK`:
+/// [`sealed_against_shrinking`].)
+pub(crate) const SEGMENT_SEALS: SealFlags = SealFlags::SHRINK
+    .union(SealFlags::GROW)
+    .union(SealFlags::SEAL);
+
+/// Adds [`SEGMENT_SEALS`] (`fcntl(2)` `F_ADD_SEALS`); the memfd must allow
+/// sealing (`MFD_ALLOW_SEALING`).
+pub(crate) fn seal_segment(fd: impl AsFd) -> Result<(), Errno> {
+    rustix::fs::fcntl_add_seals(fd, SEGMENT_SEALS)
+}
+
+/// Whether `fd` carries every one of [`SEGMENT_SEALS`] (`F_GET_SEALS`);
+/// `EINVAL` if it cannot carry seals at all.
+pub(crate) fn has_segment_seals(fd: impl AsFd) -> Result<bool, Errno> {
+    Ok(rustix::fs::fcntl_get_seals(fd)?.contains(SEGMENT_SEALS))
+}
+
+/// Writes all of `bytes` at `offset` (`pwrite(2)`, retried on `EINTR`);
+/// `ENOSPC` if the file takes no more.
+pub(crate) fn write_all_at(fd: impl AsFd, mut bytes: &[u8], mut offset: u64) -> Result<(), Errno> {
+    while !bytes.is_empty() {
+        match rustix::io::pwrite(&fd, bytes, offset) {
+            Ok(0) => return Err(Errno::NOSPC),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                offset += n as u64;
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Maps `len` bytes of the file shared and read-write (`mmap(2)` with

@@ -2,6 +2,7 @@
 //! structure, followed by the variable part (a name, a list) whose length
 //! the fixed part states and the decoder checks against what is left.
 
+use crate::geometry::RingGeometry;
 use super::{
     CreateRequest, EndpointInfo, FrameError, Lifetime, MAX_NAME_LEN, MsgType, REPLY_BIT, Reply,
     Request, Role, SegmentInfo, Status,
@@ -186,15 +187,16 @@ pub(super) fn put_request(p: &mut Vec<u8>, request: &Request) {
             .as_bytes(),
         ),
         Request::Create(c) => {
+            let (capacity, max_message, levels) = c.geometry.to_wire();
             let fixed = CreateFixed {
-                kind: c.kind as u8,
+                kind: c.geometry.kind() as u8,
                 lifetime: c.lifetime as u8,
                 name_len: name_len(&c.name),
                 mode: c.mode.into(),
-                levels: c.levels.into(),
+                levels: levels.into(),
                 reserved: [0; 4],
-                capacity: c.capacity.into(),
-                max_message: c.max_message.into(),
+                capacity: capacity.into(),
+                max_message: max_message.into(),
             };
             p.extend_from_slice(fixed.as_bytes());
             put_name(p, &c.name);
@@ -244,13 +246,15 @@ pub fn decode_request(msg_type: u16, payload: &[u8]) -> Result<Request, FrameErr
             let f: CreateFixed = r.fixed("short create")?;
             zero(&f.reserved)?;
             Request::Create(CreateRequest {
-                kind: kind_from(f.kind)?,
+                geometry: RingGeometry::from_wire(
+                    kind_from(f.kind)?,
+                    f.capacity.get(),
+                    f.max_message.get(),
+                    f.levels.get(),
+                ),
                 lifetime: Lifetime::from_raw(f.lifetime)
                     .ok_or(FrameError::Malformed("unknown lifetime"))?,
                 mode: f.mode.get(),
-                levels: f.levels.get(),
-                capacity: f.capacity.get(),
-                max_message: f.max_message.get(),
                 name: r.name(f.name_len.get())?,
             })
         }
@@ -285,20 +289,21 @@ pub fn decode_request(msg_type: u16, payload: &[u8]) -> Result<Request, FrameErr
 }
 
 pub(in crate::broker) fn put_info(p: &mut Vec<u8>, info: &SegmentInfo) {
+    let (capacity, max_message, levels) = info.geometry.to_wire();
     let fixed = InfoFixed {
-        kind: info.kind as u8,
+        kind: info.geometry.kind() as u8,
         lifetime: info.lifetime as u8,
         name_len: name_len(&info.name),
         mode: info.mode.into(),
         uid: info.uid.into(),
         gid: info.gid.into(),
-        levels: info.levels.into(),
+        levels: levels.into(),
         holders: info.holders.into(),
         endpoint_count: (info.endpoints.len() as u32).into(),
         reserved: [0; 4],
         size: info.size.into(),
-        capacity: info.capacity.into(),
-        max_message: info.max_message.into(),
+        capacity: capacity.into(),
+        max_message: max_message.into(),
         messages_in_flight: info.messages_in_flight.into(),
         bytes_in_flight: info.bytes_in_flight.into(),
         dead_sender_slots: info.dead_sender_slots.into(),
@@ -339,16 +344,18 @@ fn info(r: &mut Reader<'_>) -> Result<SegmentInfo, FrameError> {
         .collect::<Result<Vec<_>, FrameError>>()?;
     Ok(SegmentInfo {
         name,
-        kind: kind_from(f.kind)?,
+        geometry: RingGeometry::from_wire(
+            kind_from(f.kind)?,
+            f.capacity.get(),
+            f.max_message.get(),
+            f.levels.get(),
+        ),
         lifetime: Lifetime::from_raw(f.lifetime)
             .ok_or(FrameError::Malformed("unknown lifetime"))?,
         mode: f.mode.get(),
         uid: f.uid.get(),
         gid: f.gid.get(),
         size: f.size.get(),
-        capacity: f.capacity.get(),
-        max_message: f.max_message.get(),
-        levels: f.levels.get(),
         holders: f.holders.get(),
         messages_in_flight: f.messages_in_flight.get(),
         bytes_in_flight: f.bytes_in_flight.get(),

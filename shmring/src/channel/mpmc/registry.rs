@@ -2,7 +2,7 @@
 //!
 //! Each attached endpoint holds one entry of its side's table: the
 //! entry's lock byte in the segment file (`liveness`), taken first, and
-//! its word (`layout::role` encoding: pid + start time, for people),
+//! its word (`layout::holder` encoding: pid + start time, for people),
 //! written next; it is counted in that side's `live` counter. The fast
 //! path reads only the counters; the table is read on the slow path, to
 //! find holders that died without detaching and to reap them (free the
@@ -25,7 +25,7 @@
 
 use crate::channel::error::AttachError;
 use crate::layout::mpmc::Registry;
-use crate::layout::role::held_word;
+use crate::layout::holder::held_word;
 use crate::liveness::{Lease, Locks};
 use crate::ring::mpmc::MpmcMemory;
 use crate::sync::{AtomicU64, Ordering};

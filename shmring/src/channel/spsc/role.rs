@@ -1,8 +1,8 @@
 //! Taking, releasing and watching an SPSC role: its word
-//! (`layout::role`) and its lock byte (`liveness`).
+//! (`layout::holder`) and its lock byte (`liveness`).
 
 use crate::channel::error::AttachError;
-use crate::layout::role::{RoleState, held_word, left_word};
+use crate::layout::holder::{RoleState, held_word, left_word};
 use crate::liveness::{Lease, Locks};
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys::process::ProcessId;
@@ -88,6 +88,40 @@ impl RoleSlot<'_> {
         match RoleState::decode(self.word.load(Ordering::Acquire)) {
             RoleState::Held(_) => locks.held(self.lock_byte),
             _ => false,
+        }
+    }
+
+    /// Replaces a dead holder's word with "left", as its own `release`
+    /// would have: the peer then reads end of file (or `Disconnected`)
+    /// without a lock probe of its own, and a new process may take the
+    /// role. Whether it did.
+    pub(crate) fn release_if_dead(&self, locks: &Locks) -> bool {
+        // Acquire: pairs with the holder's claim. A claimer locks before it
+        // writes its word, so a word read before a free lock names a holder
+        // that let go or died.
+        let current = self.word.load(Ordering::Acquire);
+        match RoleState::decode(current) {
+            RoleState::Held(_) if !locks.held(self.lock_byte) => self
+                .word
+                // AcqRel: Release pairs with the peer's Acquire in `left`;
+                // a concurrent takeover swaps its own word in, and this
+                // CAS then leaves it alone.
+                .compare_exchange(current, left_word(), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok(),
+            _ => false,
+        }
+    }
+
+    /// The pid the word names if a live process holds the role (one lock
+    /// probe): for reports.
+    pub(crate) fn live_holder_pid(&self, locks: &Locks) -> Option<u32> {
+        if !self.is_held_by_live_process(locks) {
+            return None;
+        }
+        // Relaxed: a report for people; nothing is read through it.
+        match RoleState::decode(self.word.load(Ordering::Relaxed)) {
+            RoleState::Held(id) => Some(id.pid),
+            _ => None,
         }
     }
 
