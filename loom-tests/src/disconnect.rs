@@ -2,6 +2,7 @@
 
 use crate::{message, tiny_ring};
 use loom::thread;
+use shmring::prelude::*;
 use shmring::{RecvError, SendError};
 
 /// The producer sends two messages and drops while the consumer is

@@ -17,6 +17,7 @@ pub mod mpmc;
 pub mod spsc;
 pub mod wait;
 
+use shmring::prelude::*;
 use shmring::{Consumer, Producer, Spsc, TryRecvError, TrySendError, WaitStrategy};
 
 /// A tiny ring (64 bytes, messages up to 16) that wraps after a few

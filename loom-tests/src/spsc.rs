@@ -2,6 +2,7 @@
 
 use crate::{message, recv_polling, send_polling, tiny_ring};
 use loom::thread;
+use shmring::prelude::*;
 
 /// Four messages of 3–16 bytes through a 64-byte ring: it fills up and
 /// wraps (a padding record) at least once. The consumer must see them in

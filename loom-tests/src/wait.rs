@@ -4,6 +4,7 @@
 
 use crate::tiny_ring;
 use loom::thread;
+use shmring::prelude::*;
 
 /// The consumer parks on the empty ring while the producer publishes one
 /// (empty) message. Empty, so that only the wake-up is under test.

@@ -1,5 +1,6 @@
 //! Prints every message until the producer goes away, then removes the
 //! segment name. See `producer.rs` for the two-terminal walk-through.
+use shmring::prelude::*;
 use shmring::{OpenError, RecvError, Spsc, SpscBuilder};
 
 fn create_or_open(name: &str) -> Result<Spsc, OpenError> {

@@ -15,6 +15,7 @@
 #![allow(unsafe_code, clippy::disallowed_types)]
 
 use hdrhistogram::Histogram;
+use shmring::prelude::*;
 use shmring::{SpscBuilder, WaitStrategy};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,6 +5,7 @@
 //! terminal 2: cargo run --example producer -- demo      (type lines; Ctrl-D ends)
 //! ```
 //! Either side may start first: each creates the segment if it is missing.
+use shmring::prelude::*;
 use shmring::{OpenError, Spsc, SpscBuilder};
 use std::io::BufRead;
 

@@ -19,6 +19,7 @@
 // (clippy.toml) is for the library, which loom must be able to swap.
 #![allow(unsafe_code, clippy::disallowed_types)]
 
+use shmring::prelude::*;
 use shmring::{MpmcBuilder, SpscBuilder, WaitStrategy};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -74,7 +74,10 @@ impl SegmentView {
     pub fn open_named(name: &str) -> Result<SegmentView, OpenError> {
         let builder = crate::SpscBuilder::new().wait_strategy(WaitStrategy::Park);
         let ring = AnyRing::open_with(&builder, name, crate::OpenMode::Open)?;
-        let size = ring.geometry().segment_size().map_err(|e| OpenError::InvalidConfig(e.0))?;
+        let size = ring
+            .geometry()
+            .segment_size()
+            .map_err(|e| OpenError::InvalidConfig(e.0))?;
         Ok(SegmentView { ring, size })
     }
 

@@ -15,6 +15,11 @@ pub const DEFAULT_SLOTS: u64 = 1024;
 /// Default slot size (largest message) of a new MPMC queue.
 pub const DEFAULT_SLOT_SIZE: u64 = 256;
 
+/// The largest message an SPSC shape is given when it is asked for more
+/// than one priority level: no ring can have it, and `laid` names the real
+/// mistake.
+const SPSC_WITH_PRIORITIES: u64 = u64::MAX;
+
 /// What a ring looks like: its kind and the numbers that size it.
 ///
 /// The constructors fill in the defaults; [`validate`](Self::validate)
@@ -142,7 +147,7 @@ impl RingGeometry {
             // levels is a mistake to report, not to ignore.
             RingGeometry::Spsc { capacity, .. } => RingGeometry::Spsc {
                 capacity,
-                max_message: u64::MAX,
+                max_message: SPSC_WITH_PRIORITIES,
             },
         }
     }
@@ -171,6 +176,10 @@ impl RingGeometry {
     /// The checked layout-level geometry.
     pub(crate) fn laid(self) -> Result<Laid, InvalidGeometry> {
         match self {
+            RingGeometry::Spsc {
+                max_message: SPSC_WITH_PRIORITIES,
+                ..
+            } => Err("an SPSC ring has one priority level"),
             RingGeometry::Spsc {
                 capacity,
                 max_message,
@@ -294,13 +303,24 @@ mod tests {
 
     #[test]
     fn priorities_on_spsc_are_refused_not_ignored() {
-        assert!(RingGeometry::spsc(1 << 12).with_priorities(1).validate().is_ok());
-        assert!(RingGeometry::spsc(1 << 12).with_priorities(2).validate().is_err());
+        assert!(
+            RingGeometry::spsc(1 << 12)
+                .with_priorities(1)
+                .validate()
+                .is_ok()
+        );
+        assert_eq!(
+            RingGeometry::spsc(1 << 12).with_priorities(2).validate(),
+            Err(InvalidGeometry("an SPSC ring has one priority level"))
+        );
     }
 
     #[test]
     fn wire_round_trips() {
-        for g in [RingGeometry::spsc(1 << 20), RingGeometry::mpmc(64, 100).with_priorities(3)] {
+        for g in [
+            RingGeometry::spsc(1 << 20),
+            RingGeometry::mpmc(64, 100).with_priorities(3),
+        ] {
             let (size, max, levels) = g.to_wire();
             assert_eq!(RingGeometry::from_wire(g.kind(), size, max, levels), g);
         }

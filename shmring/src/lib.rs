@@ -43,9 +43,7 @@ mod sys;
 mod wait;
 
 pub use channel::any::{AnyGrant, AnyGuard, AnyReceiver, AnyRing, AnySender};
-pub use channel::endpoint::{
-    Grant, MessageReceiver, MessageSender, Patience, RecvStop, SendStop,
-};
+pub use channel::endpoint::{Grant, MessageReceiver, MessageSender, Patience, RecvStop, SendStop};
 pub use channel::error::{
     AttachError, Corruption, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
     SendTimeoutError, TryRecvError, TrySendError,

@@ -158,6 +158,18 @@ pub(crate) fn class_bit(n: u32) -> u32 {
     1 << (n % 32)
 }
 
+/// The class to wake when room appears on priority level `level`: that
+/// level's senders only (the broken loom build wakes any sender, to prove
+/// the model notices the lost wake-up that follows).
+#[inline]
+pub(crate) fn room_class(level: u32) -> u32 {
+    if cfg!(shmring_loom_broken) {
+        ANY_CLASS
+    } else {
+        class_bit(level)
+    }
+}
+
 /// Wakes one sleeper if any announced itself. Call right after making the
 /// condition true; costs no system call when nobody sleeps.
 #[inline(always)]

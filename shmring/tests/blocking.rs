@@ -2,6 +2,7 @@
 mod common;
 
 use common::{Name, PATIENCE, Peer};
+use shmring::prelude::*;
 use shmring::{RecvTimeoutError, SendTimeoutError, SpscBuilder, TrySendError, WaitStrategy};
 use std::time::{Duration, Instant};
 

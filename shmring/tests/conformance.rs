@@ -1,193 +1,117 @@
-//! Behaviour both ring kinds must share, written once and run for each.
+//! Behaviour every ring kind must share, written once over [`Ring`] and run
+//! for each kind on a small ring (a few dozen of its largest messages at
+//! most).
 mod common;
 
 use common::Name;
+use shmring::prelude::*;
 use shmring::{
-    Mpmc, MpmcBuilder, OpenError, RecvTimeoutError, SendTimeoutError, Spsc, SpscBuilder,
+    Mpmc, OpenError, RecvTimeoutError, RingBuilder, RingGeometry, SendTimeoutError, Spsc,
     TryRecvError, TrySendError,
 };
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-/// What the suite needs from a ring kind.
-trait Kind: Sized {
-    type Tx;
-    type Rx;
-    /// A small ring (a few dozen 32-byte messages at most).
-    fn create(name: &str) -> Self;
-    fn open(name: &str) -> Result<Self, OpenError>;
-    fn endpoints(&self) -> (Self::Tx, Self::Rx);
-    fn try_send(tx: &mut Self::Tx, msg: &[u8]) -> Result<(), TrySendError<()>>;
-    fn send_timeout(tx: &mut Self::Tx, msg: &[u8], d: Duration)
-    -> Result<(), SendTimeoutError<()>>;
-    fn try_recv(rx: &mut Self::Rx) -> Result<Vec<u8>, TryRecvError>;
-    fn recv_timeout(rx: &mut Self::Rx, d: Duration) -> Result<Vec<u8>, RecvTimeoutError>;
+/// A new ring made by `builder`, with one endpoint of each side.
+fn create<R: Ring>(builder: &RingBuilder<R>, name: &str) -> (R, R::Sender, R::Receiver) {
+    let ring = builder.create(name).unwrap();
+    let (tx, rx) = (ring.sender().unwrap(), ring.receiver().unwrap());
+    (ring, tx, rx)
 }
 
-impl Kind for Spsc {
-    type Tx = shmring::Producer;
-    type Rx = shmring::Consumer;
-    fn create(name: &str) -> Self {
-        SpscBuilder::new()
-            .capacity(1024)
-            .max_message(32)
-            .create(name)
-            .unwrap()
-    }
-    fn open(name: &str) -> Result<Self, OpenError> {
-        SpscBuilder::new()
-            .open_timeout(Duration::from_millis(20))
-            .open(name)
-    }
-    fn endpoints(&self) -> (Self::Tx, Self::Rx) {
-        (self.producer().unwrap(), self.consumer().unwrap())
-    }
-    fn try_send(tx: &mut Self::Tx, msg: &[u8]) -> Result<(), TrySendError<()>> {
-        tx.try_send(msg).map_err(|e| e.without_message())
-    }
-    fn send_timeout(
-        tx: &mut Self::Tx,
-        msg: &[u8],
-        d: Duration,
-    ) -> Result<(), SendTimeoutError<()>> {
-        tx.send_timeout(msg, d).map_err(|e| e.without_message())
-    }
-    fn try_recv(rx: &mut Self::Rx) -> Result<Vec<u8>, TryRecvError> {
-        rx.try_recv().map(|m| m.to_vec())
-    }
-    fn recv_timeout(rx: &mut Self::Rx, d: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
-        rx.recv_timeout(d).map(|m| m.to_vec())
-    }
+/// The largest message of the suite's rings.
+fn max_message<R: Ring>(builder: &RingBuilder<R>) -> usize {
+    builder.shape().max_message() as usize
 }
 
-impl Kind for Mpmc {
-    type Tx = shmring::Sender;
-    type Rx = shmring::Receiver;
-    fn create(name: &str) -> Self {
-        MpmcBuilder::new()
-            .slots(32)
-            .slot_size(32)
-            .create(name)
-            .unwrap()
-    }
-    fn open(name: &str) -> Result<Self, OpenError> {
-        MpmcBuilder::new()
-            .open_timeout(Duration::from_millis(20))
-            .open(name)
-    }
-    fn endpoints(&self) -> (Self::Tx, Self::Rx) {
-        (self.sender().unwrap(), self.receiver().unwrap())
-    }
-    fn try_send(tx: &mut Self::Tx, msg: &[u8]) -> Result<(), TrySendError<()>> {
-        tx.try_send(msg).map_err(|e| e.without_message())
-    }
-    fn send_timeout(
-        tx: &mut Self::Tx,
-        msg: &[u8],
-        d: Duration,
-    ) -> Result<(), SendTimeoutError<()>> {
-        tx.send_timeout(msg, d).map_err(|e| e.without_message())
-    }
-    fn try_recv(rx: &mut Self::Rx) -> Result<Vec<u8>, TryRecvError> {
-        rx.try_recv().map(|m| m.to_vec())
-    }
-    fn recv_timeout(rx: &mut Self::Rx, d: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
-        rx.recv_timeout(d).map(|m| m.to_vec())
-    }
-}
-
-fn fifo_from_one_sender<K: Kind>() {
+fn fifo_from_one_sender<R: Ring>(builder: RingBuilder<R>) {
     let name = Name::new("c-fifo");
-    let ring = K::create(&name);
-    let (mut tx, mut rx) = ring.endpoints();
+    let (_ring, mut tx, mut rx) = create(&builder, &name);
     let mut next_expected = 0u32;
     for i in 0..2_000u32 {
-        while K::try_send(&mut tx, &i.to_le_bytes()).is_err() {
-            let m = K::try_recv(&mut rx).unwrap();
-            assert_eq!(m, next_expected.to_le_bytes());
+        while tx.try_send(&i.to_le_bytes()).is_err() {
+            assert_eq!(*rx.try_recv().unwrap(), next_expected.to_le_bytes());
             next_expected += 1;
         }
     }
-    while let Ok(m) = K::try_recv(&mut rx) {
-        assert_eq!(m, next_expected.to_le_bytes());
+    while let Ok(m) = rx.try_recv() {
+        assert_eq!(*m, next_expected.to_le_bytes());
         next_expected += 1;
     }
     assert_eq!(next_expected, 2_000);
 }
 
-fn end_of_file_after_the_last_message<K: Kind>() {
+fn end_of_file_after_the_last_message<R: Ring>(builder: RingBuilder<R>) {
     let name = Name::new("c-eof");
-    let ring = K::create(&name);
-    let (mut tx, mut rx) = ring.endpoints();
-    K::try_send(&mut tx, b"one").unwrap();
-    K::try_send(&mut tx, b"two").unwrap();
+    let (_ring, mut tx, mut rx) = create(&builder, &name);
+    tx.try_send(b"one").unwrap();
+    tx.try_send(b"two").unwrap();
     drop(tx);
+    assert_eq!(*rx.recv_timeout(Duration::from_secs(5)).unwrap(), *b"one");
+    assert_eq!(*rx.try_recv().unwrap(), *b"two");
+    assert_eq!(rx.try_recv().err(), Some(TryRecvError::Disconnected));
     assert_eq!(
-        K::recv_timeout(&mut rx, Duration::from_secs(5)).unwrap(),
-        b"one"
-    );
-    assert_eq!(K::try_recv(&mut rx).unwrap(), b"two");
-    assert_eq!(
-        K::try_recv(&mut rx).unwrap_err(),
-        TryRecvError::Disconnected
-    );
-    assert_eq!(
-        K::recv_timeout(&mut rx, Duration::from_secs(5)).unwrap_err(),
-        RecvTimeoutError::Disconnected
+        rx.recv_timeout(Duration::from_secs(5)).err(),
+        Some(RecvTimeoutError::Disconnected)
     );
 }
 
-fn sending_to_nobody_is_disconnected<K: Kind>() {
+fn sending_to_nobody_is_disconnected<R: Ring>(builder: RingBuilder<R>) {
     let name = Name::new("c-epipe");
-    let ring = K::create(&name);
-    let (mut tx, rx) = ring.endpoints();
+    let (_ring, mut tx, rx) = create(&builder, &name);
     drop(rx);
     assert_eq!(
-        K::try_send(&mut tx, b"x").unwrap_err(),
+        tx.try_send(b"x").unwrap_err().without_message(),
         TrySendError::Disconnected(())
     );
     assert_eq!(
-        K::send_timeout(&mut tx, b"x", Duration::from_secs(5)).unwrap_err(),
+        tx.send_timeout(b"x", Duration::from_secs(5))
+            .unwrap_err()
+            .without_message(),
         SendTimeoutError::Disconnected(())
     );
 }
 
-fn timeouts_on_empty_and_full<K: Kind>() {
+fn timeouts_on_empty_and_full<R: Ring>(builder: RingBuilder<R>) {
     let name = Name::new("c-timeouts");
-    let ring = K::create(&name);
-    let (mut tx, mut rx) = ring.endpoints();
+    let (_ring, mut tx, mut rx) = create(&builder, &name);
+    let largest = vec![7; max_message(&builder)];
     assert_eq!(
-        K::recv_timeout(&mut rx, Duration::from_millis(10)).unwrap_err(),
-        RecvTimeoutError::Timeout
+        rx.recv_timeout(Duration::from_millis(10)).err(),
+        Some(RecvTimeoutError::Timeout)
     );
-    while K::try_send(&mut tx, &[7; 32]).is_ok() {}
+    while tx.try_send(&largest).is_ok() {}
     assert_eq!(
-        K::try_send(&mut tx, &[7; 32]).unwrap_err(),
+        tx.try_send(&largest).unwrap_err().without_message(),
         TrySendError::Full(())
     );
     assert_eq!(
-        K::send_timeout(&mut tx, &[7; 32], Duration::from_millis(10)).unwrap_err(),
+        tx.send_timeout(&largest, Duration::from_millis(10))
+            .unwrap_err()
+            .without_message(),
         SendTimeoutError::Timeout(())
     );
     assert_eq!(
-        K::try_send(&mut tx, &[0; 33]).unwrap_err(),
+        tx.try_send(&vec![0; largest.len() + 1])
+            .unwrap_err()
+            .without_message(),
         TrySendError::TooLarge(())
     );
 }
 
-fn a_damaged_header_is_corrupt<K: Kind>() {
+fn a_damaged_header_is_corrupt<R: Ring>(builder: RingBuilder<R>) {
     let name = Name::new("c-corrupt");
-    let _ring = K::create(&name);
+    let _ring = builder.create(&name).unwrap();
     let file = OpenOptions::new().write(true).open(name.path()).unwrap();
     file.write_all_at(b"garbage!", 0).unwrap();
-    assert!(matches!(K::open(&name), Err(OpenError::Corrupt(_))));
+    let opened = builder.open_timeout(Duration::from_millis(20)).open(&name);
+    assert!(matches!(opened, Err(OpenError::Corrupt(_))));
 }
 
-fn hostile_bytes_never_panic<K: Kind>() {
+fn hostile_bytes_never_panic<R: Ring>(builder: RingBuilder<R>) {
     let name = Name::new("c-hostile");
-    let ring = K::create(&name);
-    let (mut tx, mut rx) = ring.endpoints();
+    let (_ring, mut tx, mut rx) = create(&builder, &name);
     let file = OpenOptions::new().write(true).open(name.path()).unwrap();
     let len = file.metadata().unwrap().len();
     let mut state = 0x2545_f491_4f6c_dd1du64;
@@ -199,45 +123,34 @@ fn hostile_bytes_never_panic<K: Kind>() {
             let offset = (128 + state % (len - 136)) & !7;
             file.write_all_at(&state.to_le_bytes(), offset).unwrap();
         }
-        let _ = K::try_send(&mut tx, &i.to_le_bytes());
-        if let Ok(m) = K::try_recv(&mut rx) {
-            assert!(m.len() <= 32);
+        let _ = tx.try_send(&i.to_le_bytes());
+        if let Ok(m) = rx.try_recv() {
+            assert!(m.len() <= max_message(&builder));
         }
-        let _ = K::recv_timeout(&mut rx, Duration::from_micros(10));
+        let _ = rx.recv_timeout(Duration::from_micros(10));
     }
 }
 
+/// Every test above, in module `$module`, on rings of kind `$ring` shaped
+/// `$geometry`.
 macro_rules! conformance {
-    ($module:ident, $kind:ty) => {
+    ($module:ident, $ring:ty, $geometry:expr) => {
+        conformance!(@tests $module, $ring, $geometry, fifo_from_one_sender,
+            end_of_file_after_the_last_message, sending_to_nobody_is_disconnected,
+            timeouts_on_empty_and_full, a_damaged_header_is_corrupt, hostile_bytes_never_panic);
+    };
+    (@tests $module:ident, $ring:ty, $geometry:expr, $($test:ident),*) => {
         mod $module {
             use super::*;
-            #[test]
-            fn fifo_from_one_sender() {
-                super::fifo_from_one_sender::<$kind>();
-            }
-            #[test]
-            fn end_of_file_after_the_last_message() {
-                super::end_of_file_after_the_last_message::<$kind>();
-            }
-            #[test]
-            fn sending_to_nobody_is_disconnected() {
-                super::sending_to_nobody_is_disconnected::<$kind>();
-            }
-            #[test]
-            fn timeouts_on_empty_and_full() {
-                super::timeouts_on_empty_and_full::<$kind>();
-            }
-            #[test]
-            fn a_damaged_header_is_corrupt() {
-                super::a_damaged_header_is_corrupt::<$kind>();
-            }
-            #[test]
-            fn hostile_bytes_never_panic() {
-                super::hostile_bytes_never_panic::<$kind>();
-            }
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(RingBuilder::<$ring>::new().geometry($geometry));
+                }
+            )*
         }
     };
 }
 
-conformance!(spsc, Spsc);
-conformance!(mpmc, Mpmc);
+conformance!(spsc, Spsc, RingGeometry::spsc(1024).with_max_message(32));
+conformance!(mpmc, Mpmc, RingGeometry::mpmc(32, 32));

@@ -2,6 +2,7 @@
 mod common;
 
 use common::{Name, PATIENCE, Peer};
+use shmring::prelude::*;
 use shmring::{
     AttachError, RecvError, RecvTimeoutError, SendTimeoutError, SpscBuilder, TryRecvError,
     TrySendError,

@@ -6,6 +6,7 @@
 mod common;
 
 use common::Name;
+use shmring::prelude::*;
 use shmring::{RecvTimeoutError, SpscBuilder, TryRecvError, TrySendError};
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;

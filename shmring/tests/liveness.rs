@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Name, PATIENCE, Peer};
+use shmring::prelude::*;
 use shmring::{AttachError, MpmcBuilder, RecvTimeoutError, SpscBuilder};
 use std::time::{Duration, Instant};
 
@@ -45,7 +46,7 @@ impl Ring {
     fn assert_sender_role_kept(&self) {
         match self {
             Ring::Spsc(r) => assert!(matches!(r.producer(), Err(AttachError::Busy { .. }))),
-            Ring::Mpmc(q) => assert_eq!(q.recovered(), shmring::Recovered::default()),
+            Ring::Mpmc(q) => assert_eq!(q.recovered(), shmring::mpmc::Recovered::default()),
         }
     }
 

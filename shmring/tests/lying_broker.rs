@@ -13,7 +13,7 @@ use shmring::broker::protocol::{
     self, Lifetime, MsgType, PROTOCOL_VERSION, Reply, Request, SegmentInfo,
 };
 use shmring::broker::{BrokerClient, BrokerError};
-use shmring::{OpenError, RingKind, SpscBuilder};
+use shmring::{OpenError, RingGeometry, SpscBuilder};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
@@ -38,15 +38,15 @@ fn memfd_with(bytes: &[u8], seals: SealFlags) -> OwnedFd {
 fn info(size: u64) -> SegmentInfo {
     SegmentInfo {
         name: "lie".into(),
-        kind: RingKind::Spsc,
+        geometry: RingGeometry::Spsc {
+            capacity: 4096,
+            max_message: 4096,
+        },
         lifetime: Lifetime::Persistent,
         mode: 0o600,
         uid: 0,
         gid: 0,
         size,
-        capacity: 4096,
-        max_message: 4096,
-        levels: 0,
         holders: 1,
         messages_in_flight: 0,
         bytes_in_flight: 0,

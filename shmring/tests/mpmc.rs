@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Name, PATIENCE, Peer};
+use shmring::prelude::*;
 use shmring::{
     MpmcBuilder, OpenError, RecvTimeoutError, RingKind, SendTimeoutError, SpscBuilder,
     TryRecvError, TrySendError, WaitStrategy,

@@ -4,7 +4,7 @@
 //! encoding and decoding unchanged.
 
 use proptest::prelude::*;
-use shmring::RingKind;
+use shmring::RingGeometry;
 use shmring::broker::protocol::{
     CreateRequest, HEADER_LEN, Lifetime, MAX_FRAME_LEN, Request, Role, decode_reply,
     decode_request, encode_request, split_frame,
@@ -22,28 +22,33 @@ fn request() -> impl Strategy<Value = Request> {
         Just(Role::Sender),
         Just(Role::Receiver)
     ];
+    let geometry = prop_oneof![
+        (any::<u64>(), any::<u64>()).prop_map(|(capacity, max_message)| RingGeometry::Spsc {
+            capacity,
+            max_message
+        }),
+        (any::<u64>(), any::<u64>(), 0u32..9).prop_map(|(slots, slot_size, priorities)| {
+            RingGeometry::Mpmc {
+                slots,
+                slot_size,
+                priorities,
+            }
+        }),
+    ];
     let create = (
         name(),
-        prop_oneof![Just(RingKind::Spsc), Just(RingKind::Mpmc)],
-        any::<u64>(),
-        any::<u64>(),
-        0u32..9,
+        geometry,
         0u32..0o1000,
         prop_oneof![Just(Lifetime::Persistent), Just(Lifetime::Ephemeral)],
     )
-        .prop_map(
-            |(name, kind, capacity, max_message, levels, mode, lifetime)| {
-                Request::Create(CreateRequest {
-                    name,
-                    kind,
-                    capacity,
-                    max_message,
-                    levels,
-                    mode,
-                    lifetime,
-                })
-            },
-        );
+        .prop_map(|(name, geometry, mode, lifetime)| {
+            Request::Create(CreateRequest {
+                name,
+                geometry,
+                mode,
+                lifetime,
+            })
+        });
     prop_oneof![
         (any::<u16>(), any::<u16>()).prop_map(|(min_version, max_version)| Request::Hello {
             min_version,

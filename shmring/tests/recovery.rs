@@ -6,12 +6,15 @@
 mod common;
 
 use common::{Name, PATIENCE, Peer};
-use shmring::{MpmcBuilder, Recovered, TryRecvError, TrySendError};
+use shmring::MpmcBuilder;
+use shmring::mpmc::{Receiver, Recovered};
+use shmring::prelude::*;
+use shmring::{TryRecvError, TrySendError};
 use std::time::Instant;
 
 /// Receives with `try_recv` until a message arrives (or `PATIENCE` runs
 /// out): the non-blocking path must notice a dead claimer too.
-fn poll_recv(receiver: &shmring::Receiver) -> Vec<u8> {
+fn poll_recv(receiver: &Receiver) -> Vec<u8> {
     let start = Instant::now();
     loop {
         match receiver.try_recv() {
@@ -40,7 +43,7 @@ fn dead_sender_mid_write(blocking: bool) {
     // Stopped at the claimed slot while its owner lives.
     assert_eq!(receiver.try_recv().unwrap_err(), TryRecvError::Empty);
     claimer.kill9();
-    let next = |r: &shmring::Receiver| {
+    let next = |r: &Receiver| {
         if blocking {
             r.recv_timeout(PATIENCE).unwrap().to_vec()
         } else {

@@ -4,6 +4,7 @@ mod common;
 
 use common::{Name, Peer};
 use shmring::SpscBuilder;
+use shmring::prelude::*;
 
 fn stream(capacity: u64, max_len: u64, count: u64, produce_mode: &str, consume_mode: &str) {
     let name = Name::new("stream");

@@ -26,6 +26,7 @@
 //!     # sending endpoint may attach ("second=busy|attached|..."; MPMC
 //!     # senders are many, so there "second=" reports the live count)
 //! ```
+use shmring::prelude::*;
 use shmring::{MpmcBuilder, RecvTimeoutError, SendTimeoutError, SpscBuilder};
 use std::collections::BTreeMap;
 use std::io::Write;

@@ -9,10 +9,12 @@ use super::protocol::{
 };
 use super::trust::{self, Trusted};
 use crate::channel::error::{AttachError, OpenError};
-use crate::layout::RingKind;
 use crate::geometry::RingGeometry;
+use crate::layout::RingKind;
 use crate::mpmc::{Receiver, Sender};
-use crate::{Consumer, Mpmc, OpenMode, Producer, Ring, RingBuilder, Spsc};
+use crate::{
+    AnyReceiver, AnyRing, AnySender, Consumer, Mpmc, OpenMode, Producer, Ring, RingBuilder, Spsc,
+};
 use crate::{DEFAULT_MODE, WaitStrategy};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::SealFlags;
@@ -275,6 +277,7 @@ impl CreateOptions {
 ///
 /// ```no_run
 /// use shmring::broker::{BrokerClient, CreateOptions};
+/// use shmring::prelude::*;
 /// let mut broker = BrokerClient::connect()?;
 /// let ring = broker.create_spsc("prices", &CreateOptions::spsc(1 << 20))?;
 /// let mut producer = ring.producer()?;
@@ -466,11 +469,73 @@ impl BrokerClient {
         Ok(self.builder::<R>().from_fd(fd)?.receiver()?)
     }
 
+    /// [`open_ring`](Self::open_ring) for a kind chosen at run time: the
+    /// kind of `options` when the segment may be made, the kind the broker
+    /// reports (one `stat` first) when it is only opened.
+    pub fn open_any(
+        &mut self,
+        name: &str,
+        mode: OpenMode,
+        options: &CreateOptions,
+    ) -> Result<AnyRing, BrokerError> {
+        let kind = match mode {
+            OpenMode::Open => self.stat(name)?.geometry.kind(),
+            OpenMode::Create | OpenMode::CreateOrOpen => options.kind(),
+        };
+        Ok(match kind {
+            RingKind::Spsc => AnyRing::Spsc(self.open_ring(name, mode, options)?),
+            RingKind::Mpmc => AnyRing::Mpmc(self.open_ring(name, mode, options)?),
+        })
+    }
+
+    /// [`attach_sender`](Self::attach_sender) for a kind chosen at run time.
+    pub fn attach_sender_of(
+        &mut self,
+        kind: RingKind,
+        name: &str,
+    ) -> Result<AnySender, BrokerError> {
+        Ok(match kind {
+            RingKind::Spsc => AnySender::Spsc(self.attach_sender::<Spsc>(name)?),
+            RingKind::Mpmc => AnySender::Mpmc(self.attach_sender::<Mpmc>(name)?),
+        })
+    }
+
+    /// [`attach_receiver`](Self::attach_receiver) for a kind chosen at run
+    /// time.
+    pub fn attach_receiver_of(
+        &mut self,
+        kind: RingKind,
+        name: &str,
+    ) -> Result<AnyReceiver, BrokerError> {
+        Ok(match kind {
+            RingKind::Spsc => AnyReceiver::Spsc(self.attach_receiver::<Spsc>(name)?),
+            RingKind::Mpmc => AnyReceiver::Mpmc(self.attach_receiver::<Mpmc>(name)?),
+        })
+    }
+
+    /// The sending endpoint of `name`, whatever its kind (one `stat`
+    /// first), announced to the broker as the kind's sending role.
+    pub fn attach_any_sender(&mut self, name: &str) -> Result<AnySender, BrokerError> {
+        let kind = self.stat(name)?.geometry.kind();
+        self.attach_sender_of(kind, name)
+    }
+
+    /// The receiving endpoint of `name`, whatever its kind (one `stat`
+    /// first), announced to the broker as the kind's receiving role.
+    pub fn attach_any_receiver(&mut self, name: &str) -> Result<AnyReceiver, BrokerError> {
+        let kind = self.stat(name)?.geometry.kind();
+        self.attach_receiver_of(kind, name)
+    }
+
     fn builder<R: Ring>(&self) -> RingBuilder<R> {
         RingBuilder::<R>::new().wait_strategy(self.wait)
     }
 
-    fn create_as<R: Ring>(&mut self, name: &str, options: &CreateOptions) -> Result<OwnedFd, BrokerError> {
+    fn create_as<R: Ring>(
+        &mut self,
+        name: &str,
+        options: &CreateOptions,
+    ) -> Result<OwnedFd, BrokerError> {
         expect_kind(options.kind(), R::KIND)?;
         self.create_fd(name, options).map(|(_, fd)| fd)
     }
@@ -495,12 +560,20 @@ impl BrokerClient {
 
     /// Opens an SPSC ring without announcing a role.
     pub fn open_spsc(&mut self, name: &str) -> Result<Spsc, BrokerError> {
-        self.open_ring(name, OpenMode::Open, &CreateOptions::new(RingGeometry::default_for(RingKind::Spsc)))
+        self.open_ring(
+            name,
+            OpenMode::Open,
+            &CreateOptions::new(RingGeometry::default_for(RingKind::Spsc)),
+        )
     }
 
     /// Opens an MPMC queue without announcing a role.
     pub fn open_mpmc(&mut self, name: &str) -> Result<Mpmc, BrokerError> {
-        self.open_ring(name, OpenMode::Open, &CreateOptions::new(RingGeometry::default_for(RingKind::Mpmc)))
+        self.open_ring(
+            name,
+            OpenMode::Open,
+            &CreateOptions::new(RingGeometry::default_for(RingKind::Mpmc)),
+        )
     }
 
     /// Opens an SPSC ring and takes its producer role.

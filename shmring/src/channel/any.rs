@@ -51,7 +51,11 @@ macro_rules! each_kind {
 impl AnyRing {
     /// A named ring with default options: made with `shape` (whose kind
     /// it is) or opened with whatever kind its header says.
-    pub fn open_named(name: &str, mode: OpenMode, shape: RingGeometry) -> Result<AnyRing, OpenError> {
+    pub fn open_named(
+        name: &str,
+        mode: OpenMode,
+        shape: RingGeometry,
+    ) -> Result<AnyRing, OpenError> {
         AnyRing::open_with(&RingBuilder::<Spsc>::new().geometry(shape), name, mode)
     }
 
@@ -66,9 +70,12 @@ impl AnyRing {
             OpenMode::Open => RingKind::Spsc,
             OpenMode::Create | OpenMode::CreateOrOpen => builder.shape().kind(),
         };
-        let first = AnyRing::open_kind(builder, kind, |b| b.open_named(name, mode), |b| {
-            b.open_named(name, mode)
-        });
+        let first = AnyRing::open_kind(
+            builder,
+            kind,
+            |b| b.open_named(name, mode),
+            |b| b.open_named(name, mode),
+        );
         match first {
             // Opened something of the other kind: open it as that.
             Err(OpenError::WrongKind { found, .. }) if found != kind => {
@@ -203,11 +210,7 @@ impl MessageSender for AnySender {
         each_kind!(self, AnySender, s => MessageSender::send_within(s, msg, patience))
     }
 
-    fn reserve_within(
-        &mut self,
-        len: usize,
-        patience: Patience,
-    ) -> Result<AnyGrant<'_>, SendStop> {
+    fn reserve_within(&mut self, len: usize, patience: Patience) -> Result<AnyGrant<'_>, SendStop> {
         Ok(match self {
             AnySender::Spsc(s) => AnyGrant::Spsc(s.reserve_within(len, patience)?),
             AnySender::Mpmc(s) => AnyGrant::Mpmc(Sender::reserve_within(s, len, patience)?),

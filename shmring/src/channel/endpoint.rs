@@ -391,7 +391,9 @@ pub trait MessageReceiver: Send + sealed::Sealed {
     /// other receivers cannot be left "their" message) consumes it; both
     /// report `SizeMismatch`.
     fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<T, RecvValueError> {
-        let msg = self.recv_within(Patience::FOREVER).map_err(RecvStop::into_value)?;
+        let msg = self
+            .recv_within(Patience::FOREVER)
+            .map_err(RecvStop::into_value)?;
         bytemuck::try_pod_read_unaligned(&msg).map_err(|_| RecvValueError::SizeMismatch {
             expected: std::mem::size_of::<T>(),
             actual: msg.len(),

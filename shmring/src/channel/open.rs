@@ -238,7 +238,10 @@ impl<R: Ring> RingBuilder<R> {
                 expected: R::KIND,
             });
         }
-        let laid = self.geometry.laid().map_err(|e| OpenError::InvalidConfig(e.0))?;
+        let laid = self
+            .geometry
+            .laid()
+            .map_err(|e| OpenError::InvalidConfig(e.0))?;
         let (pid, start) = segment::creator_identity();
         let mapping = segment::create(name, self.options, laid.header(pid, start), R::initialise)?;
         R::from_mapping(mapping, self.wait)

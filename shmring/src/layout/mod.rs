@@ -6,9 +6,9 @@
 //! `docs/layout.md` gives the same layout with byte offsets.
 
 pub(crate) mod header;
+pub(crate) mod holder;
 pub(crate) mod mpmc;
 pub(crate) mod record;
-pub(crate) mod holder;
 pub(crate) mod spsc;
 
 pub use header::RingKind;

@@ -112,7 +112,6 @@ impl DataArea {
             }
         }
     }
-
 }
 
 /// `memcpy`, with small copies inlined: a call into libc costs more than

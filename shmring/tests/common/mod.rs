@@ -124,9 +124,16 @@ impl Peer {
     }
 
     /// SIGKILL, without reaping: the peer stays a zombie, as a crashed
-    /// process does until its parent notices.
+    /// process does until its parent notices. Returns once it is one:
+    /// `kill` only queues the signal, and a peer still exiting may still
+    /// hold its endpoints' locks (seen with peers in a mount namespace of
+    /// their own, whose teardown is slow).
     pub fn kill9(&mut self) {
         self.child.kill().expect("kill -9");
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let options =
+            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+        rustix::process::waitid(rustix::process::WaitId::Pid(pid), options).expect("waitid");
     }
 }
 

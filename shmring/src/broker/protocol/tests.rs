@@ -3,10 +3,11 @@ use super::*;
 fn create() -> Request {
     Request::Create(CreateRequest {
         name: "jobs".into(),
-        kind: RingKind::Mpmc,
-        capacity: 64,
-        max_message: 256,
-        levels: 2,
+        geometry: RingGeometry::Mpmc {
+            slots: 64,
+            slot_size: 256,
+            priorities: 2,
+        },
         mode: 0o660,
         lifetime: Lifetime::Ephemeral,
     })
@@ -15,15 +16,15 @@ fn create() -> Request {
 fn info() -> SegmentInfo {
     SegmentInfo {
         name: "q".into(),
-        kind: RingKind::Spsc,
+        geometry: RingGeometry::Spsc {
+            capacity: 4096,
+            max_message: 1024,
+        },
         lifetime: Lifetime::Persistent,
         mode: 0o600,
         uid: 1000,
         gid: 100,
         size: 768 + 4096,
-        capacity: 4096,
-        max_message: 1024,
-        levels: 0,
         holders: 2,
         messages_in_flight: 3,
         bytes_in_flight: 48,

@@ -2,11 +2,11 @@
 //! structure, followed by the variable part (a name, a list) whose length
 //! the fixed part states and the decoder checks against what is left.
 
-use crate::geometry::RingGeometry;
 use super::{
     CreateRequest, EndpointInfo, FrameError, Lifetime, MAX_NAME_LEN, MsgType, REPLY_BIT, Reply,
     Request, Role, SegmentInfo, Status,
 };
+use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};

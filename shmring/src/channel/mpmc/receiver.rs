@@ -2,9 +2,7 @@
 
 use super::{End, Endpoint};
 use crate::channel::endpoint::{MessageReceiver, Patience, RecvStop, sealed::Sealed};
-use crate::channel::error::{
-    RecvError, RecvTimeoutError, RecvValueError, TryRecvError,
-};
+use crate::channel::error::{RecvError, RecvTimeoutError, RecvValueError, TryRecvError};
 use crate::channel::mpmc::registry::Side;
 use crate::ring::data::ReadView;
 use crate::ring::mpmc::{Claim, SlotClaim};
@@ -244,13 +242,7 @@ impl<R: Borrow<Receiver>> Drop for SlotGuardOf<R> {
         let mem = &self.receiver.borrow().endpoint.mem;
         mem.release(self.claim);
         // Only a sender of this slot's level can use it: wake one of those,
-        // not whichever sender slept first (the broken loom build does the
-        // latter, to prove the model notices).
-        let class = if cfg!(shmring_loom_broken) {
-            wait::ANY_CLASS
-        } else {
-            wait::class_bit(self.claim.level)
-        };
-        wait::notify_one_of_class(&mem.control().not_full, class);
+        // not whichever sender slept first.
+        wait::notify_one_of_class(&mem.control().not_full, wait::room_class(self.claim.level));
     }
 }

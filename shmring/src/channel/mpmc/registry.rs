@@ -24,8 +24,8 @@
 //! | non-zero   | free      | held by a dead process: reap it          |
 
 use crate::channel::error::AttachError;
-use crate::layout::mpmc::Registry;
 use crate::layout::holder::held_word;
+use crate::layout::mpmc::Registry;
 use crate::liveness::{Lease, Locks};
 use crate::ring::mpmc::MpmcMemory;
 use crate::sync::{AtomicU64, Ordering};

@@ -148,7 +148,11 @@ impl Sender {
 
     /// Claims a slot for `len` bytes, waiting as `patience` allows; the
     /// grant borrows this sender.
-    pub fn reserve_within(&self, len: usize, patience: Patience) -> Result<SlotGrant<'_>, SendStop> {
+    pub fn reserve_within(
+        &self,
+        len: usize,
+        patience: Patience,
+    ) -> Result<SlotGrant<'_>, SendStop> {
         let claim = self.claim(len, patience)?;
         Ok(SlotGrantOf::new(self, claim, len))
     }

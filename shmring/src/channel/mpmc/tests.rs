@@ -1,10 +1,9 @@
 //! Unit tests of the MPMC handles that need their private state.
 
 use super::*;
-use crate::channel::endpoint::Patience;
-use std::time::Duration;
 use crate::wait::test_hooks;
 use std::sync::mpsc;
+use std::time::Duration;
 use std::time::Instant;
 
 /// Far beyond any prompt wake-up, far below the senders' deadlines and

@@ -178,9 +178,7 @@ impl MessageReceiver for Consumer {
     /// Waits for a message of exactly `size_of::<T>()` bytes and returns
     /// it as a `T`. A message of another size stays in the ring.
     fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<T, RecvValueError> {
-        let found = self
-            .next(Patience::FOREVER)
-            .map_err(RecvStop::into_value)?;
+        let found = self.next(Patience::FOREVER).map_err(RecvStop::into_value)?;
         let expected = std::mem::size_of::<T>();
         if found.len as usize != expected {
             return Err(RecvValueError::SizeMismatch {
