@@ -4,8 +4,8 @@
 //! The two bench targets (`latency`, `throughput`) drive one side of each
 //! mechanism; the other side is a real process, `shmring-bench-peer`,
 //! pinned to the other core. Both sides share this library: the same
-//! mechanism code ([`link`]), the same message protocol ([`wire`]), and
-//! the report writer ([`report`], [`plot`]).
+//! mechanism code ([`link`]), the same messages and measuring loops
+//! ([`traffic`]), and the report writer ([`report`], [`plot`]).
 
 pub mod clock;
 pub mod link;
@@ -17,8 +17,8 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod runner;
+pub mod traffic;
 pub mod watchdog;
-pub mod wire;
 
 /// Every failure in a benchmark run: a message for a human, nothing to
 /// match on (a failed row is reported and the run goes on or stops).

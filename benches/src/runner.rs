@@ -9,8 +9,8 @@ use crate::pin::{cpu_pair, pin_current_thread};
 use crate::plan::{Plan, size_label};
 use crate::progress::Progress;
 use crate::report::{Row, nanos};
+use crate::traffic::{self, LatencyRun, Rx, ThroughputRun, Tx};
 use crate::watchdog::Watchdog;
-use crate::wire::{self, LatencyRun, Rx, ThroughputRun, Tx};
 use std::time::{Duration, Instant};
 
 /// Everything a bench target needs to measure rows.
@@ -246,12 +246,12 @@ impl Driver for RoundTrips {
             return Err("a round trip needs both directions".into());
         };
         let p = &self.plan;
-        let timing = wire::Timing {
+        let timing = traffic::Timing {
             warm_up: p.warm_up,
             run: p.latency_run,
             runs: p.runs,
         };
-        wire::round_trips(&mut tx, &mut rx, self.size, timing)
+        traffic::round_trips(&mut tx, &mut rx, self.size, timing)
     }
 }
 
@@ -267,7 +267,7 @@ impl Driver for Streamer {
             return Err("a stream needs the sending direction".into());
         };
         let p = &self.plan;
-        wire::stream(&mut tx, self.size, p.warm_up, p.run, p.runs)
+        traffic::stream(&mut tx, self.size, p.warm_up, p.run, p.runs)
     }
 }
 
@@ -279,7 +279,7 @@ impl Driver for EchoThread {
         let (Some(mut tx), Some(mut rx)) = (ends.tx, ends.rx) else {
             return Err("echo needs both directions".into());
         };
-        wire::echo(&mut tx, &mut rx)
+        traffic::echo(&mut tx, &mut rx)
     }
 }
 
@@ -291,7 +291,7 @@ impl Driver for SinkThread {
         let Some(mut rx) = ends.rx else {
             return Err("sink needs the receiving direction".into());
         };
-        wire::sink(&mut rx)
+        traffic::sink(&mut rx)
     }
 }
 
@@ -299,7 +299,7 @@ impl Driver for SinkThread {
 /// into the next place of a ring-sized buffer (4 MiB or four messages,
 /// like the SPSC ring the stream rows use), runs timed like the others.
 fn memcpy_runs(size: usize, plan: &Plan) -> Vec<ThroughputRun> {
-    let source = wire::message(size);
+    let source = traffic::message(size);
     let slots = ((4 << 20) / size).max(4);
     let mut ring = vec![0u8; slots * size];
     let mut next = 0;

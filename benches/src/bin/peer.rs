@@ -12,30 +12,30 @@ use shmring_benches::link::{self, Driver, Ends};
 use shmring_benches::mechanism::Mechanism;
 use shmring_benches::peer::{READY, Role, write_report};
 use shmring_benches::pin::pin_current_thread;
-use shmring_benches::wire::{self, Rx, Tx};
+use shmring_benches::traffic::{self, Rx, Tx};
 
 struct Echo;
 struct Sink;
 
 impl Driver for Echo {
-    type Out = Vec<wire::LatencyRun>;
+    type Out = Vec<traffic::LatencyRun>;
     fn drive<T: Tx, R: Rx>(self, ends: Ends<T, R>) -> Result<Self::Out> {
         let (Some(mut tx), Some(mut rx)) = (ends.tx, ends.rx) else {
             return Err("echo needs both directions".into());
         };
         eprintln!("{READY}");
-        wire::echo(&mut tx, &mut rx)
+        traffic::echo(&mut tx, &mut rx)
     }
 }
 
 impl Driver for Sink {
-    type Out = Vec<wire::ThroughputRun>;
+    type Out = Vec<traffic::ThroughputRun>;
     fn drive<T: Tx, R: Rx>(self, ends: Ends<T, R>) -> Result<Self::Out> {
         let Some(mut rx) = ends.rx else {
             return Err("sink needs the receiving direction".into());
         };
         eprintln!("{READY}");
-        wire::sink(&mut rx)
+        traffic::sink(&mut rx)
     }
 }
 

@@ -6,7 +6,7 @@
 
 use super::shared_memory::SharedFile;
 use crate::Result;
-use crate::wire::{Rx, Tx};
+use crate::traffic::{Rx, Tx};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! seqpacket sockets, where the kernel keeps message boundaries.
 
 use crate::Result;
-use crate::wire::{Rx, Tx};
+use crate::traffic::{Rx, Tx};
 use rustix::fd::OwnedFd;
 use rustix::io::Errno;
 

@@ -4,7 +4,7 @@
 #![allow(unsafe_code)]
 
 use crate::Result;
-use crate::wire::{Rx, Tx};
+use crate::traffic::{Rx, Tx};
 use std::ffi::CString;
 use std::io;
 

@@ -4,7 +4,7 @@
 
 use super::shared_memory::SharedFile;
 use crate::Result;
-use crate::wire::{Rx, Tx};
+use crate::traffic::{Rx, Tx};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -50,7 +50,7 @@ pub fn pair(file: SharedFile, tx_offset: usize, rx_offset: usize) -> (WordTx, Wo
 impl Tx for WordTx {
     #[inline]
     fn send(&mut self, msg: &[u8]) -> Result<()> {
-        let word = crate::wire::first_word(msg)?;
+        let word = crate::traffic::first_word(msg)?;
         // Release: pairs with the Acquire load in `WordRx::recv`.
         self.file.atomic(self.offset).store(word, Ordering::Release);
         Ok(())

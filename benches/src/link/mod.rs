@@ -13,15 +13,15 @@ pub mod rings;
 pub mod shared_memory;
 
 use crate::mechanism::Mechanism;
-use crate::wire::{Rx, Tx};
+use crate::traffic::{Rx, Tx};
 use crate::{Error, Result};
 use eventfd_shm::{EventRx, EventTx, STREAM_SLOTS, Slots};
 use fd_stream::{PacketRx, PacketTx, StreamRx, StreamTx};
 use kernel_queues::{PosixQueue, SysvQueue};
-use rings::*;
+use rings::{RingEnds, Side};
 use rustix::fd::{AsFd, OwnedFd};
 use shared_memory::SharedFile;
-use shmring::{MpmcBuilder, SpscBuilder, WaitStrategy};
+use shmring::{Mpmc, Spsc};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,18 +92,12 @@ pub trait Driver {
 pub enum AnyEnds {
     /// Physical limit.
     Limit(Ends<limit::WordTx, limit::WordRx>),
-    /// SPSC copying.
-    Spsc(Ends<SpscTx, SpscGuardRx>),
-    /// SPSC copying on both sides (throughput).
-    SpscCopy(Ends<SpscTx, SpscCopyRx>),
-    /// SPSC zero-copy.
-    SpscZeroCopy(Ends<SpscReserveTx, SpscGuardRx>),
-    /// MPMC in place on receive (latency).
-    Mpmc(Ends<MpmcTx, MpmcGuardRx>),
-    /// MPMC copying on both sides (throughput).
-    MpmcCopy(Ends<MpmcTx, MpmcCopyRx>),
-    /// MPMC zero-copy.
-    MpmcZeroCopy(Ends<MpmcReserveTx, MpmcGuardRx>),
+    // Boxed: a pair of ring endpoints is several times the size of the
+    // other variants. The loops run over the unboxed ends.
+    /// shmring SPSC ring.
+    Spsc(Box<RingEnds<Spsc>>),
+    /// shmring MPMC queue.
+    Mpmc(Box<RingEnds<Mpmc>>),
     /// Pipe, FIFO, UNIX stream socket.
     Stream(Ends<StreamTx, StreamRx>),
     /// UNIX seqpacket socket.
@@ -123,12 +117,8 @@ impl AnyEnds {
     pub fn drive<D: Driver>(self, driver: D) -> Result<D::Out> {
         match self {
             AnyEnds::Limit(e) => driver.drive(e),
-            AnyEnds::Spsc(e) => driver.drive(e),
-            AnyEnds::SpscCopy(e) => driver.drive(e),
-            AnyEnds::SpscZeroCopy(e) => driver.drive(e),
-            AnyEnds::Mpmc(e) => driver.drive(e),
-            AnyEnds::MpmcCopy(e) => driver.drive(e),
-            AnyEnds::MpmcZeroCopy(e) => driver.drive(e),
+            AnyEnds::Spsc(e) => e.drive(driver),
+            AnyEnds::Mpmc(e) => e.drive(driver),
             AnyEnds::Stream(e) => driver.drive(e),
             AnyEnds::Packet(e) => driver.drive(e),
             AnyEnds::PosixMq(e) => driver.drive(e),
@@ -301,24 +291,6 @@ fn unique_tag() -> String {
     )
 }
 
-fn wait_strategy(mechanism: Mechanism) -> WaitStrategy {
-    match mechanism {
-        Mechanism::SpscSpin => WaitStrategy::BusySpin,
-        Mechanism::SpscPark => WaitStrategy::Park,
-        _ => WaitStrategy::default(),
-    }
-}
-
-fn spsc_capacity(size: usize) -> u64 {
-    ((4 * size) as u64).next_power_of_two().max(1 << 20)
-}
-
-fn mpmc_slots(size: usize) -> u64 {
-    ((4u64 << 20) / size.max(1) as u64)
-        .next_power_of_two()
-        .clamp(4, 1024)
-}
-
 fn read_sysctl(path: &str) -> Option<usize> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -349,71 +321,19 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
         Mechanism::SpscSpin
         | Mechanism::SpscSpinPark
         | Mechanism::SpscPark
-        | Mechanism::SpscZeroCopy => {
-            let builder = SpscBuilder::new()
-                .capacity(spsc_capacity(size))
-                .max_message(size as u64)
-                .wait_strategy(wait_strategy(mechanism));
-            let up_name = format!("{tag}-up");
-            let up = builder.create(&up_name)?;
-            cleanup.shm_names.push(up_name);
-            let producer = up.producer()?;
-            let consumer = if round_trip {
-                let down_name = format!("{tag}-down");
-                let down = builder.create(&down_name)?;
-                cleanup.shm_names.push(down_name);
-                Some(down.consumer()?)
-            } else {
-                None
-            };
+        | Mechanism::SpscZeroCopy
+        | Mechanism::Mpmc
+        | Mechanism::MpmcZeroCopy => {
+            let ends = rings::open(
+                mechanism,
+                size,
+                pattern,
+                &tag,
+                Side::Bench,
+                &mut cleanup.shm_names,
+            )?;
             handover.spec = tag;
-            match (mechanism, round_trip) {
-                (Mechanism::SpscZeroCopy, _) => AnyEnds::SpscZeroCopy(Ends {
-                    tx: Some(SpscReserveTx(producer)),
-                    rx: consumer.map(SpscGuardRx),
-                }),
-                (_, true) => AnyEnds::Spsc(Ends {
-                    tx: Some(SpscTx(producer)),
-                    rx: consumer.map(SpscGuardRx),
-                }),
-                (_, false) => AnyEnds::SpscCopy(Ends {
-                    tx: Some(SpscTx(producer)),
-                    rx: None,
-                }),
-            }
-        }
-        Mechanism::Mpmc | Mechanism::MpmcZeroCopy => {
-            let builder = MpmcBuilder::new()
-                .slots(mpmc_slots(size))
-                .slot_size(size as u64)
-                .wait_strategy(wait_strategy(mechanism));
-            let up_name = format!("{tag}-up");
-            let up = builder.create(&up_name)?;
-            cleanup.shm_names.push(up_name);
-            let sender = up.sender()?;
-            let receiver = if round_trip {
-                let down_name = format!("{tag}-down");
-                let down = builder.create(&down_name)?;
-                cleanup.shm_names.push(down_name);
-                Some(down.receiver()?)
-            } else {
-                None
-            };
-            handover.spec = tag;
-            match (mechanism, round_trip) {
-                (Mechanism::MpmcZeroCopy, _) => AnyEnds::MpmcZeroCopy(Ends {
-                    tx: Some(MpmcReserveTx(sender)),
-                    rx: receiver.map(MpmcGuardRx),
-                }),
-                (_, true) => AnyEnds::Mpmc(Ends {
-                    tx: Some(MpmcTx(sender)),
-                    rx: receiver.map(MpmcGuardRx),
-                }),
-                (_, false) => AnyEnds::MpmcCopy(Ends {
-                    tx: Some(MpmcTx(sender)),
-                    rx: None,
-                }),
-            }
+            ends
         }
         Mechanism::Pipe => {
             use rustix::pipe::{PipeFlags, pipe_with};
@@ -618,51 +538,10 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
         Mechanism::SpscSpin
         | Mechanism::SpscSpinPark
         | Mechanism::SpscPark
-        | Mechanism::SpscZeroCopy => {
-            let builder = SpscBuilder::new().wait_strategy(wait_strategy(mechanism));
-            let consumer = builder.open(&format!("{spec}-up"))?.consumer()?;
-            let producer = if round_trip {
-                Some(builder.open(&format!("{spec}-down"))?.producer()?)
-            } else {
-                None
-            };
-            match (mechanism, round_trip) {
-                (Mechanism::SpscZeroCopy, _) => AnyEnds::SpscZeroCopy(Ends {
-                    tx: producer.map(SpscReserveTx),
-                    rx: Some(SpscGuardRx(consumer)),
-                }),
-                (_, true) => AnyEnds::Spsc(Ends {
-                    tx: producer.map(SpscTx),
-                    rx: Some(SpscGuardRx(consumer)),
-                }),
-                (_, false) => AnyEnds::SpscCopy(Ends {
-                    tx: None,
-                    rx: Some(SpscCopyRx(consumer, Vec::with_capacity(size))),
-                }),
-            }
-        }
-        Mechanism::Mpmc | Mechanism::MpmcZeroCopy => {
-            let builder = MpmcBuilder::new().wait_strategy(wait_strategy(mechanism));
-            let receiver = builder.open(&format!("{spec}-up"))?.receiver()?;
-            let sender = if round_trip {
-                Some(builder.open(&format!("{spec}-down"))?.sender()?)
-            } else {
-                None
-            };
-            match (mechanism, round_trip) {
-                (Mechanism::MpmcZeroCopy, _) => AnyEnds::MpmcZeroCopy(Ends {
-                    tx: sender.map(MpmcReserveTx),
-                    rx: Some(MpmcGuardRx(receiver)),
-                }),
-                (_, true) => AnyEnds::Mpmc(Ends {
-                    tx: sender.map(MpmcTx),
-                    rx: Some(MpmcGuardRx(receiver)),
-                }),
-                (_, false) => AnyEnds::MpmcCopy(Ends {
-                    tx: None,
-                    rx: Some(MpmcCopyRx(receiver, Vec::with_capacity(size))),
-                }),
-            }
+        | Mechanism::SpscZeroCopy
+        | Mechanism::Mpmc
+        | Mechanism::MpmcZeroCopy => {
+            rings::open(mechanism, size, pattern, spec, Side::Peer, &mut Vec::new())?
         }
         Mechanism::Pipe | Mechanism::UnixStream => AnyEnds::Stream(Ends {
             tx: round_trip.then(stdout).transpose()?.map(StreamTx),

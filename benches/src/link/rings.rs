@@ -1,67 +1,51 @@
-//! shmring itself: SPSC and MPMC rings, copying or zero-copy.
+//! shmring itself, every ring kind through one path: the rings of a row
+//! are made and opened generically over [`Ring`], and measured through
+//! [`MessageSender`]/[`MessageReceiver`]. The loops are monomorphised per
+//! kind (no dispatch per message); only [`open`] names the kinds.
 
+use super::{AnyEnds, Ends, Pattern};
 use crate::Result;
-use crate::wire::{FILL, Rx, Tx};
-use shmring::{Consumer, Producer, Receiver, Sender};
+use crate::mechanism::Mechanism;
+use crate::traffic::{FILL, Rx, Tx};
+use shmring::prelude::*;
+use shmring::{RingBuilder, RingGeometry, RingKind, WaitStrategy};
 
-/// `Producer::send`: one copy into the ring.
+/// `send`: one copy into the ring.
 #[derive(Debug)]
-pub struct SpscTx(pub Producer);
+pub struct SendTx<S>(pub S);
 
-/// `Producer::reserve` + `commit`: the message is written in place (its
-/// first word, then the fill), as an application producing into the ring
-/// would.
+/// `reserve` + `commit`: the message is written in place (its first word,
+/// then the fill), as an application producing into the ring would.
 #[derive(Debug)]
-pub struct SpscReserveTx(pub Producer);
+pub struct ReserveTx<S>(pub S);
 
-/// `Consumer::recv`: the guard reads the message in place.
+/// `recv`: the guard reads the message in place.
 #[derive(Debug)]
-pub struct SpscGuardRx(pub Consumer);
+pub struct GuardRx<R>(pub R);
 
-/// `Consumer::recv_into`: one copy out of the ring.
+/// `recv_into`: one copy out of the ring.
 #[derive(Debug)]
-pub struct SpscCopyRx(pub Consumer, pub Vec<u8>);
+pub struct CopyRx<R>(pub R, pub Vec<u8>);
 
-/// `Sender::send`.
-#[derive(Debug)]
-pub struct MpmcTx(pub Sender);
-
-/// `Sender::reserve` + `commit`, written in place.
-#[derive(Debug)]
-pub struct MpmcReserveTx(pub Sender);
-
-/// `Receiver::recv`: the guard reads the slot in place.
-#[derive(Debug)]
-pub struct MpmcGuardRx(pub Receiver);
-
-/// `Receiver::recv_into`: one copy out of the slot.
-#[derive(Debug)]
-pub struct MpmcCopyRx(pub Receiver, pub Vec<u8>);
-
-#[inline]
-fn write_in_place(grant: &mut [u8], msg: &[u8]) {
-    grant[..8].copy_from_slice(&msg[..8]);
-    grant[8..].fill(FILL);
-}
-
-impl Tx for SpscTx {
+impl<S: MessageSender> Tx for SendTx<S> {
     #[inline]
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         self.0.send(msg).map_err(|e| e.without_message().into())
     }
 }
 
-impl Tx for SpscReserveTx {
+impl<S: MessageSender> Tx for ReserveTx<S> {
     #[inline]
     fn send(&mut self, msg: &[u8]) -> Result<()> {
         let mut grant = self.0.reserve(msg.len()).map_err(|e| e.without_message())?;
-        write_in_place(&mut grant, msg);
+        grant[..8].copy_from_slice(&msg[..8]);
+        grant[8..].fill(FILL);
         grant.commit();
         Ok(())
     }
 }
 
-impl Rx for SpscGuardRx {
+impl<R: MessageReceiver> Rx for GuardRx<R> {
     #[inline]
     fn recv<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
         let guard = self.0.recv()?;
@@ -69,7 +53,7 @@ impl Rx for SpscGuardRx {
     }
 }
 
-impl Rx for SpscCopyRx {
+impl<R: MessageReceiver> Rx for CopyRx<R> {
     #[inline]
     fn recv<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
         self.0.recv_into(&mut self.1)?;
@@ -77,35 +61,140 @@ impl Rx for SpscCopyRx {
     }
 }
 
-impl Tx for MpmcTx {
-    #[inline]
-    fn send(&mut self, msg: &[u8]) -> Result<()> {
-        self.0.send(msg).map_err(|e| e.without_message().into())
+/// One side of a ring row of kind `R`, in the row's style; the style is
+/// matched once per row, in [`drive`](Self::drive).
+#[derive(Debug)]
+pub enum RingEnds<R: Ring> {
+    /// `send`, and the guard read in place (latency rows).
+    Guard(Ends<SendTx<R::Sender>, GuardRx<R::Receiver>>),
+    /// `send`, and `recv_into` a buffer (copying streams).
+    Copy(Ends<SendTx<R::Sender>, CopyRx<R::Receiver>>),
+    /// `reserve` + `commit`, and the guard read in place.
+    ZeroCopy(Ends<ReserveTx<R::Sender>, GuardRx<R::Receiver>>),
+}
+
+impl<R: Ring> RingEnds<R> {
+    /// Runs `driver` over the concrete halves.
+    pub fn drive<D: super::Driver>(self, driver: D) -> Result<D::Out> {
+        match self {
+            RingEnds::Guard(e) => driver.drive(e),
+            RingEnds::Copy(e) => driver.drive(e),
+            RingEnds::ZeroCopy(e) => driver.drive(e),
+        }
     }
 }
 
-impl Tx for MpmcReserveTx {
-    #[inline]
-    fn send(&mut self, msg: &[u8]) -> Result<()> {
-        let mut grant = self.0.reserve(msg.len()).map_err(|e| e.without_message())?;
-        write_in_place(&mut grant, msg);
-        grant.commit();
-        Ok(())
+/// Which side of the row's rings a process holds: the bench makes them and
+/// sends up (receiving down in a round trip), the peer opens them and
+/// receives up (sending down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Makes `{tag}-up` and `{tag}-down`.
+    Bench,
+    /// Opens them.
+    Peer,
+}
+
+/// The shape of a row's rings, `None` if `mechanism` is no ring.
+pub fn geometry(mechanism: Mechanism, size: usize) -> Option<RingGeometry> {
+    let size = size as u64;
+    match mechanism {
+        Mechanism::SpscSpin
+        | Mechanism::SpscSpinPark
+        | Mechanism::SpscPark
+        | Mechanism::SpscZeroCopy => {
+            let capacity = (4 * size).next_power_of_two().max(1 << 20);
+            Some(RingGeometry::spsc(capacity).with_max_message(size))
+        }
+        Mechanism::Mpmc | Mechanism::MpmcZeroCopy => {
+            let slots = ((4 << 20) / size.max(1)).next_power_of_two().clamp(4, 1024);
+            Some(RingGeometry::mpmc(slots, size))
+        }
+        _ => None,
     }
 }
 
-impl Rx for MpmcGuardRx {
-    #[inline]
-    fn recv<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
-        let guard = self.0.recv()?;
-        Ok(f(&guard))
+fn wait_strategy(mechanism: Mechanism) -> WaitStrategy {
+    match mechanism {
+        Mechanism::SpscSpin => WaitStrategy::BusySpin,
+        Mechanism::SpscPark => WaitStrategy::Park,
+        _ => WaitStrategy::default(),
     }
 }
 
-impl Rx for MpmcCopyRx {
-    #[inline]
-    fn recv<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
-        self.0.recv_into(&mut self.1)?;
-        Ok(f(&self.1))
+/// This side's ends of a ring row: the rings named `{tag}-up` and (round
+/// trips) `{tag}-down`, made or opened as `side` says. The names made are
+/// pushed on `made`, for the row's cleanup.
+pub fn open(
+    mechanism: Mechanism,
+    size: usize,
+    pattern: Pattern,
+    tag: &str,
+    side: Side,
+    made: &mut Vec<String>,
+) -> Result<AnyEnds> {
+    let geometry = geometry(mechanism, size).ok_or("not a ring mechanism")?;
+    let row = Row {
+        geometry,
+        wait: wait_strategy(mechanism),
+        zero_copy: matches!(mechanism, Mechanism::SpscZeroCopy | Mechanism::MpmcZeroCopy),
+        round_trip: pattern == Pattern::RoundTrip,
+        size,
+    };
+    Ok(match geometry.kind() {
+        RingKind::Spsc => AnyEnds::Spsc(Box::new(row.open(tag, side, made)?)),
+        RingKind::Mpmc => AnyEnds::Mpmc(Box::new(row.open(tag, side, made)?)),
+    })
+}
+
+/// What a ring row is, whatever its kind.
+struct Row {
+    geometry: RingGeometry,
+    wait: WaitStrategy,
+    zero_copy: bool,
+    round_trip: bool,
+    size: usize,
+}
+
+impl Row {
+    fn open<R: Ring>(&self, tag: &str, side: Side, made: &mut Vec<String>) -> Result<RingEnds<R>> {
+        let builder = RingBuilder::<R>::new()
+            .geometry(self.geometry)
+            .wait_strategy(self.wait);
+        let mut ring = |direction: &str| -> Result<R> {
+            let name = format!("{tag}-{direction}");
+            Ok(match side {
+                Side::Bench => {
+                    let ring = builder.create(&name)?;
+                    made.push(name);
+                    ring
+                }
+                Side::Peer => builder.open(&name)?,
+            })
+        };
+        let up = ring("up")?;
+        let down = self.round_trip.then(|| ring("down")).transpose()?;
+        let (sends_on, receives_on) = match side {
+            Side::Bench => (Some(&up), down.as_ref()),
+            Side::Peer => (down.as_ref(), Some(&up)),
+        };
+        let tx = sends_on.map(R::sender).transpose()?;
+        let rx = receives_on.map(R::receiver).transpose()?;
+        Ok(if self.zero_copy {
+            RingEnds::ZeroCopy(Ends {
+                tx: tx.map(ReserveTx),
+                rx: rx.map(GuardRx),
+            })
+        } else if self.round_trip {
+            RingEnds::Guard(Ends {
+                tx: tx.map(SendTx),
+                rx: rx.map(GuardRx),
+            })
+        } else {
+            RingEnds::Copy(Ends {
+                tx: tx.map(SendTx),
+                rx: rx.map(|rx| CopyRx(rx, Vec::with_capacity(self.size))),
+            })
+        })
     }
 }
