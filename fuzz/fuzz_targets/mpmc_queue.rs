@@ -7,6 +7,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use shmring::MpmcBuilder;
+use shmring::prelude::*;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 

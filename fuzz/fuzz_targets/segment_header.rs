@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use shmring::SpscBuilder;
+use shmring::prelude::*;
 use std::io::Write;
 use std::time::Duration;
 

@@ -6,6 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use shmring::SpscBuilder;
+use shmring::prelude::*;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -1,10 +1,15 @@
-//! One sending and one receiving handle over both ring kinds and both
-//! ways of reaching a segment, with the calling styles the loops mix.
+//! Making segments and attaching endpoints over both ring kinds and both
+//! ways of reaching a segment, and the calling styles the loops mix.
+//!
+//! Endpoints are the library's run-time-kind ones ([`AnySender`],
+//! [`AnyReceiver`]), so the loops are written once over
+//! [`MessageSender`] and [`MessageReceiver`].
 
-use shmring::broker::{BrokerClient, BrokerError};
+use shmring::broker::{BrokerClient, BrokerError, CreateOptions};
+use shmring::prelude::*;
 use shmring::{
-    AttachError, Consumer, MpmcBuilder, Producer, Receiver, RecvTimeoutError, SendTimeoutError,
-    Sender, SpscBuilder, TryRecvError, TrySendError, WaitStrategy,
+    AnyReceiver, AnyRing, AnySender, AttachError, OpenMode, Patience, RecvStop, RingKind, SendStop,
+    SpscBuilder, WaitStrategy,
 };
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -16,6 +21,16 @@ pub enum Kind {
     Spsc,
     /// Multi-producer, multi-consumer slot queue.
     Mpmc,
+}
+
+impl Kind {
+    /// The library's name for the kind.
+    pub fn ring_kind(self) -> RingKind {
+        match self {
+            Kind::Spsc => RingKind::Spsc,
+            Kind::Mpmc => RingKind::Mpmc,
+        }
+    }
 }
 
 /// How a segment is reached.
@@ -30,11 +45,13 @@ pub enum Transport {
 /// How the endpoint calls the library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Style {
-    /// `send_timeout`/`recv_timeout` with a [`POLL`] deadline, spin-then-park.
+    /// Calls with a [`POLL`] deadline (`send_timeout`/`recv_timeout`),
+    /// spin-then-park.
     Timeout,
-    /// `send`/`recv`, blocking without deadline, spin-then-park.
+    /// Calls without deadline (`send`/`recv`), spin-then-park.
     Blocking,
-    /// `try_send`/`try_recv` in a loop (busy-spin strategy for waits).
+    /// Calls that do not wait (`try_send`/`try_recv`) in a loop
+    /// (busy-spin strategy for waits).
     Spin,
     /// Like `Timeout`, but waits park at once.
     Park,
@@ -46,6 +63,15 @@ impl Style {
             Style::Spin => WaitStrategy::BusySpin,
             Style::Park => WaitStrategy::Park,
             Style::Timeout | Style::Blocking => WaitStrategy::default(),
+        }
+    }
+
+    /// How long one call may wait.
+    fn patience(self) -> Patience {
+        match self {
+            Style::Timeout | Style::Park => Patience::after(POLL),
+            Style::Blocking => Patience::FOREVER,
+            Style::Spin => Patience::NoWait,
         }
     }
 }
@@ -80,24 +106,6 @@ pub enum Got {
     Gone,
 }
 
-/// A sending handle of either kind.
-#[derive(Debug)]
-pub enum Tx {
-    /// SPSC producer.
-    Spsc(Producer),
-    /// MPMC sender.
-    Mpmc(Sender),
-}
-
-/// A receiving handle of either kind.
-#[derive(Debug)]
-pub enum Rx {
-    /// SPSC consumer.
-    Spsc(Consumer),
-    /// MPMC receiver.
-    Mpmc(Receiver),
-}
-
 /// An open endpoint and what keeps it reachable (the broker connection,
 /// which is what lets the broker notice this process's death at once).
 #[derive(Debug)]
@@ -108,18 +116,112 @@ pub struct Opened<T> {
     pub client: Option<BrokerClient>,
 }
 
+/// Makes the segment `name` shaped as `options` say: a named segment in
+/// `/dev/shm`, or one from the broker through `client`.
+pub fn create(
+    client: Option<&mut BrokerClient>,
+    name: &str,
+    options: &CreateOptions,
+) -> Result<AnyRing, String> {
+    match client {
+        None => AnyRing::open_named(name, OpenMode::Create, options.geometry())
+            .map_err(|e| format!("create {name}: {e}")),
+        Some(c) => c
+            .open_any(name, OpenMode::Create, options)
+            .map_err(|e| format!("broker create {name}: {e}")),
+    }
+}
+
+/// One end of a ring: [`AnySender`] or [`AnyReceiver`].
+pub trait End: Sized {
+    /// What the end is called in errors.
+    const WHAT: &'static str;
+    /// Attaches this end of a ring opened by name.
+    fn attach(ring: &AnyRing) -> Result<Self, AttachError>;
+    /// Opens `name`, a `kind` ring, through the broker and attaches this
+    /// end, announcing the role (the broker reaps it if this process
+    /// dies).
+    fn attach_via(client: &mut BrokerClient, kind: Kind, name: &str) -> Result<Self, BrokerError>;
+}
+
+impl End for AnySender {
+    const WHAT: &'static str = "sender";
+
+    fn attach(ring: &AnyRing) -> Result<Self, AttachError> {
+        ring.sender()
+    }
+
+    fn attach_via(client: &mut BrokerClient, kind: Kind, name: &str) -> Result<Self, BrokerError> {
+        client.attach_sender_of(kind.ring_kind(), name)
+    }
+}
+
+impl End for AnyReceiver {
+    const WHAT: &'static str = "receiver";
+
+    fn attach(ring: &AnyRing) -> Result<Self, AttachError> {
+        ring.receiver()
+    }
+
+    fn attach_via(client: &mut BrokerClient, kind: Kind, name: &str) -> Result<Self, BrokerError> {
+        client.attach_receiver_of(kind.ring_kind(), name)
+    }
+}
+
+/// Opens `name`, a `kind` ring reached through `transport`, and attaches
+/// end `E`, its waits as `style` says.
+pub fn open<E: End>(
+    kind: Kind,
+    transport: &Transport,
+    name: &str,
+    style: Style,
+) -> Result<Opened<E>, String> {
+    match transport {
+        Transport::Direct => {
+            // Only the builder's options count: the kind is read from
+            // the header, and checked below.
+            let builder = SpscBuilder::new().wait_strategy(style.wait_strategy());
+            let ring = AnyRing::open_with(&builder, name, OpenMode::Open)
+                .map_err(|e| format!("open {name}: {e}"))?;
+            if ring.kind() != kind.ring_kind() {
+                return Err(format!(
+                    "open {name}: an {} ring, not an {} ring",
+                    ring.kind(),
+                    kind.ring_kind()
+                ));
+            }
+            let handle = attach_retry(E::WHAT, || E::attach(&ring).map_err(|e| e.to_string()))?;
+            Ok(Opened {
+                handle,
+                client: None,
+            })
+        }
+        Transport::Broker(socket) => {
+            let mut c = BrokerClient::connect_to(socket)
+                .map(|c| c.with_wait_strategy(style.wait_strategy()))
+                .map_err(|e| format!("connect to broker: {e}"))?;
+            let handle = attach_retry(E::WHAT, || {
+                E::attach_via(&mut c, kind, name).map_err(|e| e.to_string())
+            })?;
+            Ok(Opened {
+                handle,
+                client: Some(c),
+            })
+        }
+    }
+}
+
 fn attach_retry<T>(
     what: &str,
     mut attempt: impl FnMut() -> Result<T, String>,
-    busy: impl Fn(&str) -> bool,
 ) -> Result<T, String> {
-    // A role still held by a process that is exiting reads as Busy for a
-    // moment; anything else is an error at once.
+    // An SPSC role still held by a process that is exiting reads as Busy
+    // for a moment; anything else is an error at once.
     let deadline = Instant::now() + crate::harness::STEP_LIMIT;
     loop {
         match attempt() {
             Ok(t) => return Ok(t),
-            Err(e) if busy(&e) && Instant::now() < deadline => {
+            Err(e) if e.contains("held by live process") && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5))
             }
             Err(e) => return Err(format!("{what}: {e}")),
@@ -127,223 +229,38 @@ fn attach_retry<T>(
     }
 }
 
-fn is_busy(e: &str) -> bool {
-    e.contains("held by live process")
+/// One attempt to send `msg`, waiting as `style` says.
+pub fn send(tx: &mut impl MessageSender, msg: &[u8], style: Style) -> Result<Sent, String> {
+    match tx.send_within(msg, style.patience()) {
+        Ok(()) => Ok(Sent::Yes),
+        Err(SendStop::Full) => {
+            std::hint::spin_loop();
+            Ok(Sent::Later)
+        }
+        Err(SendStop::Timeout) => Ok(Sent::Later),
+        Err(SendStop::Disconnected) => Ok(Sent::Gone),
+        Err(stop) => Err(format!("send ({style:?}): {stop:?}")),
+    }
 }
 
-fn client(socket: &PathBuf, style: Style) -> Result<BrokerClient, String> {
-    BrokerClient::connect_to(socket)
-        .map(|c| c.with_wait_strategy(style.wait_strategy()))
-        .map_err(|e| format!("connect to broker: {e}"))
-}
-
-fn attach_err(e: AttachError) -> String {
-    e.to_string()
-}
-
-fn broker_err(e: BrokerError) -> String {
-    e.to_string()
-}
-
-/// Opens the named SPSC segment directly.
-fn open_spsc(name: &str, ws: WaitStrategy) -> Result<shmring::Spsc, String> {
-    SpscBuilder::new()
-        .wait_strategy(ws)
-        .open(name)
-        .map_err(|e| format!("open {name}: {e}"))
-}
-
-/// Opens the named MPMC segment directly.
-fn open_mpmc(name: &str, ws: WaitStrategy) -> Result<shmring::Mpmc, String> {
-    MpmcBuilder::new()
-        .wait_strategy(ws)
-        .open(name)
-        .map_err(|e| format!("open {name}: {e}"))
-}
-
-/// Opens `name` and attaches a sender.
-pub fn open_tx(
-    kind: Kind,
-    transport: &Transport,
-    name: &str,
+/// One attempt to receive, waiting as `style` says; `f` sees the message
+/// while it is still held (its slot is released after `f` returns).
+pub fn recv(
+    rx: &mut impl MessageReceiver,
     style: Style,
-) -> Result<Opened<Tx>, String> {
-    let ws = style.wait_strategy();
-    match transport {
-        Transport::Direct => {
-            let handle = match kind {
-                Kind::Spsc => {
-                    let ring = open_spsc(name, ws)?;
-                    Tx::Spsc(attach_retry(
-                        "producer",
-                        || ring.producer().map_err(attach_err),
-                        is_busy,
-                    )?)
-                }
-                Kind::Mpmc => {
-                    let q = open_mpmc(name, ws)?;
-                    Tx::Mpmc(q.sender().map_err(|e| format!("sender: {e}"))?)
-                }
-            };
-            Ok(Opened {
-                handle,
-                client: None,
-            })
+    f: impl FnOnce(&[u8]),
+) -> Result<Got, String> {
+    match rx.recv_within(style.patience()) {
+        Ok(msg) => {
+            f(&msg);
+            Ok(Got::Yes)
         }
-        Transport::Broker(socket) => {
-            let mut c = client(socket, style)?;
-            let handle = match kind {
-                Kind::Spsc => Tx::Spsc(attach_retry(
-                    "producer",
-                    || c.producer(name).map_err(broker_err),
-                    is_busy,
-                )?),
-                Kind::Mpmc => Tx::Mpmc(c.sender(name).map_err(|e| format!("sender: {e}"))?),
-            };
-            Ok(Opened {
-                handle,
-                client: Some(c),
-            })
+        Err(RecvStop::Empty) => {
+            std::hint::spin_loop();
+            Ok(Got::Later)
         }
-    }
-}
-
-/// Opens `name` and attaches a receiver.
-pub fn open_rx(
-    kind: Kind,
-    transport: &Transport,
-    name: &str,
-    style: Style,
-) -> Result<Opened<Rx>, String> {
-    let ws = style.wait_strategy();
-    match transport {
-        Transport::Direct => {
-            let handle = match kind {
-                Kind::Spsc => {
-                    let ring = open_spsc(name, ws)?;
-                    Rx::Spsc(attach_retry(
-                        "consumer",
-                        || ring.consumer().map_err(attach_err),
-                        is_busy,
-                    )?)
-                }
-                Kind::Mpmc => {
-                    let q = open_mpmc(name, ws)?;
-                    Rx::Mpmc(q.receiver().map_err(|e| format!("receiver: {e}"))?)
-                }
-            };
-            Ok(Opened {
-                handle,
-                client: None,
-            })
-        }
-        Transport::Broker(socket) => {
-            let mut c = client(socket, style)?;
-            let handle = match kind {
-                Kind::Spsc => Rx::Spsc(attach_retry(
-                    "consumer",
-                    || c.consumer(name).map_err(broker_err),
-                    is_busy,
-                )?),
-                Kind::Mpmc => Rx::Mpmc(c.receiver(name).map_err(|e| format!("receiver: {e}"))?),
-            };
-            Ok(Opened {
-                handle,
-                client: Some(c),
-            })
-        }
-    }
-}
-
-impl Tx {
-    /// One attempt to send `msg`, in `style`.
-    pub fn send(&mut self, msg: &[u8], style: Style) -> Result<Sent, String> {
-        match style {
-            Style::Timeout | Style::Park => {
-                let r = match self {
-                    Tx::Spsc(p) => p.send_timeout(msg, POLL),
-                    Tx::Mpmc(s) => s.send_timeout(msg, POLL),
-                };
-                match r {
-                    Ok(()) => Ok(Sent::Yes),
-                    Err(SendTimeoutError::Timeout(_)) => Ok(Sent::Later),
-                    Err(SendTimeoutError::Disconnected(_)) => Ok(Sent::Gone),
-                    Err(e) => Err(format!("send_timeout: {e}")),
-                }
-            }
-            Style::Blocking => {
-                let r = match self {
-                    Tx::Spsc(p) => p.send(msg),
-                    Tx::Mpmc(s) => s.send(msg),
-                };
-                match r {
-                    Ok(()) => Ok(Sent::Yes),
-                    Err(shmring::SendError::Disconnected(_)) => Ok(Sent::Gone),
-                    Err(e) => Err(format!("send: {e}")),
-                }
-            }
-            Style::Spin => {
-                let r = match self {
-                    Tx::Spsc(p) => p.try_send(msg),
-                    Tx::Mpmc(s) => s.try_send(msg),
-                };
-                match r {
-                    Ok(()) => Ok(Sent::Yes),
-                    Err(TrySendError::Full(_)) => {
-                        std::hint::spin_loop();
-                        Ok(Sent::Later)
-                    }
-                    Err(TrySendError::Disconnected(_)) => Ok(Sent::Gone),
-                    Err(e) => Err(format!("try_send: {e}")),
-                }
-            }
-        }
-    }
-}
-
-impl Rx {
-    /// One attempt to receive, in `style`; `f` sees the message while it
-    /// is still held (its slot is released after `f` returns).
-    pub fn recv(&mut self, style: Style, f: impl FnOnce(&[u8])) -> Result<Got, String> {
-        match style {
-            Style::Timeout | Style::Park => {
-                let r = match self {
-                    Rx::Spsc(c) => c.recv_timeout(POLL).map(|g| f(&g)),
-                    Rx::Mpmc(r) => r.recv_timeout(POLL).map(|g| f(&g)),
-                };
-                match r {
-                    Ok(()) => Ok(Got::Yes),
-                    Err(RecvTimeoutError::Timeout) => Ok(Got::Later),
-                    Err(RecvTimeoutError::Disconnected) => Ok(Got::Gone),
-                    Err(e) => Err(format!("recv_timeout: {e}")),
-                }
-            }
-            Style::Blocking => {
-                let r = match self {
-                    Rx::Spsc(c) => c.recv().map(|g| f(&g)),
-                    Rx::Mpmc(r) => r.recv().map(|g| f(&g)),
-                };
-                match r {
-                    Ok(()) => Ok(Got::Yes),
-                    Err(shmring::RecvError::Disconnected) => Ok(Got::Gone),
-                    Err(e) => Err(format!("recv: {e}")),
-                }
-            }
-            Style::Spin => {
-                let r = match self {
-                    Rx::Spsc(c) => c.try_recv().map(|g| f(&g)),
-                    Rx::Mpmc(r) => r.try_recv().map(|g| f(&g)),
-                };
-                match r {
-                    Ok(()) => Ok(Got::Yes),
-                    Err(TryRecvError::Empty) => {
-                        std::hint::spin_loop();
-                        Ok(Got::Later)
-                    }
-                    Err(TryRecvError::Disconnected) => Ok(Got::Gone),
-                    Err(e) => Err(format!("try_recv: {e}")),
-                }
-            }
-        }
+        Err(RecvStop::Timeout) => Ok(Got::Later),
+        Err(RecvStop::Disconnected) => Ok(Got::Gone),
+        Err(stop) => Err(format!("recv ({style:?}): {stop:?}")),
     }
 }

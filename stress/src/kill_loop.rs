@@ -3,12 +3,12 @@
 //! again and again. See `stress/README.md` for what is checked.
 
 use crate::compat::{self, Recovered};
-use crate::endpoint::{Kind, Style, Transport};
+use crate::endpoint::{self, Kind, Style, Transport};
 use crate::harness::{Checker, Harness, Pair, Side};
 use crate::msg::{Rng, Sizes};
 use crate::proc::{self, Daemon};
 use shmring::broker::CreateOptions;
-use shmring::{Mpmc, MpmcBuilder, Spsc, SpscBuilder};
+use shmring::{AnyRing, RingGeometry};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -126,15 +126,6 @@ impl fmt::Display for KillLoopReport {
     }
 }
 
-/// The segment the harness holds for the whole loop.
-enum Segment {
-    /// Held so the ring persists across kills.
-    Spsc {
-        _held: Spsc,
-    },
-    Mpmc(Mpmc),
-}
-
 /// Removes a named segment however the loop ends.
 struct Unlink(Option<String>);
 
@@ -148,10 +139,15 @@ impl Drop for Unlink {
 
 /// Ring geometry of the loop: small, so that the ring fills and wraps
 /// often and a killed consumer is noticed quickly.
-const SPSC_CAPACITY: u64 = 16 * 1024;
-const SPSC_MAX_MSG: u64 = 1024;
-const MPMC_SLOTS: u64 = 64;
-const MPMC_SLOT: u64 = 512;
+fn geometry(kind: Kind) -> RingGeometry {
+    match kind {
+        Kind::Spsc => RingGeometry::Spsc {
+            capacity: 16 * 1024,
+            max_message: 1024,
+        },
+        Kind::Mpmc => RingGeometry::mpmc(64, 512),
+    }
+}
 
 /// Runs the loop; `Err` says what went wrong, with the seed.
 pub fn run(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
@@ -187,48 +183,16 @@ fn run_inner(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
         None => None,
     };
     let mut unlink = Unlink(None);
-    let sizes = match cfg.kind {
-        Kind::Spsc => Sizes {
-            min: crate::msg::HEADER_LEN,
-            max: SPSC_MAX_MSG as usize,
-        },
-        Kind::Mpmc => Sizes {
-            min: crate::msg::HEADER_LEN,
-            max: MPMC_SLOT as usize,
-        },
+    let geometry = geometry(cfg.kind);
+    let sizes = Sizes {
+        min: crate::msg::HEADER_LEN,
+        max: geometry.max_message() as usize,
     };
-    let segment = match (&mut client, cfg.kind) {
-        (None, Kind::Spsc) => {
-            let s = SpscBuilder::new()
-                .capacity(SPSC_CAPACITY)
-                .max_message(SPSC_MAX_MSG)
-                .create(&name)
-                .map_err(|e| format!("create {name}: {e}"))?;
-            unlink.0 = Some(name.clone());
-            Segment::Spsc { _held: s }
-        }
-        (None, Kind::Mpmc) => {
-            let q = MpmcBuilder::new()
-                .slots(MPMC_SLOTS)
-                .slot_size(MPMC_SLOT)
-                .create(&name)
-                .map_err(|e| format!("create {name}: {e}"))?;
-            unlink.0 = Some(name.clone());
-            Segment::Mpmc(q)
-        }
-        (Some(c), Kind::Spsc) => Segment::Spsc {
-            _held: c
-                .create_spsc(
-                    &name,
-                    &CreateOptions::spsc(SPSC_CAPACITY).max_message(SPSC_MAX_MSG),
-                )
-                .map_err(|e| format!("broker create {name}: {e}"))?,
-        },
-        (Some(c), Kind::Mpmc) => Segment::Mpmc(
-            c.create_mpmc(&name, &CreateOptions::mpmc(MPMC_SLOTS, MPMC_SLOT))
-                .map_err(|e| format!("broker create {name}: {e}"))?,
-        ),
-    };
+    // Held so the ring persists across kills.
+    let segment = endpoint::create(client.as_mut(), &name, &CreateOptions::new(geometry))?;
+    if client.is_none() {
+        unlink.0 = Some(name.clone());
+    }
     let transport = match &daemon {
         Some(d) => Transport::Broker(d.socket.clone()),
         None => Transport::Direct,
@@ -243,14 +207,14 @@ fn run_inner(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
         sizes,
         0,
     ));
-    let describe = |segment: &Segment| match segment {
-        Segment::Spsc { _held: r } => format!(
+    let describe = |segment: &AnyRing| match segment {
+        AnyRing::Spsc(r) => format!(
             "[ring: {} messages in flight, producer attached {}, consumer attached {}]",
             r.messages_in_flight(),
             r.is_producer_attached(),
             r.is_consumer_attached()
         ),
-        Segment::Mpmc(q) => format!(
+        AnyRing::Mpmc(q) => format!(
             "[queue: {} messages in flight, {} live senders, {} live receivers]",
             q.messages_in_flight(),
             q.live_senders(),
@@ -310,12 +274,12 @@ fn run_inner(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
             c.finish()?;
             report.repeats = c.repeats;
         }
-        (Checker::Mpmc(c), Segment::Mpmc(q)) => {
+        (Checker::Mpmc(c), AnyRing::Mpmc(q)) => {
             report.recovered = compat::recovered(q);
             let allowed = report.recovered.map_or(0, |r| r.dead_receiver_messages);
             report.missing = c.finish(allowed)?;
         }
-        (Checker::Mpmc(_), Segment::Spsc { .. }) => unreachable!("kind mismatch"),
+        (Checker::Mpmc(_), AnyRing::Spsc(_)) => unreachable!("kind mismatch"),
     }
     drop(h);
     drop(segment);

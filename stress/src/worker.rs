@@ -5,10 +5,12 @@
 //! (after its current message), a consumer at the next `Disconnected`,
 //! that is once every message of the finished producer was received.
 
-use crate::endpoint::{Got, Kind, Sent, Style, Transport, open_rx, open_tx};
+use crate::endpoint::{self, End, Got, Kind, Sent, Style, Transport};
 use crate::msg::{self, Sizes};
 use crate::report::{Record, Reporter};
 use shmring::broker::{BrokerClient, CreateOptions};
+use shmring::prelude::*;
+use shmring::{AnyReceiver, AnySender};
 use std::io::Read;
 use std::path::Path;
 use std::sync::mpsc;
@@ -76,10 +78,11 @@ fn fail(rep: &mut Reporter, code: i32, what: &str) -> ! {
 pub fn producer(role: &Role) -> ! {
     let mut rep = Reporter::stdout().unwrap_or_else(|_| std::process::exit(exit::SETUP));
     let cue = stdin_closed();
-    let opened = match open_tx(role.kind, &role.transport, &role.name, role.style) {
-        Ok(o) => o,
-        Err(e) => fail(&mut rep, exit::SETUP, &e),
-    };
+    let opened =
+        match endpoint::open::<AnySender>(role.kind, &role.transport, &role.name, role.style) {
+            Ok(o) => o,
+            Err(e) => fail(&mut rep, exit::SETUP, &e),
+        };
     let mut tx = opened.handle;
     rep.say(Record::Attached);
     let mut buf = Vec::new();
@@ -92,7 +95,7 @@ pub fn producer(role: &Role) -> ! {
             seq,
             role.sizes.len_of(role.stream, seq),
         );
-        match tx.send(&buf, role.style) {
+        match endpoint::send(&mut tx, &buf, role.style) {
             Ok(Sent::Yes) => {
                 rep.say(Record::Sent {
                     stream: role.stream,
@@ -122,10 +125,11 @@ pub fn producer(role: &Role) -> ! {
 pub fn consumer(role: &Role) -> ! {
     let mut rep = Reporter::stdout().unwrap_or_else(|_| std::process::exit(exit::SETUP));
     let cue = stdin_closed();
-    let opened = match open_rx(role.kind, &role.transport, &role.name, role.style) {
-        Ok(o) => o,
-        Err(e) => fail(&mut rep, exit::SETUP, &e),
-    };
+    let opened =
+        match endpoint::open::<AnyReceiver>(role.kind, &role.transport, &role.name, role.style) {
+            Ok(o) => o,
+            Err(e) => fail(&mut rep, exit::SETUP, &e),
+        };
     let mut rx = opened.handle;
     rep.say(Record::Attached);
     let mut count = 0u64;
@@ -134,7 +138,7 @@ pub fn consumer(role: &Role) -> ! {
     loop {
         finishing = finishing || closed(&cue);
         let mut bad = None;
-        let got = rx.recv(role.style, |m| match msg::parse(m) {
+        let got = endpoint::recv(&mut rx, role.style, |m| match msg::parse(m) {
             // Reported while the message is still held: a kill after
             // this line and before the release is what the checker's
             // one-repeat allowance is for.
@@ -200,46 +204,26 @@ pub fn fresh_exchange(socket: &Path, name: &str, kind: Kind, stream: u32) -> Res
         min: msg::HEADER_LEN,
         max: 200,
     };
+    let options = match kind {
+        Kind::Spsc => CreateOptions::spsc(4096),
+        Kind::Mpmc => CreateOptions::mpmc(16, 256),
+    };
+    let ring = endpoint::create(Some(&mut creator), name, &options.ephemeral())?;
+    let mut sender = ring.sender().map_err(|e| format!("sender: {e}"))?;
+    let mut receiver = AnyReceiver::attach_via(&mut opener, kind, name)
+        .map_err(|e| format!("open receiver: {e}"))?;
     let mut buf = Vec::new();
     let mut scratch = Vec::new();
-    if kind == Kind::Spsc {
-        let ring = creator
-            .create_spsc(name, &CreateOptions::spsc(4096).ephemeral())
-            .map_err(|e| format!("create: {e}"))?;
-        let mut producer = ring.producer().map_err(|e| format!("producer: {e}"))?;
-        let mut consumer = opener
-            .consumer(name)
-            .map_err(|e| format!("open consumer: {e}"))?;
-        for seq in 0..16 {
-            msg::fill(&mut buf, stream, seq, sizes.len_of(stream, seq));
-            producer
-                .send_timeout(&buf, crate::harness::STEP_LIMIT)
-                .map_err(|e| format!("send: {e}"))?;
-            let got = consumer
-                .recv_timeout(crate::harness::STEP_LIMIT)
-                .map_err(|e| format!("recv: {e}"))?;
-            msg::check_expected(&got, stream, seq, sizes, &mut scratch)
-                .map_err(|e| format!("message {seq}: {e}"))?;
-        }
-    } else {
-        let queue = creator
-            .create_mpmc(name, &CreateOptions::mpmc(16, 256).ephemeral())
-            .map_err(|e| format!("create: {e}"))?;
-        let sender = queue.sender().map_err(|e| format!("sender: {e}"))?;
-        let receiver = opener
-            .receiver(name)
-            .map_err(|e| format!("open receiver: {e}"))?;
-        for seq in 0..16 {
-            msg::fill(&mut buf, stream, seq, sizes.len_of(stream, seq));
-            sender
-                .send_timeout(&buf, crate::harness::STEP_LIMIT)
-                .map_err(|e| format!("send: {e}"))?;
-            let got = receiver
-                .recv_timeout(crate::harness::STEP_LIMIT)
-                .map_err(|e| format!("recv: {e}"))?;
-            msg::check_expected(&got, stream, seq, sizes, &mut scratch)
-                .map_err(|e| format!("message {seq}: {e}"))?;
-        }
+    for seq in 0..16 {
+        msg::fill(&mut buf, stream, seq, sizes.len_of(stream, seq));
+        sender
+            .send_timeout(&buf, crate::harness::STEP_LIMIT)
+            .map_err(|e| format!("send: {e}"))?;
+        let got = receiver
+            .recv_timeout(crate::harness::STEP_LIMIT)
+            .map_err(|e| format!("recv: {e}"))?;
+        msg::check_expected(&got, stream, seq, sizes, &mut scratch)
+            .map_err(|e| format!("message {seq}: {e}"))?;
     }
     creator.unlink(name).map_err(|e| format!("unlink: {e}"))?;
     Ok(())

@@ -16,7 +16,7 @@ use crate::harness::{Checker, Harness, Pair};
 use crate::msg::{self, Rng, Sizes};
 use crate::proc::{self, Daemon};
 use shmring::broker::{BrokerClient, CreateOptions};
-use shmring::{MpmcBuilder, SpscBuilder};
+use shmring::{AnyReceiver, AnyRing, AnySender, RingGeometry};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
@@ -287,14 +287,20 @@ fn run_lane(
 }
 
 /// Ring geometry for a size class.
-fn spsc_geometry(sizes: Sizes) -> (u64, u64) {
-    let max = (sizes.max as u64).next_power_of_two().max(64);
-    (max * 4, max)
-}
-
-fn mpmc_geometry(sizes: Sizes) -> (u64, u64) {
-    let slots = if sizes.max > 4096 { 16 } else { 64 };
-    (slots, sizes.max as u64)
+fn geometry(kind: Kind, sizes: Sizes) -> RingGeometry {
+    match kind {
+        Kind::Spsc => {
+            let max = (sizes.max as u64).next_power_of_two().max(64);
+            RingGeometry::Spsc {
+                capacity: max * 4,
+                max_message: max,
+            }
+        }
+        Kind::Mpmc => {
+            let slots = if sizes.max > 4096 { 16 } else { 64 };
+            RingGeometry::mpmc(slots, sizes.max as u64).with_priorities(2)
+        }
+    }
 }
 
 /// Creates the episode's segment (the harness side keeps it open) and
@@ -302,61 +308,22 @@ fn mpmc_geometry(sizes: Sizes) -> (u64, u64) {
 struct Segment {
     name: String,
     client: Option<BrokerClient>,
-    _spsc: Option<shmring::Spsc>,
-    mpmc: Option<shmring::Mpmc>,
+    _ring: AnyRing,
 }
 
 impl Segment {
     fn create(ep: &Episode, name: &str, socket: &Path) -> Result<Segment, String> {
-        let mut seg = Segment {
-            name: name.to_owned(),
-            client: None,
-            _spsc: None,
-            mpmc: None,
+        let mut client = match ep.broker {
+            true => Some(BrokerClient::connect_to(socket).map_err(|e| format!("connect: {e}"))?),
+            false => None,
         };
-        let (cap, max) = spsc_geometry(ep.sizes);
-        let (slots, slot) = mpmc_geometry(ep.sizes);
-        if ep.broker {
-            let mut c = BrokerClient::connect_to(socket).map_err(|e| format!("connect: {e}"))?;
-            match ep.kind {
-                Kind::Spsc => {
-                    seg._spsc = Some(
-                        c.create_spsc(name, &CreateOptions::spsc(cap).max_message(max))
-                            .map_err(|e| format!("create: {e}"))?,
-                    )
-                }
-                Kind::Mpmc => {
-                    seg.mpmc = Some(
-                        c.create_mpmc(name, &CreateOptions::mpmc(slots, slot).priorities(2))
-                            .map_err(|e| format!("create: {e}"))?,
-                    )
-                }
-            }
-            seg.client = Some(c);
-        } else {
-            match ep.kind {
-                Kind::Spsc => {
-                    seg._spsc = Some(
-                        SpscBuilder::new()
-                            .capacity(cap)
-                            .max_message(max)
-                            .create(name)
-                            .map_err(|e| format!("create: {e}"))?,
-                    )
-                }
-                Kind::Mpmc => {
-                    seg.mpmc = Some(
-                        MpmcBuilder::new()
-                            .slots(slots)
-                            .slot_size(slot)
-                            .priorities(2)
-                            .create(name)
-                            .map_err(|e| format!("create: {e}"))?,
-                    )
-                }
-            }
-        }
-        Ok(seg)
+        let options = CreateOptions::new(geometry(ep.kind, ep.sizes));
+        let ring = endpoint::create(client.as_mut(), name, &options)?;
+        Ok(Segment {
+            name: name.to_owned(),
+            client,
+            _ring: ring,
+        })
     }
 }
 
@@ -420,8 +387,8 @@ fn thread_episode(
 ) -> Result<(u64, u64), String> {
     let segment = Segment::create(ep, name, socket)?;
     let transport = transport(ep, socket);
-    let open_tx = || endpoint::open_tx(ep.kind, &transport, name, ep.style);
-    let open_rx = || endpoint::open_rx(ep.kind, &transport, name, ep.style);
+    let open_tx = || endpoint::open::<AnySender>(ep.kind, &transport, name, ep.style);
+    let open_rx = || endpoint::open::<AnyReceiver>(ep.kind, &transport, name, ep.style);
     // Every endpoint attaches before any traffic, so that a receiver
     // never sees "all senders gone" before the last one even started.
     let txs = (0..ep.senders)
@@ -439,15 +406,15 @@ fn thread_episode(
             .map(|(i, mut tx)| {
                 let stream = stream + i as u32;
                 scope.spawn(move || -> Result<(u64, u64), String> {
-                    if let (endpoint::Tx::Mpmc(s), true) = (&tx.handle, i % 2 == 1) {
-                        tx.handle = endpoint::Tx::Mpmc(s.with_priority(1));
+                    if let (AnySender::Mpmc(s), true) = (&tx.handle, i % 2 == 1) {
+                        tx.handle = AnySender::Mpmc(s.with_priority(1));
                     }
                     let mut buf = Vec::new();
                     let (mut seq, mut bytes) = (0u64, 0u64);
                     while Instant::now() < stop_at {
                         let len = ep.sizes.len_of(stream, seq);
                         msg::fill(&mut buf, stream, seq, len);
-                        match tx.handle.send(&buf, ep.style)? {
+                        match endpoint::send(&mut tx.handle, &buf, ep.style)? {
                             Sent::Yes => {
                                 seq += 1;
                                 bytes += len as u64;
@@ -474,7 +441,7 @@ fn thread_episode(
                     let limit = stop_at + Duration::from_secs(30);
                     loop {
                         let mut checked = Ok((0, 0));
-                        let r = rx.handle.recv(ep.style, |m| {
+                        let r = endpoint::recv(&mut rx.handle, ep.style, |m| {
                             checked = match single {
                                 // One sender, one receiver: the next message
                                 // is known, so even 1-byte ones are checked.
