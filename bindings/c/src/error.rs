@@ -3,10 +3,7 @@
 #![allow(unsafe_code)] // `#[unsafe(no_mangle)]` on the exported functions
 
 use shmring_core::broker::BrokerError;
-use shmring_core::{
-    AttachError, OpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
-    TrySendError,
-};
+use shmring_core::{AttachError, OpenError, RecvStop, SendStop};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int};
@@ -299,80 +296,37 @@ pub(crate) fn broker_failure(what: &str, e: BrokerError) -> Failure {
     Failure::new(code, format!("{what}: {e}"))
 }
 
-pub(crate) fn try_send_failure<T>(e: TrySendError<T>) -> Failure {
-    match e {
-        TrySendError::Full(_) => Failure::new(SHMRING_E_FULL, "the ring is full"),
-        TrySendError::Disconnected(_) => {
-            Failure::new(SHMRING_E_DISCONNECTED, "the receiving side is gone")
-        }
-        TrySendError::TooLarge(_) => Failure::new(
-            SHMRING_E_TOO_LARGE,
-            "the message is larger than the ring's maximum message size",
-        ),
-        TrySendError::Corrupt(_, c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
-    }
-}
-
-pub(crate) fn send_failure<T>(e: SendError<T>) -> Failure {
-    match e {
-        SendError::Disconnected(_) => {
-            Failure::new(SHMRING_E_DISCONNECTED, "the receiving side is gone")
-        }
-        SendError::TooLarge(_) => Failure::new(
-            SHMRING_E_TOO_LARGE,
-            "the message is larger than the ring's maximum message size",
-        ),
-        SendError::Corrupt(_, c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
-    }
-}
-
-pub(crate) fn send_timeout_failure<T>(e: SendTimeoutError<T>) -> Failure {
-    match e {
-        SendTimeoutError::Timeout(_) => {
+/// Why a send or a reservation did not happen, as a code. `Full` comes
+/// only from a call that was not to wait, `Timeout` only from one with a
+/// deadline, so the core's outcome says which code the caller expects.
+pub(crate) fn send_failure(stop: SendStop) -> Failure {
+    match stop {
+        SendStop::Full => Failure::new(SHMRING_E_FULL, "the ring is full"),
+        SendStop::Timeout => {
             Failure::new(SHMRING_E_TIMEOUT, "timed out waiting for room in the ring")
         }
-        SendTimeoutError::Disconnected(_) => {
+        SendStop::Disconnected => {
             Failure::new(SHMRING_E_DISCONNECTED, "the receiving side is gone")
         }
-        SendTimeoutError::TooLarge(_) => Failure::new(
+        SendStop::TooLarge => Failure::new(
             SHMRING_E_TOO_LARGE,
             "the message is larger than the ring's maximum message size",
         ),
-        SendTimeoutError::Corrupt(_, c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
+        SendStop::Corrupt(c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
     }
 }
 
-pub(crate) fn try_recv_failure(e: TryRecvError) -> Failure {
-    match e {
-        TryRecvError::Empty => Failure::new(SHMRING_E_EMPTY, "the ring is empty"),
-        TryRecvError::Disconnected => Failure::new(
+/// Why no message was returned, as a code (`Empty` and `Timeout` as for
+/// [`send_failure`]).
+pub(crate) fn recv_failure(stop: RecvStop) -> Failure {
+    match stop {
+        RecvStop::Empty => Failure::new(SHMRING_E_EMPTY, "the ring is empty"),
+        RecvStop::Timeout => Failure::new(SHMRING_E_TIMEOUT, "timed out waiting for a message"),
+        RecvStop::Disconnected => Failure::new(
             SHMRING_E_DISCONNECTED,
             "the sending side is gone and the ring is drained",
         ),
-        TryRecvError::Corrupt(c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
-    }
-}
-
-pub(crate) fn recv_failure(e: RecvError) -> Failure {
-    match e {
-        RecvError::Disconnected => Failure::new(
-            SHMRING_E_DISCONNECTED,
-            "the sending side is gone and the ring is drained",
-        ),
-        RecvError::Corrupt(c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
-    }
-}
-
-pub(crate) fn recv_timeout_failure(e: RecvTimeoutError) -> Failure {
-    match e {
-        RecvTimeoutError::Timeout => {
-            Failure::new(SHMRING_E_TIMEOUT, "timed out waiting for a message")
-        }
-        RecvTimeoutError::Disconnected => Failure::new(
-            SHMRING_E_DISCONNECTED,
-            "the sending side is gone and the ring is drained",
-        ),
-        RecvTimeoutError::Corrupt(c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
+        RecvStop::Corrupt(c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
     }
 }
 

@@ -4,8 +4,11 @@
 #![allow(unsafe_code)]
 
 use crate::error::{Failure, fail, record, shmring_error::*};
+use crate::handle::{self, Object};
+use shmring_core::Patience;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
 
 /// Runs `f`, turning its failure (or a panic) into a negative code and a
 /// last-error message.
@@ -113,7 +116,33 @@ pub(crate) unsafe fn put<T>(p: *mut T, value: T) {
     unsafe { p.write(value) }
 }
 
-/// A timeout in milliseconds: `None` for [`crate::SHMRING_INFINITE`].
-pub(crate) fn timeout(ms: u64) -> Option<std::time::Duration> {
-    (ms != crate::SHMRING_INFINITE).then(|| std::time::Duration::from_millis(ms))
+/// How long a call given `ms` milliseconds waits: without limit for
+/// [`crate::SHMRING_INFINITE`], else until `ms` from now (0 included: one
+/// look, and `SHMRING_E_TIMEOUT` if it fails).
+pub(crate) fn wait_for(ms: u64) -> Patience {
+    match ms {
+        crate::SHMRING_INFINITE => Patience::FOREVER,
+        ms => Patience::after(Duration::from_millis(ms)),
+    }
+}
+
+/// As [`wait_for`], but 0 is the `try_*` behaviour (`SHMRING_E_FULL`,
+/// `SHMRING_E_EMPTY`): the zero-copy calls' timeouts.
+pub(crate) fn wait_up_to(ms: u64) -> Patience {
+    match ms {
+        0 => Patience::NoWait,
+        ms => wait_for(ms),
+    }
+}
+
+/// Stores `object` in the handle table and its handle in `*out`.
+///
+/// # Safety
+/// `out` was checked with [`non_null`] and is aligned and writable for a
+/// handle.
+pub(crate) unsafe fn put_handle<T>(out: *mut *mut T, object: Object) -> Result<(), Failure> {
+    let raw = handle::insert(object)?;
+    // SAFETY: as promised by the caller.
+    unsafe { put(out, handle_ptr(raw)) };
+    Ok(())
 }

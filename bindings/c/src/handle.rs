@@ -119,6 +119,13 @@ struct Slot {
 // `Send`.
 unsafe impl Sync for Slot {}
 
+// The last claim above, checked: what the entries keep between calls
+// (grants, guards, endpoints) may move to another thread.
+const _: () = {
+    const fn is_send<T: Send>() {}
+    is_send::<Object>()
+};
+
 impl std::fmt::Debug for Slot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Slot")

@@ -16,6 +16,7 @@
 //! | `handle`   | the handle table (index + generation, state word per slot)  |
 //! | `ffi`      | entry guard (`catch_unwind`) and checked pointer access      |
 //! | `rings`    | rings: direct and broker-backed open/close/stat, the client |
+//! | `endpoint` | send, receive and zero-copy calls, once for both kinds      |
 //! | `spsc`     | producer and consumer                                       |
 //! | `mpmc`     | sender and receiver                                         |
 //!
@@ -30,6 +31,8 @@ compile_error!("the shmring C API encodes handles in 64-bit pointers");
 pub mod error;
 mod ffi;
 mod handle;
+
+mod endpoint;
 
 pub mod rings;
 

@@ -1,11 +1,11 @@
 //! MPMC endpoints: `shmring_sender` and `shmring_receiver`.
 //!
-//! The core crate's zero-copy objects (`SlotGrant`, `SlotGuard`) borrow
-//! their endpoint, and a claimed MPMC slot cannot be given back, so the C
-//! handles keep them: each entry holds its endpoint behind an `Arc` (a
-//! stable address) and the grant or guard beside it, with the borrow
-//! stretched to `'static`. The entry drops the grant/guard before the
-//! endpoint, and never moves or replaces the endpoint while one exists.
+//! A claimed MPMC slot cannot be given back, so the C handles keep what
+//! they hand out between two calls: the sender's open reservation is an
+//! `OwnedSlotGrant` and the receiver's peeked or pending message an
+//! `OwnedSlotGuard`. Both hold a clone of their endpoint, so they borrow
+//! nothing and may outlive the call, the handle or each other in any
+//! order.
 //!
 //! A message too long for the caller's buffer has already been claimed
 //! from the queue: the receiver keeps it ("pending") and returns it first
@@ -13,19 +13,16 @@
 //! lives; closing the receiver frees its slot (the message is dropped).
 #![allow(unsafe_code)]
 
-use crate::error::{
-    Failure, attach_failure, fail, recv_failure, recv_timeout_failure, send_failure,
-    send_timeout_failure, shmring_error::*, try_recv_failure, try_send_failure,
-};
-use crate::ffi::{
-    bytes_arg, call, check_buffer, copy_out, handle_ptr, non_null, put, raw, timeout,
-};
+use crate::endpoint::{self, ReceiveHandle, SendHandle, Shared, commit_length, nothing_reserved};
+use crate::error::{Failure, attach_failure, fail, send_failure, shmring_error::*};
+use crate::ffi::{call, non_null, put_handle, raw, wait_for, wait_up_to};
 use crate::handle::{self, Exclusive, Kind, Object};
 use crate::rings::{mpmc_queue, shmring_mpmc};
-use shmring_core::{Receiver, Sender, SlotGrant, SlotGuard};
+use shmring_core::mpmc::{OwnedSlotGrant, OwnedSlotGuard, Receiver, Sender};
+use shmring_core::prelude::*;
+use shmring_core::{Patience, RecvStop};
 use std::ffi::{c_int, c_void};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A sending end of an MPMC queue (any number per queue).
 ///
@@ -53,51 +50,160 @@ pub struct shmring_receiver {
 /// A sender in its handle slot (shared: `Arc`).
 #[derive(Debug)]
 pub(crate) struct SenderEntry {
-    /// An open reservation; borrows `*sender`. Declared first: dropped first.
-    grant: Mutex<Option<SlotGrant<'static>>>,
-    sender: Arc<Sender>,
-}
-
-impl Drop for SenderEntry {
-    fn drop(&mut self) {
-        // Before `sender` goes: an uncommitted grant is published as a
-        // skipped slot.
-        drop(
-            self.grant
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .take(),
-        );
-    }
+    sender: Sender,
+    /// The open reservation. Dropped uncommitted (cancel, close), it is
+    /// published as a skipped slot.
+    grant: Mutex<Option<OwnedSlotGrant>>,
 }
 
 /// A receiver in its handle slot (exclusive).
 #[derive(Debug)]
 pub(crate) struct ReceiverEntry {
+    receiver: Receiver,
     /// A claimed message: pending (too long for the last buffer) or
-    /// peeked. Borrows `*receiver`. Declared first: dropped first.
-    held: Option<SlotGuard<'static>>,
+    /// peeked.
+    held: Option<OwnedSlotGuard>,
     peeked: bool,
-    receiver: Arc<Receiver>,
 }
 
-impl Drop for ReceiverEntry {
-    fn drop(&mut self) {
-        // Before `receiver` goes: releases the slot.
-        drop(self.held.take());
+fn sender_entry(sender: *mut shmring_sender) -> Result<Arc<SenderEntry>, Failure> {
+    handle::shared(raw(sender), Kind::Sender, |o| match o {
+        Object::Sender(s) => Some(Arc::clone(s)),
+        _ => None,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn reservation_open<T>() -> Result<T, Failure> {
+    fail(
+        SHMRING_E_STATE,
+        "a reservation is open: commit or cancel it first",
+    )
+}
+
+impl SendHandle for shmring_sender {
+    type Access = Shared;
+    type Tx = Sender;
+
+    #[inline(always)]
+    fn sending<T>(
+        _: Shared,
+        sender: *mut Self,
+        f: impl FnOnce(&mut Sender) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        // A clone of the sender (as cheap as one of its entry's `Arc`) is
+        // this call's own: threads sending through one handle share
+        // nothing here, and a close meanwhile frees the sender when the
+        // last call returns.
+        let mut tx = handle::shared(raw(sender), Kind::Sender, |o| match o {
+            Object::Sender(s) => Some(s.sender.clone()),
+            _ => None,
+        })?;
+        f(&mut tx)
+    }
+
+    fn reserve(
+        _: Shared,
+        sender: *mut Self,
+        len: usize,
+        patience: Patience,
+    ) -> Result<*mut u8, Failure> {
+        let entry = sender_entry(sender)?;
+        if lock(&entry.grant).is_some() {
+            return reservation_open();
+        }
+        // Not holding the lock while waiting for a slot.
+        let mut grant = entry
+            .sender
+            .reserve_owned_within(len, patience)
+            .map_err(send_failure)?;
+        let ptr = grant.as_mut_ptr();
+        let mut slot = lock(&entry.grant);
+        if slot.is_some() {
+            // Another thread reserved meanwhile: ours is skipped on drop.
+            drop(slot);
+            drop(grant);
+            return reservation_open();
+        }
+        *slot = Some(grant);
+        Ok(ptr)
+    }
+
+    fn commit(_: Shared, sender: *mut Self, len: usize) -> Result<(), Failure> {
+        let entry = sender_entry(sender)?;
+        let mut slot = lock(&entry.grant);
+        let Some(reserved) = slot.as_ref().map(|g| g.len()) else {
+            return nothing_reserved();
+        };
+        commit_length(len, reserved)?;
+        if let Some(grant) = slot.take() {
+            grant.commit_len(len);
+        }
+        Ok(())
+    }
+
+    fn cancel(_: Shared, sender: *mut Self) -> Result<(), Failure> {
+        let entry = sender_entry(sender)?;
+        let grant = lock(&entry.grant).take();
+        match grant {
+            // Published as a skipped slot, outside the lock.
+            Some(grant) => {
+                drop(grant);
+                Ok(())
+            }
+            None => nothing_reserved(),
+        }
     }
 }
 
-/// The sender of `entry` with its borrow stretched to `'static`.
-///
-/// # Safety
-/// Whatever borrows the result must be stored in `entry.grant` (which is
-/// emptied before `entry.sender` is dropped) or dropped before `entry`.
-unsafe fn static_sender(entry: &SenderEntry) -> &'static Sender {
-    // SAFETY: `entry.sender` is an `Arc` that is never replaced; the
-    // `Sender` lives at a fixed address until `SenderEntry` drops, and the
-    // caller keeps every borrow shorter than that.
-    unsafe { &*Arc::as_ptr(&entry.sender) }
+impl ReceiveHandle for shmring_receiver {
+    type Entry = ReceiverEntry;
+    const PEEKED: &'static str =
+        "a peeked message is not released: call shmring_receiver_release first";
+    const KEPT: &'static str = "this receiver keeps it for its next receive";
+
+    #[inline(always)]
+    fn entry<T>(
+        promise: Exclusive,
+        receiver: *mut Self,
+        f: impl FnOnce(&mut ReceiverEntry) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        handle::with_exclusive(promise, raw(receiver), Kind::Receiver, |o| match o {
+            Object::Receiver(r) => f(r),
+            _ => fail(SHMRING_E_BAD_HANDLE, "not a receiver"),
+        })
+    }
+
+    fn peeked(r: &mut ReceiverEntry) -> &mut bool {
+        &mut r.peeked
+    }
+
+    #[inline(always)]
+    fn next(
+        r: &mut ReceiverEntry,
+        patience: Patience,
+        f: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<(), RecvStop> {
+        // Owned: whether the message is kept is known only once it is
+        // claimed, and a kept one outlives this call.
+        let msg = match r.held.take() {
+            Some(pending) => pending,
+            None => r.receiver.recv_owned_within(patience)?,
+        };
+        if f(&msg) {
+            r.held = Some(msg);
+        }
+        Ok(())
+    }
+
+    fn release(r: &mut ReceiverEntry) -> Result<(), Failure> {
+        // Frees the slot.
+        drop(r.held.take());
+        Ok(())
+    }
 }
 
 /// Opens a sender on `queue` sending at priority `priority` (0 = lowest;
@@ -120,13 +226,12 @@ pub unsafe extern "C" fn shmring_sender_open(
             .sender()
             .map_err(|e| attach_failure("sender", e))?
             .with_priority(priority);
-        let raw = handle::insert(Object::Sender(Arc::new(SenderEntry {
+        let entry = SenderEntry {
+            sender,
             grant: Mutex::new(None),
-            sender: Arc::new(sender),
-        })))?;
+        };
         // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { put(out, handle_ptr(raw)) };
-        Ok(())
+        unsafe { put_handle(out, Object::Sender(Arc::new(entry))) }
     })
 }
 
@@ -138,14 +243,6 @@ pub extern "C" fn shmring_sender_close(sender: *mut shmring_sender) -> c_int {
     call(|| {
         drop(handle::remove(None, raw(sender), Kind::Sender)?);
         Ok(())
-    })
-}
-
-#[inline(always)]
-fn sender_entry(sender: *mut shmring_sender) -> Result<Arc<SenderEntry>, Failure> {
-    handle::shared(raw(sender), Kind::Sender, |o| match o {
-        Object::Sender(s) => Some(Arc::clone(s)),
-        _ => None,
     })
 }
 
@@ -161,11 +258,8 @@ pub unsafe extern "C" fn shmring_sender_send(
     data: *const c_void,
     len: usize,
 ) -> c_int {
-    call(|| {
-        // SAFETY: as the caller promises.
-        let msg = unsafe { bytes_arg(data, len)? };
-        sender_entry(sender)?.sender.send(msg).map_err(send_failure)
-    })
+    // SAFETY: this function's contract (`data`; the handle is shared).
+    unsafe { endpoint::send(sender, data, len, Patience::FOREVER) }
 }
 
 /// Sends if a slot is free now; `SHMRING_E_FULL` otherwise.
@@ -178,14 +272,8 @@ pub unsafe extern "C" fn shmring_sender_try_send(
     data: *const c_void,
     len: usize,
 ) -> c_int {
-    call(|| {
-        // SAFETY: as the caller promises.
-        let msg = unsafe { bytes_arg(data, len)? };
-        sender_entry(sender)?
-            .sender
-            .try_send(msg)
-            .map_err(try_send_failure)
-    })
+    // SAFETY: this function's contract (`data`; the handle is shared).
+    unsafe { endpoint::send(sender, data, len, Patience::NoWait) }
 }
 
 /// Sends, waiting at most `timeout_ms` milliseconds (`SHMRING_INFINITE`:
@@ -200,33 +288,8 @@ pub unsafe extern "C" fn shmring_sender_send_timeout(
     len: usize,
     timeout_ms: u64,
 ) -> c_int {
-    call(|| {
-        // SAFETY: as the caller promises.
-        let msg = unsafe { bytes_arg(data, len)? };
-        let entry = sender_entry(sender)?;
-        match timeout(timeout_ms) {
-            None => entry.sender.send(msg).map_err(send_failure),
-            Some(t) => entry
-                .sender
-                .send_timeout(msg, t)
-                .map_err(send_timeout_failure),
-        }
-    })
-}
-
-/// Claims a slot for `len` bytes, waiting at most `timeout_ms`.
-fn claim_slot(
-    sender: &'static Sender,
-    len: usize,
-    timeout_ms: u64,
-) -> Result<SlotGrant<'static>, Failure> {
-    match timeout_ms {
-        0 => sender.try_reserve(len).map_err(try_send_failure),
-        t => match timeout(t) {
-            None => sender.reserve(len).map_err(send_failure),
-            Some(t) => sender.reserve_timeout(len, t).map_err(send_timeout_failure),
-        },
-    }
+    // SAFETY: this function's contract (`data`; the handle is shared).
+    unsafe { endpoint::send(sender, data, len, wait_for(timeout_ms)) }
 }
 
 /// Claims a slot for `len` bytes to be written in place, waiting at most
@@ -248,43 +311,8 @@ pub unsafe extern "C" fn shmring_sender_reserve(
     timeout_ms: u64,
     buf: *mut *mut c_void,
 ) -> c_int {
-    call(|| {
-        non_null(buf, "buf is NULL")?;
-        if len == 0 {
-            return fail(SHMRING_E_INVALID, "the reservation length is 0");
-        }
-        let entry = sender_entry(sender)?;
-        let open = || {
-            fail(
-                SHMRING_E_STATE,
-                "a reservation is open: commit or cancel it first",
-            )
-        };
-        if lock(&entry.grant).is_some() {
-            return open();
-        }
-        // SAFETY: the grant is stored in `entry.grant` below, or dropped
-        // before this function returns.
-        let s = unsafe { static_sender(&entry) };
-        // Not holding the lock while waiting for a slot.
-        let mut grant = claim_slot(s, len, timeout_ms)?;
-        let ptr = grant.as_mut_ptr();
-        let mut slot = lock(&entry.grant);
-        if slot.is_some() {
-            // Another thread reserved meanwhile: ours is skipped on drop.
-            drop(slot);
-            drop(grant);
-            return open();
-        }
-        *slot = Some(grant);
-        // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { put(buf, ptr.cast::<c_void>()) };
-        Ok(())
-    })
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    // SAFETY: this function's contract (`buf`; the handle is shared).
+    unsafe { endpoint::reserve(sender, len, wait_up_to(timeout_ms), buf) }
 }
 
 /// Publishes the first `len` bytes (1 to the reserved length) of the open
@@ -292,40 +320,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// (bad `len`; the reservation stays open).
 #[unsafe(no_mangle)]
 pub extern "C" fn shmring_sender_commit(sender: *mut shmring_sender, len: usize) -> c_int {
-    call(|| {
-        let entry = sender_entry(sender)?;
-        let mut slot = lock(&entry.grant);
-        let Some(reserved) = slot.as_ref().map(|g| g.len()) else {
-            return fail(SHMRING_E_STATE, "no reservation is open");
-        };
-        if len == 0 || len > reserved {
-            return fail(
-                SHMRING_E_INVALID,
-                "commit length must be 1 to the reserved length",
-            );
-        }
-        if let Some(grant) = slot.take() {
-            grant.commit_len(len);
-        }
-        Ok(())
-    })
+    endpoint::commit(Shared, sender, len)
 }
 
 /// Gives up the open reservation: the slot is published as skipped.
 /// Errors: `SHMRING_E_STATE` (none open).
 #[unsafe(no_mangle)]
 pub extern "C" fn shmring_sender_cancel(sender: *mut shmring_sender) -> c_int {
-    call(|| {
-        let entry = sender_entry(sender)?;
-        let grant = lock(&entry.grant).take();
-        match grant {
-            Some(grant) => {
-                drop(grant);
-                Ok(())
-            }
-            None => fail(SHMRING_E_STATE, "no reservation is open"),
-        }
-    })
+    endpoint::cancel(Shared, sender)
 }
 
 /// Opens a receiver on `queue`. Errors as for `shmring_sender_open`.
@@ -342,14 +344,13 @@ pub unsafe extern "C" fn shmring_receiver_open(
         let receiver = mpmc_queue(queue)?
             .receiver()
             .map_err(|e| attach_failure("receiver", e))?;
-        let raw = handle::insert(Object::Receiver(Box::new(ReceiverEntry {
+        let entry = ReceiverEntry {
+            receiver,
             held: None,
             peeked: false,
-            receiver: Arc::new(receiver),
-        })))?;
+        };
         // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { put(out, handle_ptr(raw)) };
-        Ok(())
+        unsafe { put_handle(out, Object::Receiver(Box::new(entry))) }
     })
 }
 
@@ -370,98 +371,6 @@ pub unsafe extern "C" fn shmring_receiver_close(receiver: *mut shmring_receiver)
         )?);
         Ok(())
     })
-}
-
-#[inline(always)]
-fn with_receiver(
-    promise: Exclusive,
-    receiver: *mut shmring_receiver,
-    f: impl FnOnce(&mut ReceiverEntry) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    handle::with_exclusive(promise, raw(receiver), Kind::Receiver, |o| match o {
-        Object::Receiver(r) => f(r),
-        _ => fail(SHMRING_E_BAD_HANDLE, "not a receiver"),
-    })
-}
-
-/// How long a receive may wait.
-#[derive(Clone, Copy)]
-enum Patience {
-    Now,
-    Forever,
-    For(Duration),
-}
-
-impl Patience {
-    fn from_ms(ms: u64) -> Patience {
-        match ms {
-            0 => Patience::Now,
-            t => match timeout(t) {
-                None => Patience::Forever,
-                Some(t) => Patience::For(t),
-            },
-        }
-    }
-}
-
-/// The pending message, or the next one from the queue.
-fn next_message(r: &mut ReceiverEntry, patience: Patience) -> Result<SlotGuard<'static>, Failure> {
-    if r.peeked {
-        return fail(
-            SHMRING_E_STATE,
-            "a peeked message is not released: call shmring_receiver_release first",
-        );
-    }
-    if let Some(guard) = r.held.take() {
-        return Ok(guard);
-    }
-    // SAFETY: `r.receiver` is an `Arc` never replaced while the entry
-    // lives; every guard made from it is stored in `r.held` (dropped
-    // first in `ReceiverEntry::drop`) or dropped before this call returns.
-    let receiver: &'static Receiver = unsafe { &*Arc::as_ptr(&r.receiver) };
-    match patience {
-        Patience::Now => receiver.try_recv().map_err(try_recv_failure),
-        Patience::Forever => receiver.recv().map_err(recv_failure),
-        Patience::For(t) => receiver.recv_timeout(t).map_err(recv_timeout_failure),
-    }
-}
-
-/// Receives into `buf`, keeping a too-long message pending.
-///
-/// # Safety
-/// `buf`/`cap` and `len` checked and valid as for `shmring_receiver_recv`.
-unsafe fn receive(
-    receiver: *mut shmring_receiver,
-    buf: *mut c_void,
-    cap: usize,
-    len: *mut usize,
-    patience: Patience,
-) -> Result<(), Failure> {
-    check_buffer(buf, cap)?;
-    non_null(len, "len is NULL")?;
-    with_receiver(
-        // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-        unsafe { Exclusive::promised() },
-        receiver,
-        |r| {
-            let guard = next_message(r, patience)?;
-            let n = guard.len();
-            // SAFETY: checked non-NULL; the caller promises it is writable.
-            unsafe { put(len, n) };
-            if n > cap {
-                r.held = Some(guard);
-                return Err(Failure::new(
-                    SHMRING_E_BUFFER_TOO_SMALL,
-                    format!(
-                        "the message has {n} bytes, the buffer {cap}; this receiver keeps it for its next receive"
-                    ),
-                ));
-            }
-            // SAFETY: `n <= cap` bytes fit at `buf`.
-            unsafe { copy_out(&guard, buf) };
-            Ok(())
-        },
-    )
 }
 
 /// Waits for the next message as long as it takes and copies it into
@@ -488,8 +397,8 @@ pub unsafe extern "C" fn shmring_receiver_recv(
     cap: usize,
     len: *mut usize,
 ) -> c_int {
-    // SAFETY: as the caller promises.
-    call(|| unsafe { receive(receiver, buf, cap, len, Patience::Forever) })
+    // SAFETY: this function's contract (`buf`, `len`; one thread at a time).
+    unsafe { endpoint::receive(receiver, buf, cap, len, Patience::FOREVER) }
 }
 
 /// Like `shmring_receiver_recv`, but `SHMRING_E_EMPTY` at once if no
@@ -506,8 +415,8 @@ pub unsafe extern "C" fn shmring_receiver_try_recv(
     cap: usize,
     len: *mut usize,
 ) -> c_int {
-    // SAFETY: as the caller promises.
-    call(|| unsafe { receive(receiver, buf, cap, len, Patience::Now) })
+    // SAFETY: this function's contract (`buf`, `len`; one thread at a time).
+    unsafe { endpoint::receive(receiver, buf, cap, len, Patience::NoWait) }
 }
 
 /// Like `shmring_receiver_recv`, waiting at most `timeout_ms` milliseconds
@@ -525,12 +434,8 @@ pub unsafe extern "C" fn shmring_receiver_recv_timeout(
     len: *mut usize,
     timeout_ms: u64,
 ) -> c_int {
-    let patience = match timeout(timeout_ms) {
-        None => Patience::Forever,
-        Some(t) => Patience::For(t),
-    };
-    // SAFETY: as the caller promises.
-    call(|| unsafe { receive(receiver, buf, cap, len, patience) })
+    // SAFETY: this function's contract (`buf`, `len`; one thread at a time).
+    unsafe { endpoint::receive(receiver, buf, cap, len, wait_for(timeout_ms)) }
 }
 
 /// Zero-copy receive: waits at most `timeout_ms` (0: not at all,
@@ -551,28 +456,8 @@ pub unsafe extern "C" fn shmring_receiver_peek(
     data: *mut *const c_void,
     len: *mut usize,
 ) -> c_int {
-    call(|| {
-        non_null(data, "data is NULL")?;
-        non_null(len, "len is NULL")?;
-        with_receiver(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            receiver,
-            |r| {
-                let guard = next_message(r, Patience::from_ms(timeout_ms))?;
-                let (ptr, n) = (guard.as_ptr(), guard.len());
-                r.held = Some(guard);
-                r.peeked = true;
-                // SAFETY: both checked non-NULL; the caller promises they are
-                // writable.
-                unsafe {
-                    put(data, ptr.cast::<c_void>());
-                    put(len, n);
-                }
-                Ok(())
-            },
-        )
-    })
+    // SAFETY: this function's contract (`data`, `len`; one thread at a time).
+    unsafe { endpoint::peek(receiver, wait_up_to(timeout_ms), data, len) }
 }
 
 /// Releases the message returned by `shmring_receiver_peek` (frees its
@@ -583,19 +468,6 @@ pub unsafe extern "C" fn shmring_receiver_peek(
 /// exclusive handle: see its type).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmring_receiver_release(receiver: *mut shmring_receiver) -> c_int {
-    call(|| {
-        with_receiver(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            receiver,
-            |r| {
-                if !r.peeked {
-                    return fail(SHMRING_E_STATE, "no peeked message to release");
-                }
-                r.peeked = false;
-                drop(r.held.take());
-                Ok(())
-            },
-        )
-    })
+    // SAFETY: this function's contract (one thread at a time).
+    unsafe { endpoint::release(receiver) }
 }

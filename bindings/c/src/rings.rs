@@ -3,10 +3,12 @@
 #![allow(unsafe_code)] // exported functions taking C pointers
 
 use crate::error::{Failure, broker_failure, fail, open_failure, shmring_error::*};
-use crate::ffi::{call, handle_ptr, non_null, put, raw, str_arg};
+use crate::ffi::{call, non_null, put, put_handle, raw, str_arg};
 use crate::handle::{self, Exclusive, Kind, Object};
 use shmring_core::broker::{BrokerClient, CreateOptions, Lifetime, SegmentInfo};
-use shmring_core::{MpmcBuilder, RingKind, SpscBuilder, WaitStrategy};
+use shmring_core::{
+    DEFAULT_MODE, Mpmc, OpenMode, Ring, RingBuilder, RingGeometry, RingKind, Spsc, WaitStrategy,
+};
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
 
@@ -253,12 +255,11 @@ pub unsafe extern "C" fn shmring_client_connect(
             BrokerClient::connect_to(path)
         }
         .map_err(|e| broker_failure("connect", e))?;
-        let raw = handle::insert(Object::Client(Box::new(ClientEntry {
+        let entry = ClientEntry {
             client: Some(client),
-        })))?;
+        };
         // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { put(out, handle_ptr(raw)) };
-        Ok(())
+        unsafe { put_handle(out, Object::Client(Box::new(entry))) }
     })
 }
 
@@ -365,24 +366,116 @@ fn segment_info(info: &SegmentInfo) -> shmring_segment_info {
     for (dst, src) in name.iter_mut().zip(info.name.bytes().take(255)) {
         *dst = src as c_char;
     }
+    let (kind, capacity, levels) = match info.geometry {
+        RingGeometry::Spsc { capacity, .. } => (SHMRING_KIND_SPSC, capacity, 0),
+        RingGeometry::Mpmc {
+            slots, priorities, ..
+        } => (SHMRING_KIND_MPMC, slots, priorities),
+    };
     shmring_segment_info {
         name,
-        kind: match info.kind {
-            RingKind::Spsc => SHMRING_KIND_SPSC,
-            _ => SHMRING_KIND_MPMC,
-        },
+        kind,
         ephemeral: u32::from(info.lifetime == Lifetime::Ephemeral),
         mode: info.mode,
         uid: info.uid,
         gid: info.gid,
-        levels: info.levels,
+        levels,
         holders: info.holders,
         endpoints: u32::try_from(info.endpoints.len()).unwrap_or(u32::MAX),
         size: info.size,
-        capacity: info.capacity,
-        max_message: info.max_message,
+        capacity,
+        max_message: info.geometry.max_message(),
         messages_in_flight: info.messages_in_flight,
         bytes_in_flight: info.bytes_in_flight,
+    }
+}
+
+/// What an open function is asked, whatever the kind: the fields the two
+/// options structs share, and their shape as one [`RingGeometry`].
+#[derive(Debug, Clone, Copy)]
+struct OpenRequest {
+    name: *const c_char,
+    client: *mut shmring_client,
+    flags: u32,
+    mode: u32,
+    geometry: RingGeometry,
+}
+
+/// The options struct of a ring kind.
+trait RingOptions: Copy {
+    /// The ring it opens.
+    type Ring: Ring;
+    /// The C handle of that ring.
+    type Handle;
+    /// The request, with every zero field of the shape given
+    /// [`RingGeometry::default_for`]'s value.
+    fn request(&self) -> OpenRequest;
+    /// The ring in its handle slot.
+    fn object(ring: Self::Ring) -> Object;
+}
+
+impl RingOptions for shmring_spsc_options {
+    type Ring = Spsc;
+    type Handle = shmring_spsc;
+
+    fn request(&self) -> OpenRequest {
+        // As in `RingGeometry::spsc`, the largest message follows the
+        // capacity unless it is given.
+        let shape = match self.capacity {
+            0 => RingGeometry::default_for(RingKind::Spsc),
+            capacity => RingGeometry::spsc(capacity),
+        };
+        OpenRequest {
+            name: self.name,
+            client: self.client,
+            flags: self.flags,
+            mode: self.mode,
+            geometry: match self.max_message {
+                0 => shape,
+                bytes => shape.with_max_message(bytes),
+            },
+        }
+    }
+
+    fn object(ring: Spsc) -> Object {
+        Object::Spsc(Arc::new(ring))
+    }
+}
+
+impl RingOptions for shmring_mpmc_options {
+    type Ring = Mpmc;
+    type Handle = shmring_mpmc;
+
+    fn request(&self) -> OpenRequest {
+        let mut geometry = RingGeometry::default_for(RingKind::Mpmc);
+        if let RingGeometry::Mpmc {
+            slots,
+            slot_size,
+            priorities,
+        } = &mut geometry
+        {
+            given(slots, self.slots);
+            given(slot_size, self.slot_size);
+            given(priorities, self.priorities);
+        }
+        OpenRequest {
+            name: self.name,
+            client: self.client,
+            flags: self.flags,
+            mode: self.mode,
+            geometry,
+        }
+    }
+
+    fn object(queue: Mpmc) -> Object {
+        Object::Mpmc(Arc::new(queue))
+    }
+}
+
+/// Sets `field` to `value` unless that is 0 (C's "the default").
+fn given<T: Default + PartialEq>(field: &mut T, value: T) {
+    if value != T::default() {
+        *field = value;
     }
 }
 
@@ -392,6 +485,60 @@ fn lifetime(flags: u32) -> Lifetime {
     } else {
         Lifetime::Persistent
     }
+}
+
+/// The one open path of both kinds: makes or opens the ring `options`
+/// describe, as a named segment or through the broker, and stores its
+/// handle in `*out`.
+///
+/// # Safety
+/// As for `shmring_spsc_open`.
+unsafe fn open<O: RingOptions>(options: *const O, out: *mut *mut O::Handle) -> c_int {
+    call(|| {
+        non_null(options, "options is NULL")?;
+        non_null(out, "out is NULL")?;
+        // SAFETY: non-NULL and readable, as the caller promises.
+        let o = unsafe { options.read() }.request();
+        // SAFETY: as the caller promises.
+        let name = unsafe { str_arg(o.name, "options->name is NULL")? };
+        let wait = wait_strategy(o.flags)?;
+        let (how, verb) = match o.flags & SHMRING_CREATE {
+            0 => (OpenMode::Open, "open"),
+            _ => (OpenMode::Create, "create"),
+        };
+        let mode = match o.mode {
+            0 => DEFAULT_MODE,
+            mode => mode,
+        };
+        let ring = if o.client.is_null() {
+            if o.flags & SHMRING_EPHEMERAL != 0 {
+                return fail(SHMRING_E_INVALID, "SHMRING_EPHEMERAL needs a broker client");
+            }
+            RingBuilder::<O::Ring>::new()
+                .geometry(o.geometry)
+                .mode(mode)
+                .wait_strategy(wait)
+                .open_named(name, how)
+                .map_err(|e| open_failure(verb, name, e))?
+        } else {
+            let create = CreateOptions::new(o.geometry)
+                .mode(mode)
+                .lifetime(lifetime(o.flags));
+            with_client(
+                // SAFETY: promised by the caller (`# Safety`: `options->client`
+                // is used by one thread at a time).
+                unsafe { Exclusive::promised() },
+                o.client,
+                wait,
+                |c| {
+                    c.open_ring::<O::Ring>(name, how, &create)
+                        .map_err(|e| broker_failure(&format!("{verb} {name:?}"), e))
+                },
+            )?
+        };
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { put_handle(out, O::object(ring)) }
+    })
 }
 
 /// Creates (flag `SHMRING_CREATE`) or opens an SPSC ring, directly in
@@ -415,67 +562,8 @@ pub unsafe extern "C" fn shmring_spsc_open(
     options: *const shmring_spsc_options,
     out: *mut *mut shmring_spsc,
 ) -> c_int {
-    call(|| {
-        non_null(options, "options is NULL")?;
-        non_null(out, "out is NULL")?;
-        // SAFETY: non-NULL and readable, as the caller promises.
-        let o = unsafe { options.read() };
-        // SAFETY: as the caller promises.
-        let name = unsafe { str_arg(o.name, "options->name is NULL")? };
-        let wait = wait_strategy(o.flags)?;
-        let create = o.flags & SHMRING_CREATE != 0;
-        let capacity = if o.capacity == 0 { 65536 } else { o.capacity };
-        let mode = if o.mode == 0 { 0o600 } else { o.mode };
-        let max_message = if o.max_message == 0 {
-            capacity / 4
-        } else {
-            o.max_message
-        };
-        let ring = if o.client.is_null() {
-            if o.flags & SHMRING_EPHEMERAL != 0 {
-                return fail(SHMRING_E_INVALID, "SHMRING_EPHEMERAL needs a broker client");
-            }
-            let builder = SpscBuilder::new()
-                .capacity(capacity)
-                .max_message(max_message)
-                .mode(mode)
-                .wait_strategy(wait);
-            if create {
-                builder
-                    .create(name)
-                    .map_err(|e| open_failure("create", name, e))?
-            } else {
-                builder
-                    .open(name)
-                    .map_err(|e| open_failure("open", name, e))?
-            }
-        } else {
-            with_client(
-                // SAFETY: promised by the caller (`# Safety`: `options->client`
-                // is used by one thread at a time).
-                unsafe { Exclusive::promised() },
-                o.client,
-                wait,
-                |c| {
-                    if create {
-                        let options = CreateOptions::spsc(capacity)
-                            .max_message(max_message)
-                            .mode(mode)
-                            .lifetime(lifetime(o.flags));
-                        c.create_spsc(name, &options)
-                            .map_err(|e| broker_failure(&format!("create {name:?}"), e))
-                    } else {
-                        c.open_spsc(name)
-                            .map_err(|e| broker_failure(&format!("open {name:?}"), e))
-                    }
-                },
-            )?
-        };
-        let raw = handle::insert(Object::Spsc(Arc::new(ring)))?;
-        // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { put(out, handle_ptr(raw)) };
-        Ok(())
-    })
+    // SAFETY: this function's contract.
+    unsafe { open(options, out) }
 }
 
 /// Closes an SPSC ring handle. Producers and consumers opened from it stay
@@ -514,14 +602,14 @@ pub unsafe extern "C" fn shmring_spsc_stat(
     })
 }
 
-pub(crate) fn spsc_ring(ring: *mut shmring_spsc) -> Result<Arc<shmring_core::Spsc>, Failure> {
+pub(crate) fn spsc_ring(ring: *mut shmring_spsc) -> Result<Arc<Spsc>, Failure> {
     handle::shared(raw(ring), Kind::Spsc, |o| match o {
         Object::Spsc(r) => Some(Arc::clone(r)),
         _ => None,
     })
 }
 
-pub(crate) fn mpmc_queue(queue: *mut shmring_mpmc) -> Result<Arc<shmring_core::Mpmc>, Failure> {
+pub(crate) fn mpmc_queue(queue: *mut shmring_mpmc) -> Result<Arc<Mpmc>, Failure> {
     handle::shared(raw(queue), Kind::Mpmc, |o| match o {
         Object::Mpmc(q) => Some(Arc::clone(q)),
         _ => None,
@@ -540,65 +628,8 @@ pub unsafe extern "C" fn shmring_mpmc_open(
     options: *const shmring_mpmc_options,
     out: *mut *mut shmring_mpmc,
 ) -> c_int {
-    call(|| {
-        non_null(options, "options is NULL")?;
-        non_null(out, "out is NULL")?;
-        // SAFETY: non-NULL and readable, as the caller promises.
-        let o = unsafe { options.read() };
-        // SAFETY: as the caller promises.
-        let name = unsafe { str_arg(o.name, "options->name is NULL")? };
-        let wait = wait_strategy(o.flags)?;
-        let create = o.flags & SHMRING_CREATE != 0;
-        let slots = if o.slots == 0 { 1024 } else { o.slots };
-        let slot_size = if o.slot_size == 0 { 256 } else { o.slot_size };
-        let priorities = if o.priorities == 0 { 1 } else { o.priorities };
-        let mode = if o.mode == 0 { 0o600 } else { o.mode };
-        let queue = if o.client.is_null() {
-            if o.flags & SHMRING_EPHEMERAL != 0 {
-                return fail(SHMRING_E_INVALID, "SHMRING_EPHEMERAL needs a broker client");
-            }
-            let builder = MpmcBuilder::new()
-                .slots(slots)
-                .slot_size(slot_size)
-                .priorities(priorities)
-                .mode(mode)
-                .wait_strategy(wait);
-            if create {
-                builder
-                    .create(name)
-                    .map_err(|e| open_failure("create", name, e))?
-            } else {
-                builder
-                    .open(name)
-                    .map_err(|e| open_failure("open", name, e))?
-            }
-        } else {
-            with_client(
-                // SAFETY: promised by the caller (`# Safety`: `options->client`
-                // is used by one thread at a time).
-                unsafe { Exclusive::promised() },
-                o.client,
-                wait,
-                |c| {
-                    if create {
-                        let options = CreateOptions::mpmc(slots, slot_size)
-                            .priorities(priorities)
-                            .mode(mode)
-                            .lifetime(lifetime(o.flags));
-                        c.create_mpmc(name, &options)
-                            .map_err(|e| broker_failure(&format!("create {name:?}"), e))
-                    } else {
-                        c.open_mpmc(name)
-                            .map_err(|e| broker_failure(&format!("open {name:?}"), e))
-                    }
-                },
-            )?
-        };
-        let raw = handle::insert(Object::Mpmc(Arc::new(queue)))?;
-        // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { put(out, handle_ptr(raw)) };
-        Ok(())
-    })
+    // SAFETY: this function's contract.
+    unsafe { open(options, out) }
 }
 
 /// Closes an MPMC queue handle; senders and receivers stay open.

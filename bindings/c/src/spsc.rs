@@ -1,26 +1,24 @@
 //! SPSC endpoints: `shmring_producer` and `shmring_consumer`.
 //!
-//! Zero-copy without self-references: the core crate's `try_reserve` and
-//! `try_recv` change nothing in the ring until the grant is committed or
+//! Zero-copy without self-references: the core crate's reservations and
+//! receives change nothing in the ring until the grant is committed or
 //! the guard is dropped (a claim and a peek are pure reads of the
-//! positions). So `reserve` takes a grant, notes its pointer and forgets
-//! it (a `WriteGrant` has no `Drop`); `commit` claims the same room again (same position, same length:
-//! the same bytes, already written) and commits that. `peek` forgets the
-//! guard; `release` receives the same message again and drops it. The
-//! message a too-small buffer could not take is likewise left in the ring
-//! (the guard is forgotten, nothing is released).
+//! positions; a forgotten grant or guard leaves no trace). So `reserve`
+//! takes a grant, notes its address and lets it go; `commit` claims the
+//! same room again (same position, same length: the same bytes, already
+//! written) and commits that. `peek` forgets the guard; `release`
+//! receives the same message again and drops it. The message a too-small
+//! buffer could not take is likewise left in the ring (the guard is
+//! forgotten, nothing is released).
 #![allow(unsafe_code)] // exported functions taking C pointers
 
-use crate::error::{
-    Failure, attach_failure, fail, recv_failure, recv_timeout_failure, send_failure,
-    send_timeout_failure, shmring_error::*, try_recv_failure, try_send_failure,
-};
-use crate::ffi::{
-    bytes_arg, call, check_buffer, copy_out, handle_ptr, non_null, put, raw, timeout,
-};
+use crate::endpoint::{self, ReceiveHandle, SendHandle, commit_length, nothing_reserved};
+use crate::error::{Failure, attach_failure, fail, recv_failure, send_failure, shmring_error::*};
+use crate::ffi::{call, non_null, put_handle, raw, wait_for, wait_up_to};
 use crate::handle::{self, Exclusive, Kind, Object};
 use crate::rings::{shmring_spsc, spsc_ring};
-use shmring_core::{Consumer, Producer, RecvGuard, WriteGrant};
+use shmring_core::prelude::*;
+use shmring_core::{Consumer, Patience, Producer, RecvStop};
 use std::ffi::{c_int, c_void};
 
 /// The sending end of an SPSC ring (one per ring at a time).
@@ -58,6 +56,149 @@ pub(crate) struct ConsumerEntry {
     peeked: bool,
 }
 
+#[inline(always)]
+fn with_producer<T>(
+    promise: Exclusive,
+    producer: *mut shmring_producer,
+    f: impl FnOnce(&mut ProducerEntry) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    handle::with_exclusive(promise, raw(producer), Kind::Producer, |o| match o {
+        Object::Producer(p) => f(p),
+        _ => fail(SHMRING_E_BAD_HANDLE, "not a producer"),
+    })
+}
+
+fn no_reservation(p: &ProducerEntry) -> Result<(), Failure> {
+    match p.reserved {
+        Some(_) => fail(
+            SHMRING_E_STATE,
+            "a reservation is open: commit or cancel it first",
+        ),
+        None => Ok(()),
+    }
+}
+
+/// The address of a grant's bytes. The grant itself goes: one that is
+/// not committed publishes nothing (see the module documentation).
+fn address(mut grant: impl Grant) -> *mut u8 {
+    grant.as_mut_ptr()
+}
+
+impl SendHandle for shmring_producer {
+    type Access = Exclusive;
+    type Tx = Producer;
+
+    #[inline(always)]
+    fn sending<T>(
+        promise: Exclusive,
+        producer: *mut Self,
+        f: impl FnOnce(&mut Producer) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        with_producer(promise, producer, |p| {
+            no_reservation(p)?;
+            f(&mut p.producer)
+        })
+    }
+
+    fn reserve(
+        promise: Exclusive,
+        producer: *mut Self,
+        len: usize,
+        patience: Patience,
+    ) -> Result<*mut u8, Failure> {
+        with_producer(promise, producer, |p| {
+            no_reservation(p)?;
+            let grant = p
+                .producer
+                .reserve_within(len, patience)
+                .map_err(send_failure)?;
+            let ptr = address(grant);
+            p.reserved = Some((len, ptr.addr()));
+            Ok(ptr)
+        })
+    }
+
+    fn commit(promise: Exclusive, producer: *mut Self, len: usize) -> Result<(), Failure> {
+        with_producer(promise, producer, |p| {
+            let Some((reserved, addr)) = p.reserved else {
+                return nothing_reserved();
+            };
+            commit_length(len, reserved)?;
+            p.reserved = None;
+            // Nothing moved since `reserve`, and the consumer can only have
+            // freed more room: this claims the same bytes again.
+            let mut grant = p
+                .producer
+                .reserve_within(reserved, Patience::NoWait)
+                .map_err(send_failure)?;
+            if grant.as_mut_ptr().addr() != addr {
+                return fail(
+                    SHMRING_E_CORRUPT,
+                    "the reserved room moved (ring state changed)",
+                );
+            }
+            grant.commit_len(len);
+            Ok(())
+        })
+    }
+
+    fn cancel(promise: Exclusive, producer: *mut Self) -> Result<(), Failure> {
+        with_producer(promise, producer, |p| match p.reserved.take() {
+            // The grant went without publishing: nothing to undo.
+            Some(_) => Ok(()),
+            None => nothing_reserved(),
+        })
+    }
+}
+
+impl ReceiveHandle for shmring_consumer {
+    type Entry = ConsumerEntry;
+    const PEEKED: &'static str =
+        "a peeked message is not released: call shmring_consumer_release first";
+    const KEPT: &'static str = "it stays in the ring";
+
+    #[inline(always)]
+    fn entry<T>(
+        promise: Exclusive,
+        consumer: *mut Self,
+        f: impl FnOnce(&mut ConsumerEntry) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        handle::with_exclusive(promise, raw(consumer), Kind::Consumer, |o| match o {
+            Object::Consumer(c) => f(c),
+            _ => fail(SHMRING_E_BAD_HANDLE, "not a consumer"),
+        })
+    }
+
+    fn peeked(c: &mut ConsumerEntry) -> &mut bool {
+        &mut c.peeked
+    }
+
+    #[inline(always)]
+    fn next(
+        c: &mut ConsumerEntry,
+        patience: Patience,
+        f: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<(), RecvStop> {
+        let msg = c.consumer.recv_within(patience)?;
+        if f(&msg) {
+            // Not released: the next receive returns the same message.
+            std::mem::forget(msg);
+        }
+        Ok(())
+    }
+
+    fn release(c: &mut ConsumerEntry) -> Result<(), Failure> {
+        // The kept message is still the first one in the ring: take it
+        // again and drop the guard, which releases it.
+        let msg = c
+            .consumer
+            .recv_within(Patience::NoWait)
+            .map_err(recv_failure)?;
+        drop(msg);
+        Ok(())
+    }
+}
+
 /// Opens the producer of `ring`. Errors: `SHMRING_E_INVALID`,
 /// `SHMRING_E_BAD_HANDLE`, `SHMRING_E_BUSY` (a live process holds the
 /// role), `SHMRING_E_CORRUPT`.
@@ -74,13 +215,12 @@ pub unsafe extern "C" fn shmring_producer_open(
         let producer = spsc_ring(ring)?
             .producer()
             .map_err(|e| attach_failure("producer", e))?;
-        let raw = handle::insert(Object::Producer(Box::new(ProducerEntry {
+        let entry = ProducerEntry {
             producer,
             reserved: None,
-        })))?;
+        };
         // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { put(out, handle_ptr(raw)) };
-        Ok(())
+        unsafe { put_handle(out, Object::Producer(Box::new(entry))) }
     })
 }
 
@@ -103,28 +243,6 @@ pub unsafe extern "C" fn shmring_producer_close(producer: *mut shmring_producer)
     })
 }
 
-#[inline(always)]
-fn with_producer(
-    promise: Exclusive,
-    producer: *mut shmring_producer,
-    f: impl FnOnce(&mut ProducerEntry) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    handle::with_exclusive(promise, raw(producer), Kind::Producer, |o| match o {
-        Object::Producer(p) => f(p),
-        _ => fail(SHMRING_E_BAD_HANDLE, "not a producer"),
-    })
-}
-
-fn no_reservation(p: &ProducerEntry) -> Result<(), Failure> {
-    match p.reserved {
-        Some(_) => fail(
-            SHMRING_E_STATE,
-            "a reservation is open: commit or cancel it first",
-        ),
-        None => Ok(()),
-    }
-}
-
 /// Sends `len` bytes from `data`, waiting for room as long as it takes.
 ///
 /// Errors: `SHMRING_E_INVALID` (NULL `data`, `len` 0),
@@ -142,19 +260,8 @@ pub unsafe extern "C" fn shmring_producer_send(
     data: *const c_void,
     len: usize,
 ) -> c_int {
-    call(|| {
-        // SAFETY: as the caller promises.
-        let msg = unsafe { bytes_arg(data, len)? };
-        with_producer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            producer,
-            |p| {
-                no_reservation(p)?;
-                p.producer.send(msg).map_err(send_failure)
-            },
-        )
-    })
+    // SAFETY: this function's contract (`data`; one thread at a time).
+    unsafe { endpoint::send(producer, data, len, Patience::FOREVER) }
 }
 
 /// Sends if there is room now; `SHMRING_E_FULL` otherwise. Other errors
@@ -170,19 +277,8 @@ pub unsafe extern "C" fn shmring_producer_try_send(
     data: *const c_void,
     len: usize,
 ) -> c_int {
-    call(|| {
-        // SAFETY: as the caller promises.
-        let msg = unsafe { bytes_arg(data, len)? };
-        with_producer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            producer,
-            |p| {
-                no_reservation(p)?;
-                p.producer.try_send(msg).map_err(try_send_failure)
-            },
-        )
-    })
+    // SAFETY: this function's contract (`data`; one thread at a time).
+    unsafe { endpoint::send(producer, data, len, Patience::NoWait) }
 }
 
 /// Sends, waiting for room at most `timeout_ms` milliseconds
@@ -201,32 +297,8 @@ pub unsafe extern "C" fn shmring_producer_send_timeout(
     len: usize,
     timeout_ms: u64,
 ) -> c_int {
-    call(|| {
-        // SAFETY: as the caller promises.
-        let msg = unsafe { bytes_arg(data, len)? };
-        with_producer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            producer,
-            |p| {
-                no_reservation(p)?;
-                match timeout(timeout_ms) {
-                    None => p.producer.send(msg).map_err(send_failure),
-                    Some(t) => p
-                        .producer
-                        .send_timeout(msg, t)
-                        .map_err(send_timeout_failure),
-                }
-            },
-        )
-    })
-}
-
-/// Address of a grant's bytes. The grant itself goes: a `WriteGrant`
-/// has no `Drop`, and one that is not committed publishes nothing (see
-/// the module documentation).
-fn keep_grant(mut grant: WriteGrant<'_>) -> *mut u8 {
-    grant.as_mut_ptr()
+    // SAFETY: this function's contract (`data`; one thread at a time).
+    unsafe { endpoint::send(producer, data, len, wait_for(timeout_ms)) }
 }
 
 /// Reserves `len` bytes in the ring to be written in place, waiting for
@@ -251,35 +323,8 @@ pub unsafe extern "C" fn shmring_producer_reserve(
     timeout_ms: u64,
     buf: *mut *mut c_void,
 ) -> c_int {
-    call(|| {
-        non_null(buf, "buf is NULL")?;
-        if len == 0 {
-            return fail(SHMRING_E_INVALID, "the reservation length is 0");
-        }
-        with_producer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            producer,
-            |p| {
-                no_reservation(p)?;
-                let ptr = match timeout_ms {
-                    0 => keep_grant(p.producer.try_reserve(len).map_err(try_send_failure)?),
-                    t => match timeout(t) {
-                        None => keep_grant(p.producer.reserve(len).map_err(send_failure)?),
-                        Some(t) => keep_grant(
-                            p.producer
-                                .reserve_timeout(len, t)
-                                .map_err(send_timeout_failure)?,
-                        ),
-                    },
-                };
-                p.reserved = Some((len, ptr.addr()));
-                // SAFETY: checked non-NULL; the caller promises it is writable.
-                unsafe { put(buf, ptr.cast::<c_void>()) };
-                Ok(())
-            },
-        )
-    })
+    // SAFETY: this function's contract (`buf`; one thread at a time).
+    unsafe { endpoint::reserve(producer, len, wait_up_to(timeout_ms), buf) }
 }
 
 /// Publishes the first `len` bytes (1 to the reserved length) of the open
@@ -295,36 +340,8 @@ pub unsafe extern "C" fn shmring_producer_commit(
     producer: *mut shmring_producer,
     len: usize,
 ) -> c_int {
-    call(|| {
-        with_producer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            producer,
-            |p| {
-                let Some((reserved, addr)) = p.reserved else {
-                    return fail(SHMRING_E_STATE, "no reservation is open");
-                };
-                if len == 0 || len > reserved {
-                    return fail(
-                        SHMRING_E_INVALID,
-                        "commit length must be 1 to the reserved length",
-                    );
-                }
-                p.reserved = None;
-                // Nothing moved since `reserve`, and the consumer can only have
-                // freed more room: this claims the same bytes again.
-                let mut grant = p.producer.try_reserve(reserved).map_err(try_send_failure)?;
-                if grant.as_mut_ptr().addr() != addr {
-                    return fail(
-                        SHMRING_E_CORRUPT,
-                        "the reserved room moved (ring state changed)",
-                    );
-                }
-                grant.commit_len(len);
-                Ok(())
-            },
-        )
-    })
+    // SAFETY: this function's contract (one thread at a time).
+    endpoint::commit(unsafe { Exclusive::promised() }, producer, len)
 }
 
 /// Drops the open reservation without publishing anything. Errors:
@@ -335,18 +352,8 @@ pub unsafe extern "C" fn shmring_producer_commit(
 /// exclusive handle: see its type).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmring_producer_cancel(producer: *mut shmring_producer) -> c_int {
-    call(|| {
-        with_producer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            producer,
-            |p| match p.reserved.take() {
-                // The grant was forgotten without publishing: nothing to undo.
-                Some(_) => Ok(()),
-                None => fail(SHMRING_E_STATE, "no reservation is open"),
-            },
-        )
-    })
+    // SAFETY: this function's contract (one thread at a time).
+    endpoint::cancel(unsafe { Exclusive::promised() }, producer)
 }
 
 /// Opens the consumer of `ring`. Errors as for `shmring_producer_open`.
@@ -363,13 +370,12 @@ pub unsafe extern "C" fn shmring_consumer_open(
         let consumer = spsc_ring(ring)?
             .consumer()
             .map_err(|e| attach_failure("consumer", e))?;
-        let raw = handle::insert(Object::Consumer(Box::new(ConsumerEntry {
+        let entry = ConsumerEntry {
             consumer,
             peeked: false,
-        })))?;
+        };
         // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { put(out, handle_ptr(raw)) };
-        Ok(())
+        unsafe { put_handle(out, Object::Consumer(Box::new(entry))) }
     })
 }
 
@@ -390,56 +396,6 @@ pub unsafe extern "C" fn shmring_consumer_close(consumer: *mut shmring_consumer)
         )?);
         Ok(())
     })
-}
-
-#[inline(always)]
-fn with_consumer(
-    promise: Exclusive,
-    consumer: *mut shmring_consumer,
-    f: impl FnOnce(&mut ConsumerEntry) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    handle::with_exclusive(promise, raw(consumer), Kind::Consumer, |o| match o {
-        Object::Consumer(c) => f(c),
-        _ => fail(SHMRING_E_BAD_HANDLE, "not a consumer"),
-    })
-}
-
-fn not_peeked(c: &ConsumerEntry) -> Result<(), Failure> {
-    if c.peeked {
-        return fail(
-            SHMRING_E_STATE,
-            "a peeked message is not released: call shmring_consumer_release first",
-        );
-    }
-    Ok(())
-}
-
-/// Copies the message of `guard` out, or leaves it in the ring if `cap`
-/// is too small.
-///
-/// # Safety
-/// `buf` points to `cap` writable bytes; `len` is writable.
-#[inline(always)]
-unsafe fn deliver(
-    guard: RecvGuard<'_>,
-    buf: *mut c_void,
-    cap: usize,
-    len: *mut usize,
-) -> Result<(), Failure> {
-    let n = guard.len();
-    // SAFETY: checked non-NULL by the caller's caller; writable.
-    unsafe { put(len, n) };
-    if n > cap {
-        // Not released: the same message is delivered by the next receive.
-        std::mem::forget(guard);
-        return Err(Failure::new(
-            SHMRING_E_BUFFER_TOO_SMALL,
-            format!("the message has {n} bytes, the buffer {cap}; it stays in the ring"),
-        ));
-    }
-    // SAFETY: `n <= cap` bytes fit at `buf`.
-    unsafe { copy_out(&guard, buf) };
-    Ok(())
 }
 
 /// Waits for the next message as long as it takes and copies it into
@@ -464,21 +420,8 @@ pub unsafe extern "C" fn shmring_consumer_recv(
     cap: usize,
     len: *mut usize,
 ) -> c_int {
-    call(|| {
-        check_buffer(buf, cap)?;
-        non_null(len, "len is NULL")?;
-        with_consumer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            consumer,
-            |c| {
-                not_peeked(c)?;
-                let guard = c.consumer.recv().map_err(recv_failure)?;
-                // SAFETY: arguments checked above, validity promised by the caller.
-                unsafe { deliver(guard, buf, cap, len) }
-            },
-        )
-    })
+    // SAFETY: this function's contract (`buf`, `len`; one thread at a time).
+    unsafe { endpoint::receive(consumer, buf, cap, len, Patience::FOREVER) }
 }
 
 /// Like `shmring_consumer_recv` but returns `SHMRING_E_EMPTY` at once if
@@ -495,21 +438,8 @@ pub unsafe extern "C" fn shmring_consumer_try_recv(
     cap: usize,
     len: *mut usize,
 ) -> c_int {
-    call(|| {
-        check_buffer(buf, cap)?;
-        non_null(len, "len is NULL")?;
-        with_consumer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            consumer,
-            |c| {
-                not_peeked(c)?;
-                let guard = c.consumer.try_recv().map_err(try_recv_failure)?;
-                // SAFETY: arguments checked above, validity promised by the caller.
-                unsafe { deliver(guard, buf, cap, len) }
-            },
-        )
-    })
+    // SAFETY: this function's contract (`buf`, `len`; one thread at a time).
+    unsafe { endpoint::receive(consumer, buf, cap, len, Patience::NoWait) }
 }
 
 /// Like `shmring_consumer_recv`, waiting at most `timeout_ms`
@@ -528,24 +458,8 @@ pub unsafe extern "C" fn shmring_consumer_recv_timeout(
     len: *mut usize,
     timeout_ms: u64,
 ) -> c_int {
-    call(|| {
-        check_buffer(buf, cap)?;
-        non_null(len, "len is NULL")?;
-        with_consumer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            consumer,
-            |c| {
-                not_peeked(c)?;
-                let guard = match timeout(timeout_ms) {
-                    None => c.consumer.recv().map_err(recv_failure)?,
-                    Some(t) => c.consumer.recv_timeout(t).map_err(recv_timeout_failure)?,
-                };
-                // SAFETY: arguments checked above, validity promised by the caller.
-                unsafe { deliver(guard, buf, cap, len) }
-            },
-        )
-    })
+    // SAFETY: this function's contract (`buf`, `len`; one thread at a time).
+    unsafe { endpoint::receive(consumer, buf, cap, len, wait_for(timeout_ms)) }
 }
 
 /// Zero-copy receive: waits at most `timeout_ms` (0: not at all,
@@ -570,36 +484,8 @@ pub unsafe extern "C" fn shmring_consumer_peek(
     data: *mut *const c_void,
     len: *mut usize,
 ) -> c_int {
-    call(|| {
-        non_null(data, "data is NULL")?;
-        non_null(len, "len is NULL")?;
-        with_consumer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            consumer,
-            |c| {
-                not_peeked(c)?;
-                let guard = match timeout_ms {
-                    0 => c.consumer.try_recv().map_err(try_recv_failure)?,
-                    t => match timeout(t) {
-                        None => c.consumer.recv().map_err(recv_failure)?,
-                        Some(t) => c.consumer.recv_timeout(t).map_err(recv_timeout_failure)?,
-                    },
-                };
-                let (ptr, n) = (guard.as_ptr(), guard.len());
-                // Not released until `shmring_consumer_release`.
-                std::mem::forget(guard);
-                c.peeked = true;
-                // SAFETY: both checked non-NULL; the caller promises they are
-                // writable.
-                unsafe {
-                    put(data, ptr.cast::<c_void>());
-                    put(len, n);
-                }
-                Ok(())
-            },
-        )
-    })
+    // SAFETY: this function's contract (`data`, `len`; one thread at a time).
+    unsafe { endpoint::peek(consumer, wait_up_to(timeout_ms), data, len) }
 }
 
 /// Releases the message returned by `shmring_consumer_peek` (its bytes
@@ -611,21 +497,6 @@ pub unsafe extern "C" fn shmring_consumer_peek(
 /// exclusive handle: see its type).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmring_consumer_release(consumer: *mut shmring_consumer) -> c_int {
-    call(|| {
-        with_consumer(
-            // SAFETY: promised by the caller (`# Safety`: one thread at a time).
-            unsafe { Exclusive::promised() },
-            consumer,
-            |c| {
-                if !c.peeked {
-                    return fail(SHMRING_E_STATE, "no peeked message to release");
-                }
-                c.peeked = false;
-                // The peeked message is still the first one in the ring: take
-                // it again and drop the guard, which releases it.
-                drop(c.consumer.try_recv().map_err(try_recv_failure)?);
-                Ok(())
-            },
-        )
-    })
+    // SAFETY: this function's contract (one thread at a time).
+    unsafe { endpoint::release(consumer) }
 }

@@ -8,6 +8,7 @@
 //! Every child runs under a deadline and is reaped; every segment has a
 //! unique name (`shmring-ctest-<pid>-<n>`) and is unlinked by a guard.
 
+use shmring_core::MessageReceiver;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -12,6 +12,7 @@
 //! Rings are opened, never created: the caller creates and unlinks them.
 //! Every wait has a 10 s timeout.
 
+use shmring_core::prelude::*;
 use shmring_core::{RecvTimeoutError, SpscBuilder, WaitStrategy};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
