@@ -3,81 +3,16 @@
 
 mod common;
 
-use common::{Daemon, wait_timeout};
-use rustix::fd::{AsFd, OwnedFd};
-use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use common::{Daemon, hello_frame, raw_connect, refused_then_closed, wait_timeout};
+use rustix::fd::AsFd;
 use rustix::process::Signal;
-use shmring::broker::fdpass::{self, RecvFrameError};
+use shmring::broker::fdpass;
 use shmring::broker::protocol::{self, HEADER_LEN, MsgType, Request};
 use shmring::broker::{BrokerClient, CreateOptions};
+use shmring::prelude::*;
 use shmring::{RecvTimeoutError, TryRecvError};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn raw_connect(d: &Daemon) -> OwnedFd {
-    let sock = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
-    rustix::net::connect(&sock, &SocketAddrUnix::new(&d.socket).unwrap()).unwrap();
-    rustix::net::sockopt::set_socket_timeout(
-        &sock,
-        rustix::net::sockopt::Timeout::Recv,
-        Some(Duration::from_secs(3)),
-    )
-    .unwrap();
-    sock
-}
-
-fn hello_frame() -> Vec<u8> {
-    let mut buf = Vec::new();
-    let hello = Request::Hello {
-        min_version: 1,
-        max_version: 1,
-    };
-    protocol::encode_request(&mut buf, 7, &hello);
-    buf
-}
-
-/// After abuse the daemon answers with an error frame and/or closes the
-/// connection; it must never leave it open and silent.
-fn expect_refused_then_closed(sock: &OwnedFd) {
-    let mut buf = vec![0u8; protocol::MAX_FRAME_LEN];
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "daemon neither refused nor closed"
-        );
-        match fdpass::recv_frame(sock, &mut buf, false) {
-            Ok(got) => {
-                let (h, payload) =
-                    protocol::split_frame(&buf[..got.len], got.fds.len(), buf.len()).unwrap();
-                let reply = protocol::decode_reply(h.msg_type.get(), payload).unwrap();
-                assert!(matches!(reply, protocol::Reply::Error { .. }), "{reply:?}");
-            }
-            Err(RecvFrameError::Closed) => return,
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
-/// The daemon's descriptor count once it stops changing (the probe
-/// connections of start-up may still be closing).
-fn settled_fd_count(d: &Daemon) -> usize {
-    let mut last = d.fd_count();
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = d.fd_count();
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
-}
 
 fn wait_fd_count(d: &Daemon, baseline: usize) {
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -94,7 +29,7 @@ fn wait_fd_count(d: &Daemon, baseline: usize) {
 #[test]
 fn malformed_frames_get_an_error_or_a_disconnect() {
     let d = Daemon::start(None);
-    let baseline = settled_fd_count(&d);
+    let baseline = d.settled_fd_count();
     let hello = hello_frame();
     let mut cases: Vec<(&str, Vec<u8>, usize)> = Vec::new();
     cases.push(("short", hello[..5].to_vec(), 0));
@@ -129,11 +64,11 @@ fn malformed_frames_get_an_error_or_a_disconnect() {
     ));
 
     for (what, frame, fds) in cases {
-        let sock = raw_connect(&d);
+        let sock = raw_connect(&d.socket);
         let (spare, _keep) = rustix::pipe::pipe().unwrap();
         let attach = (fds > 0).then(|| spare.as_fd());
         fdpass::send_frame(&sock, &frame, attach, false).unwrap_or_else(|e| panic!("{what}: {e}"));
-        expect_refused_then_closed(&sock);
+        refused_then_closed(&sock);
         drop(sock);
         // The daemon keeps serving, and closed whatever it received.
         assert!(d.client().list().is_ok(), "{what}");
@@ -141,11 +76,11 @@ fn malformed_frames_get_an_error_or_a_disconnect() {
     }
 
     // A request before hello, and a client that never says hello.
-    let sock = raw_connect(&d);
+    let sock = raw_connect(&d.socket);
     let mut list = Vec::new();
     protocol::encode_request(&mut list, 1, &Request::List { offset: 0 });
     fdpass::send_frame(&sock, &list, None, false).unwrap();
-    expect_refused_then_closed(&sock);
+    refused_then_closed(&sock);
     let _ = MsgType::List;
     wait_fd_count(&d, baseline);
 }
@@ -153,14 +88,14 @@ fn malformed_frames_get_an_error_or_a_disconnect() {
 #[test]
 fn a_silent_client_blocks_nobody() {
     let d = Daemon::start(Some("[limits]\nhandshake_timeout_ms = 300\n"));
-    let baseline = settled_fd_count(&d);
-    let silent = raw_connect(&d);
+    let baseline = d.settled_fd_count();
+    let silent = raw_connect(&d.socket);
     // Others are served meanwhile.
     for _ in 0..20 {
         assert!(d.client().list().is_ok());
     }
     // And the silent one is dropped after the handshake timeout.
-    expect_refused_then_closed(&silent);
+    refused_then_closed(&silent);
     drop(silent);
     wait_fd_count(&d, baseline);
 }

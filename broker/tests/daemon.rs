@@ -6,6 +6,7 @@ mod common;
 use common::{Daemon, run_cli, stdout, wait_timeout};
 use rustix::process::Signal;
 use shmring::broker::{BrokerError, CreateOptions, Role};
+use shmring::prelude::*;
 use std::time::Duration;
 
 #[test]

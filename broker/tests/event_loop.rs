@@ -5,61 +5,22 @@
 
 mod common;
 
-use common::Daemon;
+use common::{Daemon, hello_frame, raw_connect, refused_then_closed, request_frame};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
-use rustix::net::{
-    AddressFamily, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix,
-    SocketFlags, SocketType,
-};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use rustix::process::Signal;
-use shmring::broker::fdpass::{self, RecvFrameError};
+use shmring::broker::fdpass;
 use shmring::broker::protocol::{self, Reply, Request, Role, Status};
 use shmring::broker::{BrokerClient, CreateOptions};
 use std::io::{IoSlice, Write};
 use std::mem::MaybeUninit;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A connection that has not said hello, reads bounded by 3 s.
-fn raw_connect(socket: &Path) -> OwnedFd {
-    let sock = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
-    rustix::net::connect(&sock, &SocketAddrUnix::new(socket).unwrap()).unwrap();
-    rustix::net::sockopt::set_socket_timeout(
-        &sock,
-        rustix::net::sockopt::Timeout::Recv,
-        Some(Duration::from_secs(3)),
-    )
-    .unwrap();
-    sock
-}
-
-fn frame(id: u32, request: &Request) -> Vec<u8> {
-    let mut buf = Vec::new();
-    protocol::encode_request(&mut buf, id, request);
-    buf
-}
-
-fn hello() -> Vec<u8> {
-    frame(
-        1,
-        &Request::Hello {
-            min_version: 1,
-            max_version: 1,
-        },
-    )
-}
-
 /// Sends a request, returns the reply and its descriptor.
 fn request(sock: &OwnedFd, id: u32, req: &Request) -> (Reply, Option<OwnedFd>) {
-    fdpass::send_frame(sock, &frame(id, req), None, false).unwrap();
+    fdpass::send_frame(sock, &request_frame(id, req), None, false).unwrap();
     let mut buf = vec![0u8; protocol::MAX_FRAME_LEN];
     let mut got = fdpass::recv_frame(sock, &mut buf, false).unwrap();
     let (h, payload) = protocol::split_frame(&buf[..got.len], got.fds.len(), buf.len()).unwrap();
@@ -67,25 +28,9 @@ fn request(sock: &OwnedFd, id: u32, req: &Request) -> (Reply, Option<OwnedFd>) {
     (reply, got.fds.pop())
 }
 
-/// Reads until the daemon closes: every frame on the way must be an
-/// error reply, and there must be at least one.
+/// Reads until the daemon closes; there must be an error reply first.
 fn expect_error_then_closed(sock: &OwnedFd) -> Status {
-    let mut buf = vec![0u8; protocol::MAX_FRAME_LEN];
-    let mut status = None;
-    loop {
-        match fdpass::recv_frame(sock, &mut buf, false) {
-            Ok(got) => {
-                let (h, payload) =
-                    protocol::split_frame(&buf[..got.len], got.fds.len(), buf.len()).unwrap();
-                match protocol::decode_reply(h.msg_type.get(), payload).unwrap() {
-                    Reply::Error { status: s, .. } => status = Some(s),
-                    other => panic!("not an error: {other:?}"),
-                }
-            }
-            Err(RecvFrameError::Closed) => return status.expect("closed without an error"),
-            Err(e) => panic!("neither an error nor a close within 3 s: {e}"),
-        }
-    }
+    refused_then_closed(sock).expect("closed without an error")
 }
 
 /// Connects and lists from another thread; panics if that takes more
@@ -118,44 +63,16 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 /// A daemon started under `prlimit --nofile=N:N` (the daemon raises its
-/// soft limit to the hard one, so both are set).
+/// soft limit to the hard one, so both are set). Quiet: it warns each
+/// time `accept` runs out of descriptors.
 fn daemon_with_fd_limit(limit: u32, config: &str) -> Option<Daemon> {
     let prlimit = ["/usr/bin/prlimit", "/bin/prlimit"]
         .into_iter()
         .find(|p| Path::new(p).exists())?;
-    let dir = common::unique_dir();
-    let socket = dir.join("broker.sock");
-    let config_path = std::env::temp_dir().join(format!(
-        "{}.toml",
-        dir.file_name().unwrap().to_str().unwrap()
-    ));
-    std::fs::write(&config_path, config).unwrap();
-    let child = Command::new(prlimit)
-        .arg(format!("--nofile={limit}:{limit}"))
-        .arg(common::SHMRINGD)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--config")
-        .arg(&config_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn prlimit shmringd");
-    let mut d = Daemon {
-        child: Some(child),
-        dir,
-        socket,
-        config: Some(config_path),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while BrokerClient::connect_to(&d.socket).is_err() {
-        assert!(Instant::now() < deadline, "shmringd did not come up");
-        if let Some(status) = d.child.as_mut().unwrap().try_wait().unwrap() {
-            panic!("shmringd exited: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut d = Daemon::new(Some(config));
+    d.wrapper = vec![prlimit.into(), format!("--nofile={limit}:{limit}").into()];
+    d.quiet = true;
+    d.spawn();
     Some(d)
 }
 
@@ -231,7 +148,7 @@ fn a_descriptor_that_is_slow_to_close_stalls_nobody() {
     // daemon is stopped and the descriptor is still in flight.
     let pid = rustix::process::Pid::from_child(d.child.as_ref().unwrap());
     rustix::process::kill_process(pid, Signal::STOP).unwrap();
-    let sent = fdpass::send_frame(&sock, &hello(), Some(slow.as_fd()), false);
+    let sent = fdpass::send_frame(&sock, &hello_frame(), Some(slow.as_fd()), false);
     drop(slow);
     rustix::process::kill_process(pid, Signal::CONT).unwrap();
     sent.unwrap();
@@ -243,16 +160,7 @@ fn a_descriptor_that_is_slow_to_close_stalls_nobody() {
 fn requests_with_many_descriptors_are_refused_and_leave_nothing_open() {
     let d = Daemon::start(None);
     served_within(&d.socket, Duration::from_secs(5), "first client");
-    let baseline = {
-        let mut last = d.fd_count();
-        loop {
-            std::thread::sleep(Duration::from_millis(100));
-            if d.fd_count() == last {
-                break last;
-            }
-            last = d.fd_count();
-        }
-    };
+    let baseline = d.settled_fd_count();
     let pipes: Vec<(OwnedFd, OwnedFd)> = (0..125).map(|_| rustix::pipe::pipe().unwrap()).collect();
     let fds: Vec<BorrowedFd<'_>> = pipes
         .iter()
@@ -264,7 +172,7 @@ fn requests_with_many_descriptors_are_refused_and_leave_nothing_open() {
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(250))];
         let mut control = SendAncillaryBuffer::new(&mut space);
         assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
-        let hello = hello();
+        let hello = hello_frame();
         rustix::net::sendmsg(
             &sock,
             &[IoSlice::new(&hello)],

@@ -16,21 +16,6 @@ fn memfd_mappings(d: &Daemon) -> usize {
         .count()
 }
 
-/// The daemon's descriptor count once it stops changing (the probe
-/// connections of start-up may still be closing).
-fn settle(d: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut last = d.fd_count();
-    loop {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = d.fd_count();
-        if now == last || Instant::now() > deadline {
-            return;
-        }
-        last = now;
-    }
-}
-
 #[test]
 fn unlinked_segments_still_held_count_against_the_quota() {
     let d = Daemon::start(Some(
@@ -92,7 +77,7 @@ fn one_uid_cannot_take_every_connection() {
         "[limits]\nconnections = 4\nconnections_per_uid = 3\n\
          [modes]\nsocket = 0o666\ndirectory = 0o755\n",
     ));
-    settle(&d);
+    d.settled_fd_count();
     let mut mine: Vec<BrokerClient> = (0..3).map(|_| d.client()).collect();
     for c in &mut mine {
         assert!(c.list().is_ok());

@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{SHMRING, SHMRINGD, run_cli, stdout, unique_dir, wait_timeout};
-use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use common::{SHMRING, SHMRINGD, run_cli, stdout, try_raw_connect, unique_dir, wait_timeout};
 use shmring::broker::{BrokerClient, BrokerError, ConnectOptions};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -101,17 +100,8 @@ impl Shmringd {
                 let _ = self.0.stderr.take().unwrap().read_to_string(&mut err);
                 return Err((status, err));
             }
-            let sock = rustix::net::socket_with(
-                AddressFamily::UNIX,
-                SocketType::SEQPACKET,
-                SocketFlags::CLOEXEC,
-                None,
-            )
-            .unwrap();
-            if let Ok(addr) = SocketAddrUnix::new(socket) {
-                if rustix::net::connect(&sock, &addr).is_ok() {
-                    return Ok(());
-                }
+            if try_raw_connect(socket).is_some() {
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,

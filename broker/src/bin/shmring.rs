@@ -2,7 +2,9 @@
 //! inspect and remove segments; send and receive lines; a demo).
 
 use clap::{Parser, Subcommand};
-use shmring::RingKind;
+use shmring::{
+    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, RingGeometry, RingKind,
+};
 use shmring_broker::cli::{self, CreateArgs, RecvEnd, demo};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +39,32 @@ fn octal(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("{s:?} is not an octal mode like 0660"))
 }
 
+fn size_help() -> String {
+    format!(
+        "SPSC: ring capacity in bytes (a power of two); MPMC: bytes of slots in all \
+         (rounded down to a power-of-two slot count) [default: {DEFAULT_CAPACITY} for SPSC, \
+         {DEFAULT_SLOTS} slots for MPMC]"
+    )
+}
+
+fn max_msg_help() -> String {
+    format!(
+        "Largest message (SPSC, default size/4) or slot size (MPMC, default {DEFAULT_SLOT_SIZE})"
+    )
+}
+
+fn mode_help() -> String {
+    format!("Permission bits, octal [default: {DEFAULT_MODE:04o}]")
+}
+
+fn priorities_help() -> String {
+    let mpmc = RingGeometry::default_for(RingKind::Mpmc);
+    format!(
+        "MPMC priority levels (1 to 8) [default: {}]",
+        mpmc.priorities()
+    )
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Create a named segment.
@@ -46,20 +74,15 @@ enum Cmd {
         /// Ring kind.
         #[arg(long, value_enum)]
         kind: Kind,
-        /// SPSC: ring capacity in bytes (a power of two); MPMC: bytes of
-        /// slots in all (rounded down to a power-of-two slot count).
-        #[arg(long, value_name = "BYTES")]
-        size: u64,
-        /// Largest message (SPSC, default size/4) or slot size (MPMC,
-        /// default 256).
-        #[arg(long, value_name = "BYTES")]
+        // The defaults in the help texts are the library's.
+        #[arg(long, value_name = "BYTES", help = size_help())]
+        size: Option<u64>,
+        #[arg(long, value_name = "BYTES", help = max_msg_help())]
         max_msg: Option<u64>,
-        /// Permission bits, octal.
-        #[arg(long, value_parser = octal, default_value = "0600")]
-        mode: u32,
-        /// MPMC priority levels (1 to 8).
-        #[arg(long, default_value_t = 1)]
-        priorities: u32,
+        #[arg(long, value_parser = octal, help = mode_help())]
+        mode: Option<u32>,
+        #[arg(long, help = priorities_help())]
+        priorities: Option<u32>,
         /// Forget the segment once no connection that created or opened
         /// it is left (or when removed).
         #[arg(long)]

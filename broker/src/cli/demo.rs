@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::daemon::InProcess;
 use shmring::RecvError;
 use shmring::broker::{BrokerClient, CreateOptions};
+use shmring::prelude::*;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,8 @@ pub mod demo;
 
 use serde_json::json;
 use shmring::broker::{BrokerClient, BrokerError, CreateOptions, Lifetime, SegmentInfo};
-use shmring::{RecvTimeoutError, RingKind};
+use shmring::prelude::*;
+use shmring::{RecvTimeoutError, RingGeometry, RingKind};
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -38,7 +39,8 @@ pub fn connect(socket: Option<&Path>) -> Result<BrokerClient, BrokerError> {
     }
 }
 
-/// What `create` was asked for.
+/// What `create` was asked for; what is left out is the library's default
+/// ([`RingGeometry::default_for`], [`shmring::DEFAULT_MODE`]).
 #[derive(Debug, Clone)]
 pub struct CreateArgs {
     /// Segment name.
@@ -46,45 +48,78 @@ pub struct CreateArgs {
     /// Ring kind.
     pub kind: RingKind,
     /// SPSC: data bytes; MPMC: bytes of slots in all.
-    pub size: u64,
-    /// Largest message (SPSC) or slot size (MPMC, default 256).
+    pub size: Option<u64>,
+    /// Largest message (SPSC) or slot size (MPMC).
     pub max_msg: Option<u64>,
     /// Permission bits.
-    pub mode: u32,
-    /// MPMC priority levels.
-    pub priorities: u32,
+    pub mode: Option<u32>,
+    /// Priority levels (MPMC; an SPSC ring has one).
+    pub priorities: Option<u32>,
     /// Ephemeral lifetime.
     pub ephemeral: bool,
 }
 
 impl CreateArgs {
+    /// The ring shape these arguments ask for. It is not checked here: the
+    /// broker refuses a bad one with the library's reason.
+    pub fn geometry(&self) -> RingGeometry {
+        let default = RingGeometry::default_for(self.kind);
+        let shape = match (self.size, default) {
+            (Some(size), RingGeometry::Spsc { .. }) => RingGeometry::spsc(size),
+            _ => default,
+        };
+        let shape = self.max_msg.map_or(shape, |b| shape.with_max_message(b));
+        let shape = self.priorities.map_or(shape, |l| shape.with_priorities(l));
+        match (self.size, shape) {
+            // An MPMC size is bytes of slots: a count once the slot size
+            // and the levels are known.
+            (
+                Some(size),
+                RingGeometry::Mpmc {
+                    slot_size,
+                    priorities,
+                    ..
+                },
+            ) => RingGeometry::Mpmc {
+                slots: slots_within(size, slot_size, priorities),
+                slot_size,
+                priorities,
+            },
+            _ => shape,
+        }
+    }
+
     /// The broker request for these arguments.
     pub fn options(&self) -> CreateOptions {
-        let options = match self.kind {
-            RingKind::Spsc => {
-                let o = CreateOptions::spsc(self.size);
-                match self.max_msg {
-                    Some(m) => o.max_message(m),
-                    None => o,
-                }
-            }
-            _ => {
-                let slot = self.max_msg.unwrap_or(256);
-                let stride = 16 + slot.div_ceil(8) * 8;
-                let per_level = self.size / u64::from(self.priorities.max(1)) / stride;
-                // The largest power of two that fits, at least 2.
-                let slots = match per_level {
-                    0..=2 => 2,
-                    n => 1 << (63 - n.leading_zeros()),
-                };
-                CreateOptions::mpmc(slots, slot).priorities(self.priorities)
-            }
+        let options = CreateOptions::new(self.geometry());
+        let options = match self.mode {
+            Some(mode) => options.mode(mode),
+            None => options,
         };
-        let lifetime = match self.ephemeral {
-            true => Lifetime::Ephemeral,
-            false => Lifetime::Persistent,
-        };
-        options.mode(self.mode).lifetime(lifetime)
+        match self.ephemeral {
+            true => options.lifetime(Lifetime::Ephemeral),
+            false => options.lifetime(Lifetime::Persistent),
+        }
+    }
+}
+
+/// The largest power-of-two slot count (at least 2) whose slots of
+/// `slot_size` bytes, over `priorities` levels, take at most `bytes`. What
+/// one slot takes is the library's layout: the growth of the segment from
+/// 2 to 4 slots, which is two slots' worth on every level.
+fn slots_within(bytes: u64, slot_size: u64, priorities: u32) -> u64 {
+    let size_with = |slots| {
+        RingGeometry::mpmc(slots, slot_size)
+            .with_priorities(priorities)
+            .segment_size()
+    };
+    let (Ok(two), Ok(four)) = (size_with(2), size_with(4)) else {
+        // A bad slot size or level count: the broker says which.
+        return 2;
+    };
+    match bytes / ((four - two) / 2).max(1) {
+        0..=2 => 2,
+        n => 1 << n.ilog2(),
     }
 }
 
@@ -93,7 +128,10 @@ pub fn create(client: &mut BrokerClient, args: &CreateArgs) -> Result<(), Broker
     let info = client.create(&args.name, &args.options())?;
     println!(
         "created {} ({} ring, {} bytes, mode {:04o})",
-        info.name, info.kind, info.size, info.mode
+        info.name,
+        info.geometry.kind(),
+        info.size,
+        info.mode
     );
     Ok(())
 }
@@ -110,15 +148,26 @@ fn endpoints(info: &SegmentInfo) -> String {
     }
 }
 
+/// The SPSC capacity or the MPMC slot count per level: the number `ls
+/// --json` and `stat --json` have always called `capacity`.
+fn capacity(geometry: RingGeometry) -> u64 {
+    match geometry {
+        RingGeometry::Spsc { capacity, .. } => capacity,
+        RingGeometry::Mpmc { slots, .. } => slots,
+    }
+}
+
 fn to_json(info: &SegmentInfo) -> serde_json::Value {
+    let g = info.geometry;
     json!({
         "name": info.name,
-        "kind": info.kind.to_string(),
+        "kind": g.kind().to_string(),
+        "geometry": g.to_string(),
         "lifetime": info.lifetime.to_string(),
         "size": info.size,
-        "capacity": info.capacity,
-        "max_message": info.max_message,
-        "priorities": info.levels,
+        "capacity": capacity(g),
+        "max_message": g.max_message(),
+        "priorities": g.priorities(),
         "uid": info.uid,
         "gid": info.gid,
         "mode": format!("{:04o}", info.mode),
@@ -149,7 +198,7 @@ pub fn ls(client: &mut BrokerClient, as_json: bool) -> Result<(), BrokerError> {
         println!(
             "{:<24} {:<5} {:>12} {:>6} {:>6} {:04o}  {:<10} {:>8} {:>10}  {}",
             i.name,
-            i.kind.to_string(),
+            i.geometry.kind().to_string(),
             i.size,
             i.uid,
             i.gid,
@@ -171,18 +220,25 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
         return Ok(());
     }
     println!("name:        {}", i.name);
-    println!("kind:        {}", i.kind);
+    println!("kind:        {}", i.geometry.kind());
     println!("lifetime:    {}", i.lifetime);
     println!("size:        {}", i.size);
-    match i.kind {
-        RingKind::Spsc => {
-            println!("capacity:    {}", i.capacity);
-            println!("max message: {}", i.max_message);
+    match i.geometry {
+        RingGeometry::Spsc {
+            capacity,
+            max_message,
+        } => {
+            println!("capacity:    {capacity}");
+            println!("max message: {max_message}");
         }
-        _ => {
-            println!("slots:       {}", i.capacity);
-            println!("slot size:   {}", i.max_message);
-            println!("priorities:  {}", i.levels);
+        RingGeometry::Mpmc {
+            slots,
+            slot_size,
+            priorities,
+        } => {
+            println!("slots:       {slots}");
+            println!("slot size:   {slot_size}");
+            println!("priorities:  {priorities}");
         }
     }
     println!("owner:       uid {} gid {}", i.uid, i.gid);
@@ -190,7 +246,7 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
     println!("holders:     {}", i.holders);
     println!("messages:    {}", i.messages_in_flight);
     println!("bytes:       {}", i.bytes_in_flight);
-    if i.kind == RingKind::Mpmc {
+    if i.geometry.kind() == RingKind::Mpmc {
         // Crash recovery (docs/guarantees.md): slots of senders that died
         // mid-write, messages dropped with receivers that died holding them.
         println!(
@@ -211,29 +267,17 @@ fn other(e: impl std::fmt::Display) -> BrokerError {
     BrokerError::Io(std::io::Error::other(e.to_string()))
 }
 
+/// Maps the segment `name` as the kind of ring the broker says it holds:
+/// the one place the tool names the kinds (`send` and `recv` are written
+/// once, over [`AnyRing`]'s endpoints).
 /// `shmring send`: each line of stdin (without its newline) becomes one
-/// message; the producer is dropped at end of input, which the receiver
-/// sees as end of stream.
+/// message; the sender is dropped at end of input, which the receiver
+/// sees as end of stream (for MPMC: once every sender is gone).
 pub fn send(client: &mut BrokerClient, name: &str) -> Result<(), BrokerError> {
-    let kind = client.stat(name)?.kind;
-    let stdin = std::io::stdin().lock();
-    match kind {
-        RingKind::Spsc => {
-            let mut producer = client.producer(name)?;
-            for line in stdin.split(b'\n') {
-                let line = line.map_err(BrokerError::Io)?;
-                producer
-                    .send(&line)
-                    .map_err(|e| other(e.without_message()))?;
-            }
-        }
-        _ => {
-            let sender = client.sender(name)?;
-            for line in stdin.split(b'\n') {
-                let line = line.map_err(BrokerError::Io)?;
-                sender.send(&line).map_err(|e| other(e.without_message()))?;
-            }
-        }
+    let mut sender = client.attach_any_sender(name)?;
+    for line in std::io::stdin().lock().split(b'\n') {
+        let line = line.map_err(BrokerError::Io)?;
+        sender.send(&line).map_err(|e| other(e.without_message()))?;
     }
     Ok(())
 }
@@ -255,7 +299,7 @@ pub fn recv(
     count: Option<u64>,
     timeout: Option<Duration>,
 ) -> Result<RecvEnd, BrokerError> {
-    let kind = client.stat(name)?.kind;
+    let mut receiver = client.attach_any_receiver(name)?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let left = || match deadline {
         Some(d) => d.saturating_duration_since(Instant::now()),
@@ -264,24 +308,13 @@ pub fn recv(
     let mut out = std::io::stdout().lock();
     let mut got = 0u64;
     let mut buf = Vec::new();
-    let mut consumer = None;
-    let mut receiver = None;
-    match kind {
-        RingKind::Spsc => consumer = Some(client.consumer(name)?),
-        _ => receiver = Some(client.receiver(name)?),
-    }
     while count.is_none_or(|c| got < c) {
-        let result = match (&mut consumer, &receiver) {
-            (Some(c), _) => c.recv_timeout(left()).map(|m| {
-                buf.clear();
-                buf.extend_from_slice(&m);
-            }),
-            (_, Some(r)) => r.recv_timeout(left()).map(|m| {
-                buf.clear();
-                buf.extend_from_slice(&m);
-            }),
-            _ => unreachable!("one of them was opened"),
-        };
+        // Copied out so that the message is released before stdout is
+        // written to (which may block).
+        let result = receiver.recv_timeout(left()).map(|m| {
+            buf.clear();
+            buf.extend_from_slice(&m);
+        });
         match result {
             Ok(()) => {
                 buf.push(b'\n');
@@ -299,4 +332,69 @@ pub fn recv(
     }
     out.flush().map_err(BrokerError::Io)?;
     Ok(RecvEnd::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(kind: RingKind, size: Option<u64>) -> CreateArgs {
+        CreateArgs {
+            name: "t".into(),
+            kind,
+            size,
+            max_msg: None,
+            mode: None,
+            priorities: None,
+            ephemeral: false,
+        }
+    }
+
+    #[test]
+    fn create_options_map_to_one_geometry() {
+        // Nothing given: the library's default shape and mode.
+        for kind in [RingKind::Spsc, RingKind::Mpmc] {
+            let options = args(kind, None).options();
+            assert_eq!(options, CreateOptions::new(RingGeometry::default_for(kind)));
+        }
+        let spsc = CreateArgs {
+            max_msg: Some(100),
+            ..args(RingKind::Spsc, Some(4096))
+        };
+        assert_eq!(
+            spsc.geometry(),
+            RingGeometry::spsc(4096).with_max_message(100)
+        );
+        // MPMC: the largest power-of-two slot count whose slots (a 16-byte
+        // header and the payload rounded up to 8 bytes) fit the size.
+        let mpmc = |size, max_msg, priorities| CreateArgs {
+            max_msg,
+            priorities,
+            ..args(RingKind::Mpmc, Some(size))
+        };
+        assert_eq!(
+            mpmc(65536, Some(256), None).geometry(),
+            RingGeometry::mpmc(128, 256)
+        );
+        assert_eq!(
+            mpmc(4096, Some(256), None).geometry(),
+            RingGeometry::mpmc(8, 256)
+        );
+        assert_eq!(
+            mpmc(100, Some(256), None).geometry(),
+            RingGeometry::mpmc(2, 256)
+        );
+        assert_eq!(
+            mpmc(1 << 20, Some(100), Some(3)).geometry(),
+            RingGeometry::mpmc(2048, 100).with_priorities(3)
+        );
+        let options = CreateArgs {
+            mode: Some(0o640),
+            ephemeral: true,
+            ..args(RingKind::Spsc, Some(4096))
+        }
+        .options();
+        let expected = CreateOptions::spsc(4096).mode(0o640).ephemeral();
+        assert_eq!(options, expected);
+    }
 }

@@ -4,9 +4,10 @@
 use crate::config::Limits;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::MemfdFlags;
+use shmring::admin::SegmentView;
 use shmring::broker::protocol::{self, CreateRequest, MAX_FRAME_LEN};
-use shmring::broker::{BrokerSegment, Lifetime, Role, SegmentInfo, SegmentSpec, Status};
-use shmring::{OpenError, RingKind};
+use shmring::broker::{Lifetime, Role, SegmentInfo, Status};
+use shmring::{OpenError, RingGeometry};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,14 +37,14 @@ fn refuse<T>(status: Status, why: impl Into<String>) -> Result<T, Refusal> {
 /// memory is still there, held by the daemon).
 #[derive(Debug)]
 pub struct Mapped {
-    ring: BrokerSegment,
+    ring: SegmentView,
     owner: u32,
     bytes: u64,
     usage: Arc<Mutex<UsageTable>>,
 }
 
 impl Mapped {
-    fn charge(ring: BrokerSegment, owner: u32, bytes: u64, usage: &Arc<Mutex<UsageTable>>) -> Self {
+    fn charge(ring: SegmentView, owner: u32, bytes: u64, usage: &Arc<Mutex<UsageTable>>) -> Self {
         let mut table = usage.lock().unwrap_or_else(PoisonError::into_inner);
         let u = table.entry(owner).or_default();
         u.segments += 1;
@@ -58,9 +59,9 @@ impl Mapped {
 }
 
 impl Deref for Mapped {
-    type Target = BrokerSegment;
+    type Target = SegmentView;
 
-    fn deref(&self) -> &BrokerSegment {
+    fn deref(&self) -> &SegmentView {
         &self.ring
     }
 }
@@ -83,7 +84,6 @@ impl Drop for Mapped {
 pub struct Segment {
     fd: OwnedFd,
     ring: Arc<Mapped>,
-    spec: SegmentSpec,
     uid: u32,
     gid: u32,
     mode: u32,
@@ -118,20 +118,17 @@ impl Segment {
         let recovered = self.ring.recovered();
         SegmentInfo {
             name: name.to_owned(),
-            kind: self.spec.kind,
+            geometry: self.ring.geometry(),
             lifetime: self.lifetime,
             mode: self.mode,
             uid: self.uid,
             gid: self.gid,
             size: self.ring.size(),
-            capacity: self.spec.capacity,
-            max_message: self.spec.max_message,
-            levels: self.spec.levels,
             holders: self.holders,
             messages_in_flight: self.ring.messages_in_flight(),
             bytes_in_flight: self.ring.bytes_in_flight(),
-            dead_sender_slots: recovered.0,
-            dead_receiver_messages: recovered.1,
+            dead_sender_slots: recovered.dead_sender_slots,
+            dead_receiver_messages: recovered.dead_receiver_messages,
             endpoints: self.ring.endpoints(),
         }
     }
@@ -160,7 +157,7 @@ type UsageTable = HashMap<u32, Usage>;
 
 /// Every named segment.
 #[derive(Debug, Default)]
-pub struct Registry {
+pub struct SegmentTable {
     segments: BTreeMap<String, Segment>,
     /// Shared with every [`Mapped`], which gives its charge back when
     /// dropped. A mutex, not a `RefCell`, only because the server moves
@@ -168,7 +165,7 @@ pub struct Registry {
     usage: Arc<Mutex<UsageTable>>,
 }
 
-impl Registry {
+impl SegmentTable {
     /// Number of named segments.
     pub fn len(&self) -> usize {
         self.segments.len()
@@ -191,18 +188,11 @@ impl Registry {
         if req.mode > 0o777 {
             return refuse(Status::InvalidArgument, "mode must be at most 0777");
         }
-        let spec = SegmentSpec {
-            kind: req.kind,
-            capacity: req.capacity,
-            max_message: req.max_message,
-            levels: if req.kind == RingKind::Mpmc {
-                req.levels
-            } else {
-                0
-            },
-        };
-        let size = spec
+        let size = req
+            .geometry
             .segment_size()
+            // In the words clients have always seen for a bad shape.
+            .map_err(|e| OpenError::InvalidConfig(e.0))
             .or_else(|e| refuse(Status::InvalidArgument, e.to_string()))?;
         if size > limits.max_segment_size {
             return refuse(
@@ -240,11 +230,10 @@ impl Registry {
                 ),
             );
         }
-        let (fd, ring) = make_memfd(&req.name, &spec)?;
+        let (fd, ring) = make_memfd(&req.name, req.geometry)?;
         let segment = Segment {
             fd,
             ring: Arc::new(Mapped::charge(ring, peer.uid, size, &self.usage)),
-            spec,
             uid: peer.uid,
             gid: peer.gid,
             mode: req.mode,
@@ -281,16 +270,12 @@ impl Registry {
                 ),
             );
         }
-        if let Some(kind) = role.kind() {
-            if kind != segment.spec.kind {
-                return refuse(
-                    Status::WrongKind,
-                    format!(
-                        "{name} is an {} ring; {role} is not a role of it",
-                        segment.spec.kind
-                    ),
-                );
-            }
+        let ring_kind = segment.ring.kind();
+        if role.kind().is_some_and(|kind| kind != ring_kind) {
+            return refuse(
+                Status::WrongKind,
+                format!("{name} is an {ring_kind} ring; {role} is not a role of it"),
+            );
         }
         if first_hold(&segment.ring) {
             segment.holders += 1;
@@ -384,7 +369,7 @@ impl Registry {
 /// `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, ring laid out, then
 /// sealed against shrinking, growing and further sealing: no descriptor
 /// leaves the daemon before the seals are on.
-fn make_memfd(name: &str, spec: &SegmentSpec) -> Result<(OwnedFd, BrokerSegment), Refusal> {
+fn make_memfd(name: &str, geometry: RingGeometry) -> Result<(OwnedFd, SegmentView), Refusal> {
     // memfd names are at most 249 bytes and only show in /proc.
     let mut label = format!("shmring:{name}");
     let mut end = label.len().min(240);
@@ -395,7 +380,7 @@ fn make_memfd(name: &str, spec: &SegmentSpec) -> Result<(OwnedFd, BrokerSegment)
     let fd = rustix::fs::memfd_create(label, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
         .or_else(|e| refuse(Status::Internal, format!("memfd_create: {e}")))?;
     // `initialise` seals it before mapping it.
-    let ring = BrokerSegment::initialise(&fd, spec).or_else(|e| match e {
+    let ring = SegmentView::initialise(&fd, geometry).or_else(|e| match e {
         OpenError::NoSpace => refuse(Status::NoSpace, "no memory left for the segment"),
         OpenError::InvalidConfig(why) => refuse(Status::InvalidArgument, why),
         other => refuse(Status::Internal, other.to_string()),
@@ -414,10 +399,7 @@ mod tests {
     fn create(name: &str, mode: u32) -> CreateRequest {
         CreateRequest {
             name: name.into(),
-            kind: RingKind::Spsc,
-            capacity: 4096,
-            max_message: 1024,
-            levels: 0,
+            geometry: RingGeometry::spsc(4096).with_max_message(1024),
             mode,
             lifetime: Lifetime::Persistent,
         }
@@ -425,7 +407,7 @@ mod tests {
 
     #[test]
     fn permissions_follow_ipc_perm() {
-        let mut r = Registry::default();
+        let mut r = SegmentTable::default();
         let owner = peer(1000, 100);
         let limits = Limits::default();
         r.create(&owner, &create("a", 0o640), &limits).unwrap();
@@ -462,7 +444,7 @@ mod tests {
 
     #[test]
     fn limits_and_ephemeral_segments() {
-        let mut r = Registry::default();
+        let mut r = SegmentTable::default();
         let me = peer(1000, 100);
         let limits = Limits {
             segments_per_uid: 1,
@@ -503,8 +485,7 @@ mod tests {
         drop(held);
         r.create(&me, &create("i", 0o600), &limits).unwrap();
         let big = CreateRequest {
-            capacity: 1 << 30,
-            max_message: 1024,
+            geometry: RingGeometry::spsc(1 << 30).with_max_message(1024),
             ..create("g", 0o600)
         };
         assert_eq!(

@@ -25,7 +25,7 @@
 //!   make the loop spin); the connections wait in the backlog.
 
 use super::closer::Closer;
-use super::segments::{Held, Mapped, Peer, Registry};
+use super::segments::{Held, Mapped, Peer, SegmentTable};
 use crate::config::{Config, Limits};
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -96,7 +96,7 @@ pub struct Server {
     signals: [UnixStream; 2],
     config_path: Option<PathBuf>,
     limits: Limits,
-    registry: Registry,
+    segments: SegmentTable,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     freed_this_batch: Vec<usize>,
@@ -146,7 +146,7 @@ impl Server {
             config_path,
             input: vec![0; config.limits.frame_size as usize],
             limits: config.limits,
-            registry: Registry::default(),
+            segments: SegmentTable::default(),
             conns: Vec::new(),
             free: Vec::new(),
             freed_this_batch: Vec::new(),
@@ -495,9 +495,10 @@ impl Server {
         }
         let outcome = match &request {
             Request::Hello { .. } => Err((Status::BadRequest, "hello was already done".into())),
-            Request::Create(req) => match self.registry.create(&peer, req, &self.limits) {
+            Request::Create(req) => match self.segments.create(&peer, req, &self.limits) {
                 Ok((info, fd, held)) => {
-                    tracing::info!(name = %req.name, kind = %req.kind, uid = peer.uid, "created");
+                    let (name, geometry) = (&req.name, &req.geometry);
+                    tracing::info!(%name, %geometry, uid = peer.uid, "created");
                     let fd = fd.try_clone_to_owned();
                     conn.held.push(held);
                     Ok((Reply::Segment(info), fd.ok()))
@@ -507,7 +508,7 @@ impl Server {
             Request::Open { name, role } => {
                 let held = &conn.held;
                 let first = |ring: &Arc<Mapped>| !held.iter().any(|h| Arc::ptr_eq(&h.ring, ring));
-                match self.registry.open(&peer, name, *role, first) {
+                match self.segments.open(&peer, name, *role, first) {
                     Ok((info, fd, h)) => {
                         tracing::debug!(%name, %role, pid = peer.pid, "opened");
                         let fd = fd.try_clone_to_owned();
@@ -520,14 +521,14 @@ impl Server {
                 }
             }
             Request::Stat { name } => self
-                .registry
+                .segments
                 .stat(&peer, name)
                 .map(|i| (Reply::Segment(i), None)),
             Request::List { offset } => {
-                let (total, segments) = self.registry.list(&peer, *offset);
+                let (total, segments) = self.segments.list(&peer, *offset);
                 Ok((Reply::List { total, segments }, None))
             }
-            Request::Unlink { name } => self.registry.unlink(&peer, name).map(|()| {
+            Request::Unlink { name } => self.segments.unlink(&peer, name).map(|()| {
                 tracing::info!(%name, uid = peer.uid, "unlinked");
                 (Reply::Unlinked, None)
             }),
@@ -630,7 +631,7 @@ impl Server {
         }
         let mut rings = Vec::with_capacity(conn.held.len());
         for held in conn.held {
-            self.registry.release(&held);
+            self.segments.release(&held);
             // A holder already dead is reaped now (well, soon).
             self.queue_reap(Arc::clone(&held.ring));
             rings.push(held.ring);
