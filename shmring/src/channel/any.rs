@@ -22,7 +22,7 @@ use std::ops::{Deref, DerefMut};
 /// let name = format!("doc-any-{}", std::process::id());
 /// let made = AnyRing::open_named(&name, OpenMode::Create, RingGeometry::mpmc(64, 32))?;
 /// // Someone who only knows the name finds out the kind from the header.
-/// let ring = AnyRing::open_named(&name, OpenMode::Open, RingGeometry::spsc(0))?;
+/// let ring = AnyRing::open(&name)?;
 /// assert_eq!(ring.geometry(), made.geometry());
 /// let (mut tx, mut rx) = (ring.sender()?, ring.receiver()?);
 /// tx.send(b"any").map_err(|e| e.without_message())?;
@@ -49,6 +49,13 @@ macro_rules! each_kind {
 }
 
 impl AnyRing {
+    /// Opens the named ring, of whatever kind its header says, with
+    /// default options.
+    pub fn open(name: &str) -> Result<AnyRing, OpenError> {
+        let shape = RingGeometry::default_for(RingKind::Spsc);
+        AnyRing::open_named(name, OpenMode::Open, shape)
+    }
+
     /// A named ring with default options: made with `shape` (whose kind
     /// it is) or opened with whatever kind its header says.
     pub fn open_named(

@@ -17,8 +17,45 @@ pub(crate) mod mpmc;
 pub(crate) mod open;
 pub(crate) mod spsc;
 
+use crate::liveness::Locks;
+use crate::segment::Mapping;
+use crate::wait::WaitStrategy;
 use std::sync::Arc;
 
 /// Owner of the memory a ring lives in (a mapping, or heap memory in loom
 /// models); every handle holds a clone so the memory outlives them all.
 pub(crate) type Keepalive = Arc<dyn std::any::Any + Send + Sync>;
+
+/// What every ring handle holds besides its kind's view of the memory:
+/// the owner of that memory, its name, the segment's role locks and how
+/// the endpoints made from it wait.
+#[derive(Debug)]
+pub(crate) struct Backing {
+    pub(crate) memory: Keepalive,
+    pub(crate) name: Option<String>,
+    pub(crate) locks: Locks,
+    pub(crate) wait: WaitStrategy,
+}
+
+impl Backing {
+    /// A mapped segment; the kind's view of it must have been taken first.
+    pub(crate) fn of(mapping: Mapping, wait: WaitStrategy) -> Backing {
+        Backing {
+            name: mapping.name().map(str::to_owned),
+            locks: mapping.locks(),
+            memory: Arc::new(mapping),
+            wait,
+        }
+    }
+
+    /// Heap memory (the loom models): no name, no file to lock.
+    #[cfg_attr(not(shmring_loom), allow(dead_code))]
+    pub(crate) fn on_heap(memory: Keepalive, wait: WaitStrategy) -> Backing {
+        Backing {
+            memory,
+            name: None,
+            locks: Locks::none(),
+            wait,
+        }
+    }
+}

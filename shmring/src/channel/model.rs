@@ -3,12 +3,11 @@
 //! a model cannot do by itself (kill a process).
 #![allow(unsafe_code)]
 
-use crate::channel::Keepalive;
 use crate::channel::mpmc::{Mpmc, Receiver, Sender};
 use crate::channel::spsc::Spsc;
+use crate::channel::{Backing, Keepalive};
 use crate::layout::mpmc::{LevelPositions, MpmcControl, MpmcGeometry};
 use crate::layout::spsc::{SpscControl, SpscGeometry};
-use crate::liveness::Locks;
 use crate::ring::data::DataArea;
 use crate::ring::mpmc::MpmcMemory;
 use crate::ring::spsc::SpscMemory;
@@ -37,7 +36,7 @@ impl Spsc {
         // SAFETY: as above.
         let mem = unsafe { SpscMemory::new(control_ptr, data, geometry) };
         let memory: Keepalive = Arc::new((control, words));
-        Spsc::from_parts(memory, None, mem, Locks::none(), wait)
+        Spsc::from_parts(Backing::on_heap(memory, wait), mem)
     }
 }
 
@@ -70,7 +69,7 @@ impl Mpmc {
         };
         mem.initialise();
         let memory: Keepalive = Arc::new((control, positions, slot_words));
-        Mpmc::from_parts(memory, None, mem, Locks::none(), wait)
+        Mpmc::from_parts(Backing::on_heap(memory, wait), mem)
     }
 
     /// Recovers the slots `sender`'s (or `receiver`'s) registry entry

@@ -11,9 +11,9 @@ mod tests;
 pub use receiver::{OwnedSlotGuard, Receiver, SlotGuard, SlotGuardOf};
 pub use sender::{OwnedSlotGrant, Sender, SlotGrant, SlotGrantOf};
 
-use crate::channel::Keepalive;
 use crate::channel::error::{AttachError, OpenError};
 use crate::channel::open::{Ring, RingBuilder, sealed::RingInternals};
+use crate::channel::{Backing, Keepalive};
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry};
@@ -108,11 +108,9 @@ fn geometry_in(mapping: &Mapping) -> Result<MpmcGeometry, OpenError> {
 /// ```
 #[derive(Debug)]
 pub struct Mpmc {
-    memory: Keepalive,
-    name: Option<String>,
+    /// Keeps the memory behind `mem` alive; every handle holds a clone.
+    backing: Backing,
     mem: MpmcMemory,
-    locks: Locks,
-    wait: WaitStrategy,
 }
 
 /// Which end an endpoint is.
@@ -134,9 +132,7 @@ impl RingInternals for Mpmc {
 
     fn from_mapping(mapping: Mapping, wait: WaitStrategy) -> Result<Mpmc, OpenError> {
         let mem = memory_of(&mapping, geometry_in(&mapping)?);
-        let name = mapping.name().map(str::to_owned);
-        let locks = mapping.locks();
-        Ok(Mpmc::from_parts(Arc::new(mapping), name, mem, locks, wait))
+        Ok(Mpmc::from_parts(Backing::of(mapping, wait), mem))
     }
 }
 
@@ -162,7 +158,7 @@ impl Ring for Mpmc {
     }
 
     fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.backing.name.as_deref()
     }
 }
 
@@ -177,22 +173,9 @@ impl Mpmc {
         MpmcBuilder::new().open(name)
     }
 
-    /// A queue over memory that `memory` keeps alive (a mapping, or heap
-    /// memory in the loom models).
-    pub(crate) fn from_parts(
-        memory: Keepalive,
-        name: Option<String>,
-        mem: MpmcMemory,
-        locks: Locks,
-        wait: WaitStrategy,
-    ) -> Mpmc {
-        Mpmc {
-            memory,
-            name,
-            mem,
-            locks,
-            wait,
-        }
+    /// A queue over `mem`, which `backing` keeps alive.
+    pub(crate) fn from_parts(backing: Backing, mem: MpmcMemory) -> Mpmc {
+        Mpmc { backing, mem }
     }
 
     pub(crate) fn memory(&self) -> &MpmcMemory {
@@ -200,11 +183,11 @@ impl Mpmc {
     }
 
     pub(crate) fn locks(&self) -> &Locks {
-        &self.locks
+        &self.backing.locks
     }
 
     fn side(&self, end: End) -> Side<'_> {
-        side_of(&self.mem, &self.locks, end)
+        side_of(&self.mem, &self.backing.locks, end)
     }
 
     fn attach(&self, end: End) -> Result<Arc<Endpoint>, AttachError> {
@@ -212,11 +195,11 @@ impl Mpmc {
         crate::sys::membarrier::register();
         let (index, lease) = self.side(end).register(me)?;
         Ok(Arc::new(Endpoint {
-            _memory: Arc::clone(&self.memory),
+            _memory: Arc::clone(&self.backing.memory),
             mem: self.mem,
-            locks: self.locks.clone(),
+            locks: self.backing.locks.clone(),
             _lease: lease,
-            wait: self.wait,
+            wait: self.backing.wait,
             me,
             index,
             end,
@@ -286,7 +269,7 @@ impl Mpmc {
 
     /// The name the segment was created or opened by.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.backing.name.as_deref()
     }
 }
 

@@ -9,7 +9,7 @@ pub(crate) mod role;
 pub use consumer::{Consumer, RecvGuard};
 pub use producer::{Batch, Producer, WriteGrant};
 
-use crate::channel::Keepalive;
+use crate::channel::Backing;
 use crate::channel::error::{AttachError, OpenError};
 use crate::channel::open::{Ring, RingBuilder, sealed::RingInternals};
 use crate::geometry::RingGeometry;
@@ -60,13 +60,9 @@ impl RingBuilder<Spsc> {
 /// ```
 #[derive(Debug)]
 pub struct Spsc {
-    /// Keeps the memory behind `mem` alive (a mapping, or heap memory in
-    /// loom models); every handle holds a clone.
-    memory: Keepalive,
-    name: Option<String>,
+    /// Keeps the memory behind `mem` alive; every handle holds a clone.
+    backing: Backing,
     mem: SpscMemory,
-    locks: Locks,
-    wait: WaitStrategy,
 }
 
 // SAFETY: `mem` points into `mapping`, which `Spsc` keeps alive; all
@@ -93,9 +89,7 @@ impl RingInternals for Spsc {
         let data = unsafe { DataArea::new(words, geometry.capacity) };
         // SAFETY: as above for the control block.
         let mem = unsafe { SpscMemory::new(control, data, geometry) };
-        let name = mapping.name().map(str::to_owned);
-        let locks = mapping.locks();
-        Ok(Spsc::from_parts(Arc::new(mapping), name, mem, locks, wait))
+        Ok(Spsc::from_parts(Backing::of(mapping, wait), mem))
     }
 }
 
@@ -121,7 +115,7 @@ impl Ring for Spsc {
     }
 
     fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.backing.name.as_deref()
     }
 }
 
@@ -136,22 +130,9 @@ impl Spsc {
         SpscBuilder::new().open(name)
     }
 
-    /// A ring over memory that `memory` keeps alive (a mapping, or heap
-    /// memory in the loom models).
-    pub(crate) fn from_parts(
-        memory: Keepalive,
-        name: Option<String>,
-        mem: SpscMemory,
-        locks: Locks,
-        wait: WaitStrategy,
-    ) -> Spsc {
-        Spsc {
-            memory,
-            name,
-            mem,
-            locks,
-            wait,
-        }
+    /// A ring over `mem`, which `backing` keeps alive.
+    pub(crate) fn from_parts(backing: Backing, mem: SpscMemory) -> Spsc {
+        Spsc { backing, mem }
     }
 
     pub(crate) fn control(&self) -> &SpscControl {
@@ -159,7 +140,7 @@ impl Spsc {
     }
 
     pub(crate) fn locks(&self) -> &Locks {
-        &self.locks
+        &self.backing.locks
     }
 
     /// Takes the producer role. `Busy` if a live process holds it; a role
@@ -169,14 +150,14 @@ impl Spsc {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
         let role = producer_role(self.mem.control());
-        let lease = role.claim(&self.locks, me)?;
+        let lease = role.claim(&self.backing.locks, me)?;
         match SpscProducerRing::attach(self.mem) {
             Ok(ring) => Ok(Producer::new(
                 ring,
-                Arc::clone(&self.memory),
-                self.wait,
+                Arc::clone(&self.backing.memory),
+                self.backing.wait,
                 me,
-                PeerWatch::new(self.locks.clone()),
+                PeerWatch::new(self.backing.locks.clone()),
                 lease,
             )),
             Err(c) => {
@@ -193,17 +174,17 @@ impl Spsc {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
         let role = consumer_role(self.mem.control());
-        let lease = role.claim(&self.locks, me)?;
+        let lease = role.claim(&self.backing.locks, me)?;
         let ring = SpscConsumerRing::attach(self.mem).map_err(|c| {
             role.release(me);
             AttachError::Corrupt(c)
         })?;
         Ok(Consumer::new(
             ring,
-            Arc::clone(&self.memory),
-            self.wait,
+            Arc::clone(&self.backing.memory),
+            self.backing.wait,
             me,
-            PeerWatch::new(self.locks.clone()),
+            PeerWatch::new(self.backing.locks.clone()),
             lease,
         ))
     }
@@ -230,17 +211,17 @@ impl Spsc {
 
     /// Whether a live process holds the producer role (one lock probe).
     pub fn is_producer_attached(&self) -> bool {
-        producer_role(self.mem.control()).is_held_by_live_process(&self.locks)
+        producer_role(self.mem.control()).is_held_by_live_process(&self.backing.locks)
     }
 
     /// Whether a live process holds the consumer role (one lock probe).
     pub fn is_consumer_attached(&self) -> bool {
-        consumer_role(self.mem.control()).is_held_by_live_process(&self.locks)
+        consumer_role(self.mem.control()).is_held_by_live_process(&self.backing.locks)
     }
 
     /// The name the segment was created or opened by.
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.backing.name.as_deref()
     }
 }
 
