@@ -5,9 +5,9 @@
 
 use crate::broker::protocol::{EndpointInfo, Role};
 use crate::channel::any::AnyRing;
-use crate::channel::error::OpenError;
 use crate::channel::mpmc::{End, Mpmc, Recovered, side_of};
 use crate::channel::spsc::{Spsc, consumer_role, producer_role};
+use crate::error::OpenError;
 use crate::geometry::{Laid, RingGeometry};
 use crate::layout::header::{HEADER_SIZE, INIT_READY};
 use crate::layout::holder::RoleState;

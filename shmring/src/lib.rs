@@ -33,6 +33,7 @@ pub mod admin;
 #[cfg(not(shmring_loom))]
 pub mod broker;
 mod channel;
+mod error;
 mod geometry;
 mod layout;
 mod liveness;
@@ -44,13 +45,13 @@ mod wait;
 
 pub use channel::any::{AnyGrant, AnyGuard, AnyReceiver, AnyRing, AnySender};
 pub use channel::endpoint::{Grant, MessageReceiver, MessageSender, Patience, RecvStop, SendStop};
-pub use channel::error::{
-    AttachError, Corruption, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
-    SendTimeoutError, TryRecvError, TrySendError,
-};
 pub use channel::mpmc::{Mpmc, MpmcBuilder};
 pub use channel::open::{OpenMode, Ring, RingBuilder};
 pub use channel::spsc::{Spsc, SpscBuilder};
+pub use error::{
+    AttachError, Corruption, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
+    SendTimeoutError, TryRecvError, TrySendError,
+};
 pub use geometry::{
     DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, InvalidGeometry, RingGeometry,
 };

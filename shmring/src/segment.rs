@@ -2,7 +2,7 @@
 //! its header before anything else touches it.
 #![allow(unsafe_code)]
 
-use crate::channel::error::{Corruption, OpenError};
+use crate::error::{Corruption, OpenError};
 use crate::layout::header::{
     self, HEADER_SIZE, HeaderProblem, HeaderWords, INIT_READY, LAYOUT_VERSION,
 };

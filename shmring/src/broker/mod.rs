@@ -17,13 +17,15 @@
 //!   processes' endpoints gone.
 
 mod client;
+mod error;
 pub mod fdpass;
 pub mod protocol;
 mod trust;
 
 pub use client::{
-    BrokerClient, BrokerError, ConnectOptions, CreateOptions, DEFAULT_REQUEST_TIMEOUT,
-    REQUIRED_SEALS, check_sealed, default_socket_path,
+    BrokerClient, ConnectOptions, CreateOptions, DEFAULT_REQUEST_TIMEOUT, REQUIRED_SEALS,
+    check_sealed, default_socket_path,
 };
+pub use error::BrokerError;
 pub use protocol::{EndpointInfo, Lifetime, Role, SegmentInfo, Status};
 pub use trust::DAEMON_UID_ENV;

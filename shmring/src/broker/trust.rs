@@ -19,7 +19,7 @@
 //! shared `/tmp`, which another user may create first: there the directory
 //! is checked too, before connecting, so a squatter learns nothing.
 
-use super::client::BrokerError;
+use super::error::BrokerError;
 use rustix::fd::AsFd;
 use std::path::Path;
 

@@ -6,10 +6,10 @@
 use crate::channel::endpoint::{
     Grant, MessageReceiver, MessageSender, Patience, RecvStop, SendStop, sealed::Sealed,
 };
-use crate::channel::error::{AttachError, OpenError};
 use crate::channel::mpmc::{Mpmc, Receiver, Sender, SlotGrant, SlotGuard};
 use crate::channel::open::{OpenMode, Ring, RingBuilder};
 use crate::channel::spsc::{Consumer, Producer, RecvGuard, Spsc, WriteGrant};
+use crate::error::{AttachError, OpenError, RecvError, RecvValueError, TryRecvError};
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use rustix::fd::OwnedFd;
@@ -244,19 +244,15 @@ impl MessageReceiver for AnyReceiver {
         each_kind!(self, AnyReceiver, r => MessageReceiver::max_message(r))
     }
 
-    fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, crate::RecvError> {
+    fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
         each_kind!(self, AnyReceiver, r => MessageReceiver::recv_into(r, buf))
     }
 
-    fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<T, crate::RecvValueError> {
+    fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<T, RecvValueError> {
         each_kind!(self, AnyReceiver, r => MessageReceiver::recv_value(r))
     }
 
-    fn try_drain(
-        &mut self,
-        max: usize,
-        f: impl FnMut(&[u8]),
-    ) -> Result<usize, crate::TryRecvError> {
+    fn try_drain(&mut self, max: usize, f: impl FnMut(&[u8])) -> Result<usize, TryRecvError> {
         each_kind!(self, AnyReceiver, r => MessageReceiver::try_drain(r, max, f))
     }
 }

@@ -8,7 +8,7 @@
 //! through these traits, or through [`AnyRing`](crate::AnyRing) when the
 //! kind is chosen at run time.
 
-use crate::channel::error::{
+use crate::error::{
     Corruption, RecvError, RecvTimeoutError, RecvValueError, SendError, SendTimeoutError,
     TryRecvError, TrySendError,
 };

@@ -10,7 +10,6 @@
 
 pub(crate) mod any;
 pub(crate) mod endpoint;
-pub(crate) mod error;
 #[cfg(shmring_loom)]
 mod model;
 pub(crate) mod mpmc;

@@ -3,7 +3,7 @@
 //! descriptor (the broker client adds the third source on top of it).
 
 use crate::channel::endpoint::{MessageReceiver, MessageSender};
-use crate::channel::error::{AttachError, OpenError};
+use crate::error::{AttachError, OpenError};
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use crate::segment::{self, SegmentOptions};
@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 pub(crate) mod sealed {
-    use crate::channel::error::OpenError;
+    use crate::error::OpenError;
     use crate::segment::Mapping;
     use crate::wait::WaitStrategy;
 

@@ -11,9 +11,9 @@ mod tests;
 pub use receiver::{OwnedSlotGuard, Receiver, SlotGuard, SlotGuardOf};
 pub use sender::{OwnedSlotGrant, Sender, SlotGrant, SlotGrantOf};
 
-use crate::channel::error::{AttachError, OpenError};
 use crate::channel::open::{Ring, RingBuilder, sealed::RingInternals};
 use crate::channel::{Backing, Keepalive};
+use crate::error::{AttachError, OpenError};
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use crate::layout::mpmc::{self as mpmc_layout, LevelPositions, MpmcControl, MpmcGeometry};

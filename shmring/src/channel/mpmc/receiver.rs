@@ -2,8 +2,8 @@
 
 use super::{End, Endpoint};
 use crate::channel::endpoint::{MessageReceiver, Patience, RecvStop, sealed::Sealed};
-use crate::channel::error::{RecvError, RecvTimeoutError, RecvValueError, TryRecvError};
 use crate::channel::mpmc::registry::Side;
+use crate::error::{RecvError, RecvTimeoutError, RecvValueError, TryRecvError};
 use crate::ring::data::ReadView;
 use crate::ring::mpmc::{Claim, SlotClaim};
 use crate::wait::{self, WaitOutcome};

@@ -23,7 +23,7 @@
 //! | non-zero   | locked    | held by a live endpoint (or a reaper)    |
 //! | non-zero   | free      | held by a dead process: reap it          |
 
-use crate::channel::error::AttachError;
+use crate::error::AttachError;
 use crate::layout::holder::held_word;
 use crate::layout::mpmc::Registry;
 use crate::liveness::{Lease, Locks};

@@ -2,8 +2,8 @@
 
 use super::{End, Endpoint};
 use crate::channel::endpoint::{Grant, MessageSender, Patience, SendStop, sealed::Sealed};
-use crate::channel::error::{SendError, SendTimeoutError, TrySendError};
 use crate::channel::mpmc::registry::Side;
+use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::ring::data::WriteView;
 use crate::ring::mpmc::{Claim, SlotClaim};
 use crate::wait::{self, WaitOutcome};

@@ -4,7 +4,7 @@ use super::producer_role;
 use super::role::PeerWatch;
 use crate::channel::Keepalive;
 use crate::channel::endpoint::{MessageReceiver, Patience, RecvStop, sealed::Sealed};
-use crate::channel::error::{RecvError, RecvValueError, TryRecvError};
+use crate::error::{RecvError, RecvValueError, TryRecvError};
 use crate::layout::spsc::SpscControl;
 use crate::liveness::Lease;
 use crate::ring::data::ReadView;

@@ -10,8 +10,8 @@ pub use consumer::{Consumer, RecvGuard};
 pub use producer::{Batch, Producer, WriteGrant};
 
 use crate::channel::Backing;
-use crate::channel::error::{AttachError, OpenError};
 use crate::channel::open::{Ring, RingBuilder, sealed::RingInternals};
+use crate::error::{AttachError, OpenError};
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use crate::layout::spsc::{self as spsc_layout, SpscControl, SpscGeometry};

@@ -4,7 +4,7 @@ use super::consumer_role;
 use super::role::PeerWatch;
 use crate::channel::Keepalive;
 use crate::channel::endpoint::{Grant, MessageSender, Patience, SendStop, sealed::Sealed};
-use crate::channel::error::{SendError, TrySendError};
+use crate::error::{SendError, TrySendError};
 use crate::layout::spsc::SpscControl;
 use crate::liveness::Lease;
 use crate::ring::data::WriteView;

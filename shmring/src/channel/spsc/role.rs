@@ -1,7 +1,7 @@
 //! Taking, releasing and watching an SPSC role: its word
 //! (`layout::holder`) and its lock byte (`liveness`).
 
-use crate::channel::error::AttachError;
+use crate::error::AttachError;
 use crate::layout::holder::{RoleState, held_word, left_word};
 use crate::liveness::{Lease, Locks};
 use crate::sync::{AtomicU64, Ordering};
