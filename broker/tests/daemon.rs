@@ -220,3 +220,31 @@ fn sighup_reloads_limits() {
     }
     assert!(d.signal_and_wait(Signal::TERM).success());
 }
+
+/// The broker source of the one open path: `CreateOrOpen` makes the
+/// segment once and then maps the same one (a message sent through the
+/// first mapping is received through the second); a kind mismatch is
+/// refused.
+#[test]
+fn create_or_open_through_the_broker_maps_one_segment() {
+    use shmring::{Mpmc, OpenMode, Spsc};
+    let d = Daemon::start(None);
+    let mut client = d.client();
+    let options = CreateOptions::spsc(1 << 12);
+    let first: Spsc = client
+        .open_ring("coo", OpenMode::CreateOrOpen, &options)
+        .unwrap();
+    let second: Spsc = client
+        .open_ring("coo", OpenMode::CreateOrOpen, &CreateOptions::spsc(1 << 16))
+        .unwrap();
+    assert_eq!(second.capacity(), 1 << 12);
+    let mut tx = first.producer().unwrap();
+    let mut rx = second.consumer().unwrap();
+    tx.send(b"one segment").unwrap();
+    assert_eq!(
+        &*rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+        b"one segment"
+    );
+    let other = client.open_ring::<Mpmc>("coo", OpenMode::CreateOrOpen, &CreateOptions::mpmc(4, 8));
+    assert!(other.is_err(), "an SPSC segment opened as MPMC");
+}

@@ -318,3 +318,26 @@ fn attach_errors_explain_themselves() {
     let err = AttachError::Busy { pid: 42 };
     assert_eq!(err.to_string(), "the role is held by live process 42");
 }
+
+/// `create_or_open` makes the ring once and then finds it, keeping the
+/// first shape; a name of another kind is refused, not overwritten.
+#[test]
+fn create_or_open_makes_once_then_finds_and_keeps_the_kind() {
+    let name = Name::new("create-or-open");
+    let made = SpscBuilder::new()
+        .capacity(1 << 12)
+        .create_or_open(&name)
+        .unwrap();
+    let found = SpscBuilder::new()
+        .capacity(1 << 16)
+        .create_or_open(&name)
+        .unwrap();
+    assert_eq!((made.capacity(), found.capacity()), (1 << 12, 1 << 12));
+    assert!(matches!(
+        shmring::MpmcBuilder::new().create_or_open(&name),
+        Err(OpenError::WrongKind {
+            found: RingKind::Spsc,
+            expected: RingKind::Mpmc
+        })
+    ));
+}

@@ -297,17 +297,7 @@ impl BrokerClient {
         let fd = match mode {
             OpenMode::Create => self.create_as::<R>(name, options)?,
             OpenMode::Open => self.open_fd(name, Role::None, R::KIND)?,
-            OpenMode::CreateOrOpen => loop {
-                match self.create_as::<R>(name, options) {
-                    Err(BrokerError::AlreadyExists(_)) => {}
-                    made => break made?,
-                }
-                match self.open_fd(name, Role::None, R::KIND) {
-                    // Unlinked between the two requests: try again.
-                    Err(BrokerError::NotFound(_)) => {}
-                    opened => break opened?,
-                }
-            },
+            OpenMode::CreateOrOpen => self.create_or_open_fd::<R>(name, options)?,
         };
         Ok(self.builder::<R>().from_fd(fd)?)
     }
@@ -383,6 +373,27 @@ impl BrokerClient {
     pub fn attach_any_receiver(&mut self, name: &str) -> Result<AnyReceiver, BrokerError> {
         let kind = self.stat(name)?.geometry.kind();
         self.attach_receiver_of(kind, name)
+    }
+
+    /// Creates `name`, or opens it if it exists; a name unlinked between
+    /// the two requests is tried again, a bounded number of times.
+    fn create_or_open_fd<R: Ring>(
+        &mut self,
+        name: &str,
+        options: &CreateOptions,
+    ) -> Result<OwnedFd, BrokerError> {
+        let mut last = None;
+        for _ in 0..crate::channel::open::CREATE_OR_OPEN_ROUNDS {
+            match self.create_as::<R>(name, options) {
+                Err(BrokerError::AlreadyExists(_)) => {}
+                made => return made,
+            }
+            match self.open_fd(name, Role::None, R::KIND) {
+                Err(e @ BrokerError::NotFound(_)) => last = Some(e),
+                opened => return opened,
+            }
+        }
+        Err(last.unwrap_or_else(|| BrokerError::NotFound(name.to_owned())))
     }
 
     fn builder<R: Ring>(&self) -> RingBuilder<R> {

@@ -55,6 +55,10 @@ pub trait Ring: Sized + Send + Sync + std::fmt::Debug + sealed::RingInternals {
     fn name(&self) -> Option<&str>;
 }
 
+/// How often `CreateOrOpen` tries again when the name vanishes between
+/// its create and its open.
+pub(crate) const CREATE_OR_OPEN_ROUNDS: usize = 16;
+
 /// What to do about the name: make it, find it, or either.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
@@ -217,17 +221,23 @@ impl<R: Ring> RingBuilder<R> {
         match mode {
             OpenMode::Create => self.create_named(name),
             OpenMode::Open => self.open_existing(name),
-            OpenMode::CreateOrOpen => loop {
-                match self.create_named(name) {
-                    Err(OpenError::AlreadyExists) => {}
-                    made => return made,
+            OpenMode::CreateOrOpen => {
+                // A name unlinked between the two calls is tried again; a
+                // peer that keeps making and unlinking it gets the last
+                // answer after a bounded number of rounds.
+                let mut last = Err(OpenError::NotFound);
+                for _ in 0..CREATE_OR_OPEN_ROUNDS {
+                    match self.create_named(name) {
+                        Err(OpenError::AlreadyExists) => {}
+                        made => return made,
+                    }
+                    last = self.open_existing(name);
+                    if !matches!(last, Err(OpenError::NotFound)) {
+                        break;
+                    }
                 }
-                match self.open_existing(name) {
-                    // Unlinked between the two calls: try again.
-                    Err(OpenError::NotFound) => {}
-                    opened => return opened,
-                }
-            },
+                last
+            }
         }
     }
 
