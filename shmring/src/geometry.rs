@@ -113,6 +113,30 @@ impl RingGeometry {
         }
     }
 
+    /// The MPMC queue whose slots, over all `priorities` levels, take at
+    /// most `bytes`: the largest power-of-two slot count, at least 2 (for
+    /// a size given in bytes, as `shmring create --size` takes it).
+    ///
+    /// ```
+    /// use shmring::RingGeometry;
+    /// let g = RingGeometry::mpmc_within(64 * 1024, 240, 2);
+    /// assert_eq!(g, RingGeometry::mpmc(128, 240).with_priorities(2)); // 256 B a slot
+    /// ```
+    pub fn mpmc_within(bytes: u64, slot_size: u64, priorities: u32) -> RingGeometry {
+        let levels = u64::from(priorities.max(1));
+        let stride = MpmcGeometry {
+            slots: 2,
+            slot_size,
+            levels: priorities,
+        }
+        .stride();
+        let slots = match bytes / levels / stride.max(1) {
+            0..=2 => 2,
+            n => 1 << n.ilog2(),
+        };
+        RingGeometry::mpmc(slots, slot_size).with_priorities(priorities)
+    }
+
     /// This shape with its largest message set (the SPSC `max_message`,
     /// the MPMC slot size).
     pub const fn with_max_message(self, bytes: u64) -> RingGeometry {

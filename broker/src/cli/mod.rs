@@ -80,11 +80,7 @@ impl CreateArgs {
                     priorities,
                     ..
                 },
-            ) => RingGeometry::Mpmc {
-                slots: slots_within(size, slot_size, priorities),
-                slot_size,
-                priorities,
-            },
+            ) => RingGeometry::mpmc_within(size, slot_size, priorities),
             _ => shape,
         }
     }
@@ -100,26 +96,6 @@ impl CreateArgs {
             true => options.lifetime(Lifetime::Ephemeral),
             false => options.lifetime(Lifetime::Persistent),
         }
-    }
-}
-
-/// The largest power-of-two slot count (at least 2) whose slots of
-/// `slot_size` bytes, over `priorities` levels, take at most `bytes`. What
-/// one slot takes is the library's layout: the growth of the segment from
-/// 2 to 4 slots, which is two slots' worth on every level.
-fn slots_within(bytes: u64, slot_size: u64, priorities: u32) -> u64 {
-    let size_with = |slots| {
-        RingGeometry::mpmc(slots, slot_size)
-            .with_priorities(priorities)
-            .segment_size()
-    };
-    let (Ok(two), Ok(four)) = (size_with(2), size_with(4)) else {
-        // A bad slot size or level count: the broker says which.
-        return 2;
-    };
-    match bytes / ((four - two) / 2).max(1) {
-        0..=2 => 2,
-        n => 1 << n.ilog2(),
     }
 }
 
