@@ -187,14 +187,18 @@ impl ReceiveHandle for shmring_receiver {
         patience: Patience,
         f: impl FnOnce(&[u8]) -> bool,
     ) -> Result<(), RecvStop> {
-        // Owned: whether the message is kept is known only once it is
-        // claimed, and a kept one outlives this call.
-        let msg = match r.held.take() {
-            Some(pending) => pending,
-            None => r.receiver.recv_owned_within(patience)?,
-        };
+        if let Some(pending) = r.held.take() {
+            if f(&pending) {
+                r.held = Some(pending);
+            }
+            return Ok(());
+        }
+        // Borrowed: a message is kept (and then owned, as a kept one
+        // outlives this call) only when the caller's buffer is too small
+        // or it is peeked.
+        let msg = r.receiver.recv_within(patience)?;
         if f(&msg) {
-            r.held = Some(msg);
+            r.held = Some(msg.into_owned());
         }
         Ok(())
     }

@@ -230,6 +230,19 @@ impl<R: Borrow<Receiver>> SlotGuardOf<R> {
     }
 }
 
+impl SlotGuardOf<&Receiver> {
+    /// This message, held from now on through a clone of its receiver, so
+    /// that it may outlive the borrow. Costs a reference count only when
+    /// asked for: the C binding receives borrowed and keeps the rare
+    /// message that did not fit the caller's buffer this way.
+    pub fn into_owned(self) -> OwnedSlotGuard {
+        let owned = SlotGuardOf::new(self.receiver.clone(), self.claim);
+        // The slot is the owned guard's to release now, not this one's.
+        std::mem::forget(self);
+        owned
+    }
+}
+
 impl<R: Borrow<Receiver>> Deref for SlotGuardOf<R> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

@@ -109,3 +109,28 @@ fn room_on_one_level_wakes_a_sender_of_that_level() {
         "{outcome:?}"
     );
 }
+
+/// A borrowed guard made owned keeps its message (and its slot) past the
+/// borrow, and frees the slot only when the owned guard drops.
+#[test]
+fn a_guard_made_owned_holds_its_slot_until_dropped() {
+    let name = format!("shmring-unit-{}-into-owned", std::process::id());
+    let _unlink = Unlink(name.clone());
+    let queue = MpmcBuilder::new()
+        .slots(2)
+        .slot_size(8)
+        .create(&name)
+        .unwrap();
+    let sender = queue.sender().unwrap();
+    let receiver = queue.receiver().unwrap();
+    sender.try_send(b"one").unwrap();
+    sender.try_send(b"two").unwrap();
+    let owned = receiver.try_recv().unwrap().into_owned();
+    assert_eq!(&*owned, b"one");
+    // Its slot is still taken: the queue has room for nothing more.
+    assert!(sender.try_send(b"three").is_err());
+    drop(owned);
+    sender.try_send(b"three").unwrap();
+    assert_eq!(&*receiver.try_recv().unwrap(), b"two");
+    assert_eq!(&*receiver.try_recv().unwrap(), b"three");
+}
