@@ -66,8 +66,8 @@ fn malformed_frames_get_an_error_or_a_disconnect() {
     for (what, frame, fds) in cases {
         let sock = raw_connect(&d.socket);
         let (spare, _keep) = rustix::pipe::pipe().unwrap();
-        let attach = (fds > 0).then(|| spare.as_fd());
-        fdpass::send_frame(&sock, &frame, attach, false).unwrap_or_else(|e| panic!("{what}: {e}"));
+        let attach: Vec<_> = (fds > 0).then(|| spare.as_fd()).into_iter().collect();
+        fdpass::send_frame(&sock, &frame, &attach, false).unwrap_or_else(|e| panic!("{what}: {e}"));
         refused_then_closed(&sock);
         drop(sock);
         // The daemon keeps serving, and closed whatever it received.
@@ -79,7 +79,7 @@ fn malformed_frames_get_an_error_or_a_disconnect() {
     let sock = raw_connect(&d.socket);
     let mut list = Vec::new();
     protocol::encode_request(&mut list, 1, &Request::List { offset: 0 });
-    fdpass::send_frame(&sock, &list, None, false).unwrap();
+    fdpass::send_frame(&sock, &list, &[], false).unwrap();
     refused_then_closed(&sock);
     let _ = MsgType::List;
     wait_fd_count(&d, baseline);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 /// Sends a request, returns the reply and its descriptor.
 fn request(sock: &OwnedFd, id: u32, req: &Request) -> (Reply, Option<OwnedFd>) {
-    fdpass::send_frame(sock, &request_frame(id, req), None, false).unwrap();
+    fdpass::send_frame(sock, &request_frame(id, req), &[], false).unwrap();
     let mut buf = vec![0u8; protocol::MAX_FRAME_LEN];
     let mut got = fdpass::recv_frame(sock, &mut buf, false).unwrap();
     let (h, payload) = protocol::split_frame(&buf[..got.len], got.fds.len(), buf.len()).unwrap();
@@ -148,7 +148,7 @@ fn a_descriptor_that_is_slow_to_close_stalls_nobody() {
     // daemon is stopped and the descriptor is still in flight.
     let pid = rustix::process::Pid::from_child(d.child.as_ref().unwrap());
     rustix::process::kill_process(pid, Signal::STOP).unwrap();
-    let sent = fdpass::send_frame(&sock, &hello_frame(), Some(slow.as_fd()), false);
+    let sent = fdpass::send_frame(&sock, &hello_frame(), &[slow.as_fd()], false);
     drop(slow);
     rustix::process::kill_process(pid, Signal::CONT).unwrap();
     sent.unwrap();

@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     rustix::fs::fcntl_add_seals(&file, SealFlags::SHRINK | SealFlags::GROW).unwrap();
     let Ok(ring) = SpscBuilder::new()
         .open_timeout(Duration::ZERO)
-        .from_fd(file.into())
+        .from_fd(file.into(), shmring::Doorbells::create().unwrap())
     else {
         return;
     };

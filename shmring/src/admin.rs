@@ -3,6 +3,7 @@
 //! accessors (the same counters, roles and registry the endpoints use),
 //! not a second implementation of them; kernel calls live in `sys/`.
 
+use crate::Ring;
 use crate::broker::protocol::{EndpointInfo, Role};
 use crate::channel::any::AnyRing;
 use crate::channel::mpmc::{End, Mpmc, Recovered, side_of};
@@ -15,6 +16,7 @@ use crate::layout::mpmc::MpmcGeometry;
 use crate::segment;
 use crate::sync::Ordering;
 use crate::sys::shm;
+use crate::wait::doorbell::Doorbells;
 use crate::wait::{self, WaitStrategy};
 use rustix::fd::{AsFd, OwnedFd};
 use zerocopy::IntoBytes;
@@ -58,14 +60,16 @@ impl SegmentView {
         // Sealed before the first mapping, as every adopted descriptor
         // must be: nobody can make it shrink under a mapping (SIGBUS).
         shm::seal_segment(fd)?;
-        SegmentView::adopt(fd.try_clone().map_err(OpenError::Io)?)
+        let bells = Doorbells::create().map_err(OpenError::Doorbell)?;
+        SegmentView::adopt(fd.try_clone().map_err(OpenError::Io)?, bells)
     }
 
-    /// Maps and validates a sealed segment file of either kind.
-    pub fn adopt(fd: OwnedFd) -> Result<SegmentView, OpenError> {
+    /// Maps and validates a sealed segment file of either kind, with the
+    /// doorbells that go with it.
+    pub fn adopt(fd: OwnedFd, bells: Doorbells) -> Result<SegmentView, OpenError> {
         let size = shm::file_size(&fd)?;
         let builder = crate::SpscBuilder::new().wait_strategy(WaitStrategy::Park);
-        let ring = AnyRing::from_fd(&builder, fd)?;
+        let ring = AnyRing::from_fd(&builder, fd, bells)?;
         Ok(SegmentView { ring, size })
     }
 
@@ -150,16 +154,40 @@ impl SegmentView {
     pub fn reap_dead(&self) -> usize {
         match &self.ring {
             AnyRing::Spsc(r) => {
-                let reaped = spsc_roles(r)
+                let reaped: Vec<Role> = spsc_roles(r)
                     .into_iter()
                     .filter(|(slot, _)| slot.release_if_dead(r.locks()))
-                    .count();
-                wait::notify_all(&r.control().readable);
-                wait::notify_all(&r.control().writable);
-                reaped
+                    .map(|(_, role)| role)
+                    .collect();
+                wait::notify_all_sleepers(&r.control().readable);
+                wait::notify_all_sleepers(&r.control().writable);
+                ring_after_reap(
+                    r.doorbells(),
+                    reaped.contains(&Role::Producer),
+                    reaped.contains(&Role::Consumer),
+                );
+                reaped.len()
             }
             AnyRing::Mpmc(q) => reap_mpmc(q),
         }
+    }
+
+    /// The ring's doorbells (the broker hands them over with the segment).
+    pub fn doorbells(&self) -> &Doorbells {
+        self.ring.doorbells()
+    }
+}
+
+/// Rings the doorbells of the side that lost an endpoint's peer: the
+/// receivers' when a sender was reaped, the senders' when a receiver was.
+/// Never the receivers' otherwise: a ring by a passing writer would leave
+/// them a hang-up when no sender ever came.
+fn ring_after_reap(bells: &Doorbells, sender_reaped: bool, receiver_reaped: bool) {
+    if sender_reaped {
+        bells.ring_data();
+    }
+    if receiver_reaped {
+        bells.ring_room();
     }
 }
 
@@ -173,8 +201,10 @@ fn spsc_roles(r: &Spsc) -> [(crate::channel::spsc::role::RoleSlot<'_>, Role); 2]
 fn reap_mpmc(q: &Mpmc) -> usize {
     let c = q.memory().control();
     let live = || {
-        c.counters.live_senders.load(Ordering::Relaxed)
-            + c.counters.live_receivers.load(Ordering::Relaxed)
+        (
+            c.counters.live_senders.load(Ordering::Relaxed),
+            c.counters.live_receivers.load(Ordering::Relaxed),
+        )
     };
     let before = live();
     // Reaping also recovers the slots the dead left claimed.
@@ -182,9 +212,12 @@ fn reap_mpmc(q: &Mpmc) -> usize {
         side_of(q.memory(), q.locks(), end).reap();
     }
     let after = live();
-    wait::notify_all(&c.not_empty);
-    wait::notify_all(&c.not_full);
-    before.saturating_sub(after) as usize
+    wait::notify_all_sleepers(&c.not_empty);
+    wait::notify_all_sleepers(&c.not_full);
+    let senders = before.0.saturating_sub(after.0);
+    let receivers = before.1.saturating_sub(after.1);
+    ring_after_reap(q.doorbells(), senders > 0, receivers > 0);
+    (senders + receivers) as usize
 }
 
 /// Slot `j` of the whole slot area (levels are contiguous) belongs to
@@ -237,7 +270,9 @@ mod tests {
         };
         let seg = SegmentView::initialise(&fd, geometry).unwrap();
         assert_eq!(seg.size(), geometry.segment_size().unwrap());
-        let ring = crate::SpscBuilder::new().from_fd(fd).unwrap();
+        let ring = crate::SpscBuilder::new()
+            .from_fd(fd, seg.doorbells().clone())
+            .unwrap();
         let mut p = ring.producer().unwrap();
         let _c = ring.consumer().unwrap();
         p.send(b"abc").unwrap();
@@ -255,7 +290,9 @@ mod tests {
         let fd = memfd();
         let geometry = RingGeometry::mpmc(8, 24).with_priorities(2);
         let seg = SegmentView::initialise(&fd, geometry).unwrap();
-        let q = crate::MpmcBuilder::new().from_fd(fd).unwrap();
+        let q = crate::MpmcBuilder::new()
+            .from_fd(fd, seg.doorbells().clone())
+            .unwrap();
         let s = q.sender().unwrap();
         let r = q.receiver().unwrap();
         for i in 0..20u8 {
@@ -280,7 +317,9 @@ mod tests {
     fn a_dead_spsc_producer_becomes_left() {
         let fd = memfd();
         let seg = SegmentView::initialise(&fd, RingGeometry::spsc(1024)).unwrap();
-        let ring = crate::SpscBuilder::new().from_fd(fd).unwrap();
+        let ring = crate::SpscBuilder::new()
+            .from_fd(fd, seg.doorbells().clone())
+            .unwrap();
         let mut consumer = ring.consumer().unwrap();
         let AnyRing::Spsc(view) = &seg.ring else {
             panic!("an SPSC view")

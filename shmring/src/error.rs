@@ -43,6 +43,10 @@ pub enum OpenError {
     /// (only a sealed memfd, as the broker hands out, can be mapped
     /// without a peer being able to truncate it under the mapping).
     Unsealed,
+    /// The ring's doorbells (the FIFOs its endpoints' descriptors wait
+    /// on) could not be made or found: missing, not FIFOs, owned by
+    /// somebody else, or no descriptor left.
+    Doorbell(std::io::Error),
     /// Any other operating-system error.
     Io(std::io::Error),
 }
@@ -75,6 +79,7 @@ impl fmt::Display for OpenError {
             OpenError::Unsealed => f.write_str(
                 "the descriptor is not a memfd sealed against shrinking; refused before mapping",
             ),
+            OpenError::Doorbell(e) => write!(f, "the ring's doorbells: {e}"),
             OpenError::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
@@ -83,7 +88,7 @@ impl fmt::Display for OpenError {
 impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            OpenError::Io(e) => Some(e),
+            OpenError::Io(e) | OpenError::Doorbell(e) => Some(e),
             OpenError::Corrupt(c) => Some(c),
             _ => None,
         }
@@ -118,6 +123,9 @@ pub enum AttachError {
     /// Every registry entry of this side of an MPMC queue is taken (32
     /// endpoint families per side).
     TooManyEndpoints,
+    /// The endpoint's doorbell descriptors could not be opened (for
+    /// example: no descriptor left, or `/proc` not mounted).
+    Doorbell(std::io::Error),
     /// Reading this process's identity failed.
     Io(std::io::Error),
 }
@@ -130,6 +138,7 @@ impl fmt::Display for AttachError {
             AttachError::TooManyEndpoints => {
                 f.write_str("the queue's endpoint registry is full (32 per side)")
             }
+            AttachError::Doorbell(e) => write!(f, "opening the endpoint's doorbell: {e}"),
             AttachError::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

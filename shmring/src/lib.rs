@@ -37,6 +37,8 @@ mod error;
 mod geometry;
 mod layout;
 mod liveness;
+#[cfg(not(shmring_loom))]
+pub mod readiness;
 mod ring;
 mod segment;
 mod sync;
@@ -56,8 +58,11 @@ pub use geometry::{
     DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, InvalidGeometry, RingGeometry,
 };
 pub use layout::RingKind;
+#[cfg(not(shmring_loom))]
+pub use readiness::{Event, Events, Interest, Poller, Waitable};
 pub use segment::{DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, unlink};
 pub use wait::WaitStrategy;
+pub use wait::doorbell::Doorbells;
 
 /// The SPSC kind's endpoints: one [`Producer`](spsc::Producer), one
 /// [`Consumer`](spsc::Consumer), and what they hand out.

@@ -10,6 +10,7 @@ use crate::layout::{RingKind, SegmentHeader};
 use crate::liveness::Locks;
 use crate::sys::process::ProcessId;
 use crate::sys::shm;
+use crate::wait::doorbell::Doorbells;
 use memmap2::MmapRaw;
 use rustix::fd::OwnedFd;
 use std::ptr::NonNull;
@@ -46,6 +47,8 @@ pub struct Mapping {
     /// The segment file, kept open for its role locks (`liveness`): this
     /// description only ever probes them.
     file: Arc<OwnedFd>,
+    /// The ring's doorbells (`wait/doorbell.rs`).
+    bells: Doorbells,
 }
 
 // SAFETY: the mapping is plain shared memory; every access through it
@@ -63,6 +66,11 @@ impl Mapping {
     /// The name it was created or opened by, if any.
     pub(crate) fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The ring's doorbells.
+    pub(crate) fn bells(&self) -> &Doorbells {
+        &self.bells
     }
 
     /// The role locks of this segment.
@@ -112,25 +120,33 @@ pub(crate) fn check_name(name: &str) -> Result<&str, OpenError> {
     Ok(bare)
 }
 
-/// Creates the named segment exclusively, sizes it, writes `header`, lets
-/// `init` fill the control block, and only then marks it ready. The name
-/// is removed again if any step fails.
+/// Creates the named segment exclusively, sizes it, makes its doorbells,
+/// writes `header`, lets `init` fill the control block, and only then
+/// marks it ready. The name and the doorbells are removed again if any
+/// step fails.
 pub(crate) fn create(
     name: &str,
     options: SegmentOptions,
-    header: SegmentHeader,
+    mut header: SegmentHeader,
     init: impl FnOnce(&Mapping),
 ) -> Result<Mapping, OpenError> {
     let name = check_name(name)?;
     let fd = shm::create_exclusive(name, options.mode)?;
+    let mut bell_id = 0;
     let result = (|| {
         shm::set_len_reserved(&fd, header.segment_size)?;
         let map = shm::map_shared(&fd, header.segment_size).map_err(OpenError::Io)?;
+        // Zero is "no named doorbells" (a segment handed over as a
+        // descriptor).
+        bell_id = crate::sys::bell::random_u64().map_err(doorbell_error)? | 1;
+        header.bell_id = bell_id;
+        let bells = Doorbells::create_named(bell_id, options.mode).map_err(doorbell_error)?;
         let mapping = Mapping {
             map,
             header,
             name: Some(name.to_owned()),
             file: Arc::new(fd),
+            bells,
         };
         let words = Mapping::header_words(&mapping.map);
         header.write(&words.fields);
@@ -140,8 +156,16 @@ pub(crate) fn create(
     })();
     if result.is_err() {
         let _ = shm::unlink(name);
+        if bell_id != 0 {
+            Doorbells::unlink_named(bell_id);
+        }
     }
     result
+}
+
+/// A doorbell that could not be made or found, as an open error.
+fn doorbell_error(e: rustix::io::Errno) -> OpenError {
+    OpenError::Doorbell(e.into())
 }
 
 /// Opens the named segment and validates it as `kind`.
@@ -153,16 +177,30 @@ pub(crate) fn open(
 ) -> Result<Mapping, OpenError> {
     let bare = check_name(name)?;
     let fd = shm::open_existing(bare)?;
+    let owner = rustix::fs::fstat(&fd).map_err(OpenError::from)?.st_uid;
     // A named segment cannot carry seals (see `docs/security.md`).
-    let mut mapping = map_validated(fd, options, kind, layout_hash)?;
-    mapping.name = Some(bare.to_owned());
-    Ok(mapping)
+    let (map, header, fd) = map_validated(fd, options, kind, layout_hash)?;
+    if header.bell_id == 0 {
+        return Err(OpenError::Corrupt(Corruption(
+            "a named segment without doorbells",
+        )));
+    }
+    // Owned by the segment's owner, so that nobody else can plant one.
+    let bells = Doorbells::open_named(header.bell_id, owner).map_err(doorbell_error)?;
+    Ok(Mapping {
+        map,
+        header,
+        name: Some(bare.to_owned()),
+        file: Arc::new(fd),
+        bells,
+    })
 }
 
 /// Validates and maps a segment file someone handed us (a memfd from the
 /// broker): only a regular file sealed against shrinking is accepted.
 pub(crate) fn adopt(
     fd: OwnedFd,
+    bells: Doorbells,
     options: SegmentOptions,
     kind: RingKind,
     layout_hash: u64,
@@ -179,7 +217,14 @@ pub(crate) fn adopt(
     if !shm::sealed_against_shrinking(&fd)? {
         return Err(OpenError::Unsealed);
     }
-    map_validated(fd, options, kind, layout_hash)
+    let (map, header, fd) = map_validated(fd, options, kind, layout_hash)?;
+    Ok(Mapping {
+        map,
+        header,
+        name: None,
+        file: Arc::new(fd),
+        bells,
+    })
 }
 
 /// Maps a segment file and validates its header against the file's size,
@@ -189,7 +234,7 @@ fn map_validated(
     options: SegmentOptions,
     kind: RingKind,
     layout_hash: u64,
-) -> Result<Mapping, OpenError> {
+) -> Result<(MmapRaw, SegmentHeader, OwnedFd), OpenError> {
     let deadline = Instant::now() + options.open_timeout;
     let mut pause = Duration::from_micros(50);
     loop {
@@ -210,12 +255,7 @@ fn map_validated(
                     header
                         .check_common(kind, layout_hash, size)
                         .map_err(|p| header_error(p, kind))?;
-                    return Ok(Mapping {
-                        map,
-                        header,
-                        name: None,
-                        file: Arc::new(fd),
-                    });
+                    return Ok((map, header, fd));
                 }
                 _ => return Err(OpenError::Corrupt(Corruption("invalid init state"))),
             }
@@ -235,7 +275,36 @@ fn map_validated(
 /// assert!(matches!(shmring::unlink("no-such-shmring-segment"), Err(shmring::OpenError::NotFound)));
 /// ```
 pub fn unlink(name: &str) -> Result<(), OpenError> {
-    shm::unlink(check_name(name)?).map_err(OpenError::from)
+    let bare = check_name(name)?;
+    let bells = named_bells_of(bare);
+    shm::unlink(bare).map_err(OpenError::from)?;
+    if let Some(id) = bells {
+        Doorbells::unlink_named(id);
+    }
+    Ok(())
+}
+
+/// The doorbell id in the header of the named segment, if it has a
+/// readable, initialised header and its doorbells belong to the
+/// segment's owner (a forged header cannot make us remove another
+/// ring's doorbells).
+fn named_bells_of(bare: &str) -> Option<u64> {
+    let fd = shm::open_existing(bare).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if (st.st_size as u64) < HEADER_SIZE as u64 {
+        return None;
+    }
+    let map = shm::map_shared(&fd, HEADER_SIZE as u64).ok()?;
+    let words = Mapping::header_words(&map);
+    if header::load_init_state(&words.init_state) != INIT_READY {
+        return None;
+    }
+    let header = SegmentHeader::snapshot(&words.fields);
+    if header.magic != header::MAGIC || header.bell_id == 0 {
+        return None;
+    }
+    Doorbells::open_named(header.bell_id, st.st_uid).ok()?;
+    Some(header.bell_id)
 }
 
 /// The creator identity written into new headers.

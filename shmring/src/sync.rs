@@ -64,6 +64,14 @@ macro_rules! atomic {
                 self.0.fetch_sub(value, order)
             }
             #[inline(always)]
+            pub(crate) fn fetch_or(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_or(value, order)
+            }
+            #[inline(always)]
+            pub(crate) fn fetch_and(&self, value: $int, order: Ordering) -> $int {
+                self.0.fetch_and(value, order)
+            }
+            #[inline(always)]
             pub(crate) fn compare_exchange(
                 &self,
                 current: $int,

@@ -58,7 +58,7 @@ fn info(size: u64) -> SegmentInfo {
 
 /// Serves one connection: answers hello honestly, then answers the open
 /// with `info` and `fd`. Returns the socket path (in a fresh directory).
-fn lying_broker(info: SegmentInfo, fd: Option<OwnedFd>) -> (PathBuf, std::thread::JoinHandle<()>) {
+fn lying_broker(info: SegmentInfo, fds: Vec<OwnedFd>) -> (PathBuf, std::thread::JoinHandle<()>) {
     #[allow(clippy::disallowed_types)] // a test counter, not ring state
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -78,7 +78,7 @@ fn lying_broker(info: SegmentInfo, fd: Option<OwnedFd>) -> (PathBuf, std::thread
         let conn = rustix::net::accept(&listener).unwrap();
         let mut buf = vec![0u8; protocol::MAX_FRAME_LEN];
         let mut out = Vec::new();
-        let mut fd = fd;
+        let mut fds = Some(fds);
         for _ in 0..2 {
             let Ok(received) = fdpass::recv_frame(&conn, &mut buf, false) else {
                 return;
@@ -92,15 +92,16 @@ fn lying_broker(info: SegmentInfo, fd: Option<OwnedFd>) -> (PathBuf, std::thread
                         version: PROTOCOL_VERSION,
                         max_frame: protocol::MAX_FRAME_LEN as u32,
                     };
-                    protocol::encode_reply(&mut out, MsgType::Hello, id, &hello, false);
-                    fdpass::send_frame(&conn, &out, None, false).unwrap();
+                    protocol::encode_reply(&mut out, MsgType::Hello, id, &hello, 0);
+                    fdpass::send_frame(&conn, &out, &[], false).unwrap();
                 }
                 Request::Open { .. } => {
                     let reply = Reply::Segment(info.clone());
-                    let fd = fd.take();
-                    protocol::encode_reply(&mut out, MsgType::Open, id, &reply, fd.is_some());
+                    let fds = fds.take().unwrap_or_default();
+                    protocol::encode_reply(&mut out, MsgType::Open, id, &reply, fds.len() as u16);
                     use rustix::fd::AsFd;
-                    let _ = fdpass::send_frame(&conn, &out, fd.as_ref().map(|f| f.as_fd()), false);
+                    let borrowed: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+                    let _ = fdpass::send_frame(&conn, &out, &borrowed, false);
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -109,8 +110,18 @@ fn lying_broker(info: SegmentInfo, fd: Option<OwnedFd>) -> (PathBuf, std::thread
     (path, server)
 }
 
-fn open_through(info: SegmentInfo, fd: Option<OwnedFd>) -> BrokerError {
-    let (path, server) = lying_broker(info, fd);
+/// A segment descriptor with a real pair of doorbells beside it.
+fn with_bells(fd: OwnedFd) -> Vec<OwnedFd> {
+    let bells = shmring::Doorbells::create().unwrap();
+    vec![
+        fd,
+        bells.data_fd().try_clone_to_owned().unwrap(),
+        bells.room_fd().try_clone_to_owned().unwrap(),
+    ]
+}
+
+fn open_through(info: SegmentInfo, fds: Vec<OwnedFd>) -> BrokerError {
+    let (path, server) = lying_broker(info, fds);
     let result = BrokerClient::connect_to(&path).and_then(|mut c| c.open_spsc("lie"));
     server.join().unwrap();
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
@@ -124,7 +135,7 @@ fn open_through(info: SegmentInfo, fd: Option<OwnedFd>) -> BrokerError {
 fn an_unsealed_memfd_is_refused() {
     let bytes = segment_bytes();
     let fd = memfd_with(&bytes, SealFlags::empty());
-    let err = open_through(info(bytes.len() as u64), Some(fd));
+    let err = open_through(info(bytes.len() as u64), with_bells(fd));
     assert!(matches!(err, BrokerError::BadSegment(_)), "{err:?}");
 }
 
@@ -132,7 +143,7 @@ fn an_unsealed_memfd_is_refused() {
 fn a_memfd_that_may_still_shrink_is_refused() {
     let bytes = segment_bytes();
     let fd = memfd_with(&bytes, SealFlags::GROW | SealFlags::SEAL);
-    let err = open_through(info(bytes.len() as u64), Some(fd));
+    let err = open_through(info(bytes.len() as u64), with_bells(fd));
     assert!(matches!(err, BrokerError::BadSegment(_)), "{err:?}");
 }
 
@@ -143,14 +154,14 @@ fn a_file_on_disk_is_refused() {
     std::fs::write(&path, &bytes).unwrap();
     let file = std::fs::File::open(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    let err = open_through(info(bytes.len() as u64), Some(file.into()));
+    let err = open_through(info(bytes.len() as u64), with_bells(file.into()));
     assert!(matches!(err, BrokerError::BadSegment(_)), "{err:?}");
 }
 
 #[test]
 fn a_socket_is_refused() {
     let (socket, _other) = std::os::unix::net::UnixStream::pair().unwrap();
-    let err = open_through(info(4096), Some(socket.into()));
+    let err = open_through(info(4096), with_bells(socket.into()));
     assert!(matches!(err, BrokerError::BadSegment(_)), "{err:?}");
 }
 
@@ -159,7 +170,7 @@ fn a_size_other_than_announced_is_refused() {
     let bytes = segment_bytes();
     let all = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
     let fd = memfd_with(&bytes, all);
-    let err = open_through(info(bytes.len() as u64 * 2), Some(fd));
+    let err = open_through(info(bytes.len() as u64 * 2), with_bells(fd));
     assert!(matches!(err, BrokerError::BadSegment(_)), "{err:?}");
 }
 
@@ -169,7 +180,7 @@ fn a_sealed_file_shorter_than_its_header_claims_is_corrupt() {
     let half = &bytes[..bytes.len() / 2];
     let all = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
     let fd = memfd_with(half, all);
-    let err = open_through(info(half.len() as u64), Some(fd));
+    let err = open_through(info(half.len() as u64), with_bells(fd));
     assert!(
         matches!(err, BrokerError::Open(OpenError::Corrupt(_))),
         "{err:?}"
@@ -178,6 +189,26 @@ fn a_sealed_file_shorter_than_its_header_claims_is_corrupt() {
 
 #[test]
 fn a_reply_without_a_descriptor_is_a_protocol_error() {
-    let err = open_through(info(4096), None);
+    let err = open_through(info(4096), Vec::new());
+    assert!(matches!(err, BrokerError::Protocol(_)), "{err:?}");
+}
+
+#[test]
+fn a_segment_without_its_doorbells_is_a_protocol_error() {
+    let bytes = segment_bytes();
+    let all = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
+    let fd = memfd_with(&bytes, all);
+    let err = open_through(info(bytes.len() as u64), vec![fd]);
+    assert!(matches!(err, BrokerError::Protocol(_)), "{err:?}");
+}
+
+#[test]
+fn doorbells_that_are_not_fifos_are_refused() {
+    let bytes = segment_bytes();
+    let all = SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL;
+    let fd = memfd_with(&bytes, all);
+    let (a, _) = std::os::unix::net::UnixStream::pair().unwrap();
+    let b = memfd_with(b"not a fifo", SealFlags::empty());
+    let err = open_through(info(bytes.len() as u64), vec![fd, a.into(), b]);
     assert!(matches!(err, BrokerError::Protocol(_)), "{err:?}");
 }

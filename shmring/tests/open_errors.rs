@@ -65,7 +65,7 @@ fn another_layout_version_is_a_version_mismatch() {
         open(&name),
         Err(OpenError::VersionMismatch {
             found: 99,
-            expected: 2
+            expected: 3
         })
     ));
     // Version 1 told liveness from `/proc`, version 2 from lock bytes: a
@@ -247,7 +247,7 @@ fn memfd_with(bytes: &[u8], seals: rustix::fs::SealFlags) -> std::fs::File {
 fn adopt(file: impl Into<rustix::fd::OwnedFd>) -> Result<shmring::Spsc, OpenError> {
     SpscBuilder::new()
         .open_timeout(Duration::from_millis(20))
-        .from_fd(file.into())
+        .from_fd(file.into(), shmring::Doorbells::create().unwrap())
 }
 
 /// `from_fd` maps only what nobody can truncate under the mapping: a memfd

@@ -114,6 +114,13 @@ impl Segment {
         bits & want == want
     }
 
+    /// What a client is handed: the memfd and the ring's two doorbells
+    /// (`SEGMENT_FDS`, in the protocol's order).
+    fn handed(&self) -> [BorrowedFd<'_>; 3] {
+        let bells = self.ring.doorbells();
+        [self.fd.as_fd(), bells.data_fd(), bells.room_fd()]
+    }
+
     fn info(&self, name: &str) -> SegmentInfo {
         let recovered = self.ring.recovered();
         SegmentInfo {
@@ -183,7 +190,7 @@ impl SegmentTable {
         peer: &Peer,
         req: &CreateRequest,
         limits: &Limits,
-    ) -> Result<(SegmentInfo, BorrowedFd<'_>, Held), Refusal> {
+    ) -> Result<(SegmentInfo, [BorrowedFd<'_>; 3], Held), Refusal> {
         protocol::check_name(&req.name).or_else(|why| refuse(Status::InvalidArgument, why))?;
         if req.mode > 0o777 {
             return refuse(Status::InvalidArgument, "mode must be at most 0777");
@@ -245,7 +252,7 @@ impl SegmentTable {
             ring: Arc::clone(&segment.ring),
         };
         let segment = self.segments.entry(req.name.clone()).or_insert(segment);
-        Ok((segment.info(&req.name), segment.fd.as_fd(), held))
+        Ok((segment.info(&req.name), segment.handed(), held))
     }
 
     /// Opens a segment for `peer`: every role (and plain mapping) needs
@@ -257,7 +264,7 @@ impl SegmentTable {
         name: &str,
         role: Role,
         first_hold: impl FnOnce(&Arc<Mapped>) -> bool,
-    ) -> Result<(SegmentInfo, BorrowedFd<'_>, Held), Refusal> {
+    ) -> Result<(SegmentInfo, [BorrowedFd<'_>; 3], Held), Refusal> {
         let Some(segment) = self.segments.get_mut(name) else {
             return refuse(Status::NotFound, format!("no segment named {name}"));
         };
@@ -284,7 +291,7 @@ impl SegmentTable {
             name: name.to_owned(),
             ring: Arc::clone(&segment.ring),
         };
-        Ok((segment.info(name), segment.fd.as_fd(), held))
+        Ok((segment.info(name), segment.handed(), held))
     }
 
     /// Describes a segment `peer` may read.

@@ -74,7 +74,7 @@ struct Conn {
     hello: bool,
     held: Vec<Held>,
     /// A reply that could not be sent yet, with its descriptor.
-    pending: Option<(Vec<u8>, Option<OwnedFd>)>,
+    pending: Option<(Vec<u8>, Vec<OwnedFd>)>,
 }
 
 /// A client process whose connection closed while it held segments: when
@@ -395,10 +395,10 @@ impl Server {
         let Some(conn) = self.conns[index].as_mut() else {
             return false;
         };
-        let Some((frame, fd)) = conn.pending.take() else {
+        let Some((frame, fds)) = conn.pending.take() else {
             return true;
         };
-        match fdpass::send_frame(&conn.fd, &frame, fd.as_ref_fd(), true) {
+        match fdpass::send_frame(&conn.fd, &frame, &borrowed(&fds), true) {
             Ok(()) => {
                 let token = CONN | index as u64;
                 let flags = EventFlags::IN | EventFlags::RDHUP;
@@ -409,7 +409,7 @@ impl Server {
                 true
             }
             Err(Errno::AGAIN) => {
-                conn.pending = Some((frame, fd));
+                conn.pending = Some((frame, fds));
                 false
             }
             Err(e) => {
@@ -491,17 +491,17 @@ impl Server {
                 version: PROTOCOL_VERSION,
                 max_frame: self.limits.frame_size,
             };
-            return self.reply(index, to, id, &reply, None);
+            return self.reply(index, to, id, &reply, Vec::new());
         }
         let outcome = match &request {
             Request::Hello { .. } => Err((Status::BadRequest, "hello was already done".into())),
             Request::Create(req) => match self.segments.create(&peer, req, &self.limits) {
-                Ok((info, fd, held)) => {
+                Ok((info, fds, held)) => {
                     let (name, geometry) = (&req.name, &req.geometry);
                     tracing::info!(%name, %geometry, uid = peer.uid, "created");
-                    let fd = fd.try_clone_to_owned();
+                    let fds = owned(fds);
                     conn.held.push(held);
-                    Ok((Reply::Segment(info), fd.ok()))
+                    Ok((Reply::Segment(info), fds))
                 }
                 Err(refusal) => Err(refusal),
             },
@@ -509,13 +509,13 @@ impl Server {
                 let held = &conn.held;
                 let first = |ring: &Arc<Mapped>| !held.iter().any(|h| Arc::ptr_eq(&h.ring, ring));
                 match self.segments.open(&peer, name, *role, first) {
-                    Ok((info, fd, h)) => {
+                    Ok((info, fds, h)) => {
                         tracing::debug!(%name, %role, pid = peer.pid, "opened");
-                        let fd = fd.try_clone_to_owned();
+                        let fds = owned(fds);
                         if !conn.held.iter().any(|x| Arc::ptr_eq(&x.ring, &h.ring)) {
                             conn.held.push(h);
                         }
-                        Ok((Reply::Segment(info), fd.ok()))
+                        Ok((Reply::Segment(info), fds))
                     }
                     Err(refusal) => Err(refusal),
                 }
@@ -523,29 +523,29 @@ impl Server {
             Request::Stat { name } => self
                 .segments
                 .stat(&peer, name)
-                .map(|i| (Reply::Segment(i), None)),
+                .map(|i| (Reply::Segment(i), Vec::new())),
             Request::List { offset } => {
                 let (total, segments) = self.segments.list(&peer, *offset);
-                Ok((Reply::List { total, segments }, None))
+                Ok((Reply::List { total, segments }, Vec::new()))
             }
             Request::Unlink { name } => self.segments.unlink(&peer, name).map(|()| {
                 tracing::info!(%name, uid = peer.uid, "unlinked");
-                (Reply::Unlinked, None)
+                (Reply::Unlinked, Vec::new())
             }),
         };
         match outcome {
-            Ok((reply, fd)) => {
-                let wants_fd = matches!(to, MsgType::Create | MsgType::Open);
-                if wants_fd && fd.is_none() {
+            Ok((reply, fds)) => {
+                let wants_fds = matches!(to, MsgType::Create | MsgType::Open);
+                if wants_fds && fds.len() != usize::from(protocol::SEGMENT_FDS) {
                     return self.send_error(
                         index,
                         to,
                         id,
                         Status::Internal,
-                        "could not duplicate the descriptor",
+                        "could not duplicate the descriptors",
                     );
                 }
-                self.reply(index, to, id, &reply, fd)
+                self.reply(index, to, id, &reply, fds)
             }
             Err((status, why)) => self.send_error(index, to, id, status, &why),
         }
@@ -563,7 +563,7 @@ impl Server {
             status,
             message: why.to_owned(),
         };
-        self.reply(index, to, id, &reply, None)
+        self.reply(index, to, id, &reply, Vec::new())
     }
 
     /// Protocol abuse: one error reply if the socket takes it now, then
@@ -571,7 +571,7 @@ impl Server {
     fn refuse_and_close(&mut self, index: usize, to: MsgType, id: u32, why: &str) {
         if let Some(conn) = self.conns[index].as_ref() {
             protocol::encode_error(&mut self.output, to, id, Status::BadRequest, why);
-            let _ = fdpass::send_frame(&conn.fd, &self.output, None, true);
+            let _ = fdpass::send_frame(&conn.fd, &self.output, &[], true);
         }
         self.close(index, why);
     }
@@ -584,16 +584,16 @@ impl Server {
         to: MsgType,
         id: u32,
         reply: &Reply,
-        fd: Option<OwnedFd>,
+        fds: Vec<OwnedFd>,
     ) -> bool {
         let Some(conn) = self.conns[index].as_mut() else {
             return false;
         };
-        protocol::encode_reply(&mut self.output, to, id, reply, fd.is_some());
-        match fdpass::send_frame(&conn.fd, &self.output, fd.as_ref().map(|f| f.as_fd()), true) {
+        protocol::encode_reply(&mut self.output, to, id, reply, fds.len() as u16);
+        match fdpass::send_frame(&conn.fd, &self.output, &borrowed(&fds), true) {
             Ok(()) => true,
             Err(Errno::AGAIN) => {
-                conn.pending = Some((self.output.clone(), fd));
+                conn.pending = Some((self.output.clone(), fds));
                 let token = CONN | index as u64;
                 let flags = EventFlags::OUT | EventFlags::RDHUP;
                 if epoll::modify(&self.epoll, &conn.fd, EventData::new_u64(token), flags).is_err() {
@@ -801,13 +801,15 @@ fn recv_request(
     })
 }
 
-/// A borrowed view of an optional owned descriptor.
-trait AsRefFd {
-    fn as_ref_fd(&self) -> Option<BorrowedFd<'_>>;
+/// Duplicates descriptors for a reply; empty if any duplicate failed
+/// (out of descriptors), which the caller reports.
+fn owned(fds: [BorrowedFd<'_>; 3]) -> Vec<OwnedFd> {
+    fds.iter()
+        .map(|fd| fd.try_clone_to_owned())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_default()
 }
 
-impl AsRefFd for Option<OwnedFd> {
-    fn as_ref_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.as_ref().map(|f| f.as_fd())
-    }
+fn borrowed(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
+    fds.iter().map(|fd| fd.as_fd()).collect()
 }

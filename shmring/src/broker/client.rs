@@ -12,6 +12,7 @@ use super::trust::{self, Trusted};
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use crate::mpmc::{Receiver, Sender};
+use crate::wait::doorbell::Doorbells;
 use crate::{
     AnyReceiver, AnyRing, AnySender, Consumer, Mpmc, OpenMode, Producer, Ring, RingBuilder, Spsc,
 };
@@ -294,27 +295,27 @@ impl BrokerClient {
         mode: OpenMode,
         options: &CreateOptions,
     ) -> Result<R, BrokerError> {
-        let fd = match mode {
+        let (fd, bells) = match mode {
             OpenMode::Create => self.create_as::<R>(name, options)?,
             OpenMode::Open => self.open_fd(name, Role::None, R::KIND)?,
             OpenMode::CreateOrOpen => self.create_or_open_fd::<R>(name, options)?,
         };
-        Ok(self.builder::<R>().from_fd(fd)?)
+        Ok(self.builder::<R>().from_fd(fd, bells)?)
     }
 
     /// Opens the segment `name` and attaches its sending endpoint,
     /// announcing the role to the broker (which then reports it and reaps
     /// it if this process dies).
     pub fn attach_sender<R: Ring>(&mut self, name: &str) -> Result<R::Sender, BrokerError> {
-        let fd = self.open_fd(name, Role::sender_of(R::KIND), R::KIND)?;
-        Ok(self.builder::<R>().from_fd(fd)?.sender()?)
+        let (fd, bells) = self.open_fd(name, Role::sender_of(R::KIND), R::KIND)?;
+        Ok(self.builder::<R>().from_fd(fd, bells)?.sender()?)
     }
 
     /// Opens the segment `name` and attaches its receiving endpoint,
     /// announcing the role to the broker.
     pub fn attach_receiver<R: Ring>(&mut self, name: &str) -> Result<R::Receiver, BrokerError> {
-        let fd = self.open_fd(name, Role::receiver_of(R::KIND), R::KIND)?;
-        Ok(self.builder::<R>().from_fd(fd)?.receiver()?)
+        let (fd, bells) = self.open_fd(name, Role::receiver_of(R::KIND), R::KIND)?;
+        Ok(self.builder::<R>().from_fd(fd, bells)?.receiver()?)
     }
 
     /// [`open_ring`](Self::open_ring) for a kind chosen at run time: the
@@ -381,7 +382,7 @@ impl BrokerClient {
         &mut self,
         name: &str,
         options: &CreateOptions,
-    ) -> Result<OwnedFd, BrokerError> {
+    ) -> Result<Handed, BrokerError> {
         let mut last = None;
         for _ in 0..crate::channel::open::CREATE_OR_OPEN_ROUNDS {
             match self.create_as::<R>(name, options) {
@@ -404,7 +405,7 @@ impl BrokerClient {
         &mut self,
         name: &str,
         options: &CreateOptions,
-    ) -> Result<OwnedFd, BrokerError> {
+    ) -> Result<Handed, BrokerError> {
         expect_kind(options.kind(), R::KIND)?;
         self.create_fd(name, options).map(|(_, fd)| fd)
     }
@@ -505,7 +506,7 @@ impl BrokerClient {
         &mut self,
         name: &str,
         o: &CreateOptions,
-    ) -> Result<(SegmentInfo, OwnedFd), BrokerError> {
+    ) -> Result<(SegmentInfo, Handed), BrokerError> {
         let request = Request::Create(CreateRequest {
             name: name.to_owned(),
             geometry: o.geometry,
@@ -518,7 +519,7 @@ impl BrokerClient {
         Ok((info, fd))
     }
 
-    fn open_fd(&mut self, name: &str, role: Role, kind: RingKind) -> Result<OwnedFd, BrokerError> {
+    fn open_fd(&mut self, name: &str, role: Role, kind: RingKind) -> Result<Handed, BrokerError> {
         let name = name.to_owned();
         let (reply, fd) = self.request(&Request::Open { name, role })?;
         let info = segment_reply(reply)?;
@@ -534,11 +535,11 @@ impl BrokerClient {
 
     /// Sends one request and waits for its reply (and the descriptor, if
     /// one came).
-    fn request(&mut self, request: &Request) -> Result<(Reply, Option<OwnedFd>), BrokerError> {
+    fn request(&mut self, request: &Request) -> Result<(Reply, Vec<OwnedFd>), BrokerError> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         protocol::encode_request(&mut self.out, id, request);
-        fdpass::send_frame(&self.socket, &self.out, None, false)
+        fdpass::send_frame(&self.socket, &self.out, &[], false)
             .map_err(|e| BrokerError::Io(e.into()))?;
         let received = fdpass::recv_frame(&self.socket, &mut self.input, false).map_err(|e| {
             BrokerError::Io(match e {
@@ -563,11 +564,11 @@ impl BrokerClient {
         if let Reply::Error { status, message } = reply {
             return Err(BrokerError::from_status(status, message));
         }
-        let mut fds = received.fds;
-        if fds.len() > 1 {
-            return Err(BrokerError::Protocol("more than one descriptor".into()));
+        let fds = received.fds;
+        if fds.len() > usize::from(protocol::SEGMENT_FDS) {
+            return Err(BrokerError::Protocol("too many descriptors".into()));
         }
-        Ok((reply, fds.pop()))
+        Ok((reply, fds))
     }
 }
 
@@ -599,10 +600,24 @@ fn segment_reply(reply: Reply) -> Result<SegmentInfo, BrokerError> {
 /// then no process can shrink it under our mapping (no `SIGBUS`) or grow
 /// it, and the header check that follows compares against a size that
 /// cannot change.
-fn checked_segment_fd(fd: Option<OwnedFd>, info: &SegmentInfo) -> Result<OwnedFd, BrokerError> {
-    let fd = fd.ok_or(BrokerError::Protocol("no descriptor with the reply".into()))?;
+/// A segment as the broker hands it over: the sealed memfd and its
+/// doorbells.
+type Handed = (OwnedFd, Doorbells);
+
+fn checked_segment_fd(
+    fds: Vec<OwnedFd>,
+    info: &SegmentInfo,
+) -> Result<(OwnedFd, Doorbells), BrokerError> {
+    let [fd, data, room]: [OwnedFd; 3] = fds.try_into().map_err(|fds: Vec<OwnedFd>| {
+        BrokerError::Protocol(format!(
+            "{} descriptors with the reply, not a segment and its two doorbells",
+            fds.len()
+        ))
+    })?;
     check_sealed(&fd, info.size)?;
-    Ok(fd)
+    let bells = Doorbells::from_fds(data, room)
+        .map_err(|e| BrokerError::Protocol(format!("the doorbells handed over: {e}")))?;
+    Ok((fd, bells))
 }
 
 /// Checks that `fd` carries [`REQUIRED_SEALS`] and is `size` bytes long.

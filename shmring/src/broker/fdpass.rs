@@ -67,27 +67,27 @@ impl fmt::Display for RecvFrameError {
 
 impl std::error::Error for RecvFrameError {}
 
-/// Sends `frame` as one record, with `fd` attached if given
-/// (`sendmsg(2)` with `SCM_RIGHTS` and `MSG_NOSIGNAL`: a peer that went
-/// away is `EPIPE`, not a `SIGPIPE`). `MSG_DONTWAIT` if `nonblocking`.
+/// Most descriptors one record carries: a segment and its two doorbells.
+pub const SEND_FD_ROOM: usize = 3;
+
+/// Sends `frame` as one record, with `fds` attached (at most
+/// [`SEND_FD_ROOM`]; `sendmsg(2)` with `SCM_RIGHTS` and `MSG_NOSIGNAL`: a
+/// peer that went away is `EPIPE`, not a `SIGPIPE`). `MSG_DONTWAIT` if
+/// `nonblocking`.
 pub fn send_frame(
     socket: impl AsFd,
     frame: &[u8],
-    fd: Option<BorrowedFd<'_>>,
+    fds: &[BorrowedFd<'_>],
     nonblocking: bool,
 ) -> Result<(), Errno> {
     let mut flags = SendFlags::NOSIGNAL;
     if nonblocking {
         flags |= SendFlags::DONTWAIT;
     }
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(SEND_FD_ROOM))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    let fds;
-    if let Some(fd) = fd {
-        fds = [fd];
-        if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-            return Err(Errno::NOBUFS);
-        }
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(Errno::NOBUFS);
     }
     let sent = rustix::net::sendmsg(socket, &[IoSlice::new(frame)], &mut control, flags)?;
     // A seqpacket record is sent whole or not at all.
@@ -177,7 +177,7 @@ mod tests {
     fn passes_a_descriptor_close_on_exec() {
         let (a, b) = pair();
         let (r, _w) = rustix::pipe::pipe().unwrap();
-        send_frame(&a, b"hello", Some(r.as_fd()), false).unwrap();
+        send_frame(&a, b"hello", &[r.as_fd()], false).unwrap();
         let mut buf = [0u8; 64];
         let got = recv_frame(&b, &mut buf, false).unwrap();
         assert_eq!(&buf[..got.len], b"hello");
@@ -190,7 +190,7 @@ mod tests {
     fn long_records_and_too_many_descriptors_are_refused() {
         let (a, b) = pair();
         let mut buf = [0u8; 4];
-        send_frame(&a, b"too long", None, false).unwrap();
+        send_frame(&a, b"too long", &[], false).unwrap();
         assert!(matches!(
             recv_frame(&b, &mut buf, false),
             Err(RecvFrameError::TooLong)

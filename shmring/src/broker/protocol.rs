@@ -28,7 +28,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 /// First four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"SHRB";
 /// The only protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// Descriptors that come with a segment (create and open replies): the
+/// sealed memfd, then its `data` and `room` doorbells (`O_PATH` FIFOs).
+pub const SEGMENT_FDS: u16 = 3;
 /// Size of [`FrameHeader`].
 pub const HEADER_LEN: usize = 24;
 /// Hard ceiling of a frame (header and payload); the daemon may be
@@ -486,47 +490,41 @@ pub fn encode_request(out: &mut Vec<u8>, request_id: u32, request: &Request) {
     });
 }
 
-/// Encodes `reply` to a request of type `to` into `out`; `with_fd` says
-/// whether a descriptor goes with it.
-pub fn encode_reply(out: &mut Vec<u8>, to: MsgType, request_id: u32, reply: &Reply, with_fd: bool) {
+/// Encodes `reply` to a request of type `to` into `out`; `fds` says how
+/// many descriptors go with it ([`SEGMENT_FDS`] with a segment, else 0).
+pub fn encode_reply(out: &mut Vec<u8>, to: MsgType, request_id: u32, reply: &Reply, fds: u16) {
     let msg_type = to as u16 | REPLY_BIT;
-    frame(
-        out,
-        msg_type,
-        request_id,
-        u16::from(with_fd),
-        |p| match reply {
-            Reply::Error { status, message } => {
-                p.extend_from_slice(&(*status as u16).to_le_bytes());
-                p.extend_from_slice(&[0; 2]);
-                // A message never pushes a frame past the limit.
-                let mut end = message.len().min(1024);
-                while !message.is_char_boundary(end) {
-                    end -= 1;
-                }
-                p.extend_from_slice(&message.as_bytes()[..end]);
+    frame(out, msg_type, request_id, fds, |p| match reply {
+        Reply::Error { status, message } => {
+            p.extend_from_slice(&(*status as u16).to_le_bytes());
+            p.extend_from_slice(&[0; 2]);
+            // A message never pushes a frame past the limit.
+            let mut end = message.len().min(1024);
+            while !message.is_char_boundary(end) {
+                end -= 1;
             }
-            Reply::Hello { version, max_frame } => {
-                p.extend_from_slice(&[0; 4]);
-                p.extend_from_slice(&version.to_le_bytes());
-                p.extend_from_slice(&[0; 2]);
-                p.extend_from_slice(&max_frame.to_le_bytes());
-            }
-            Reply::Segment(info) => {
-                p.extend_from_slice(&[0; 4]);
+            p.extend_from_slice(&message.as_bytes()[..end]);
+        }
+        Reply::Hello { version, max_frame } => {
+            p.extend_from_slice(&[0; 4]);
+            p.extend_from_slice(&version.to_le_bytes());
+            p.extend_from_slice(&[0; 2]);
+            p.extend_from_slice(&max_frame.to_le_bytes());
+        }
+        Reply::Segment(info) => {
+            p.extend_from_slice(&[0; 4]);
+            put_info(p, info);
+        }
+        Reply::List { total, segments } => {
+            p.extend_from_slice(&[0; 4]);
+            p.extend_from_slice(&total.to_le_bytes());
+            p.extend_from_slice(&(segments.len() as u32).to_le_bytes());
+            for info in segments {
                 put_info(p, info);
             }
-            Reply::List { total, segments } => {
-                p.extend_from_slice(&[0; 4]);
-                p.extend_from_slice(&total.to_le_bytes());
-                p.extend_from_slice(&(segments.len() as u32).to_le_bytes());
-                for info in segments {
-                    put_info(p, info);
-                }
-            }
-            Reply::Unlinked => p.extend_from_slice(&[0; 4]),
-        },
-    );
+        }
+        Reply::Unlinked => p.extend_from_slice(&[0; 4]),
+    });
 }
 
 /// Bytes [`encode_reply`] writes for one segment's info: the list
@@ -545,7 +543,7 @@ pub fn encode_error(out: &mut Vec<u8>, to: MsgType, request_id: u32, status: Sta
         status,
         message: why.to_owned(),
     };
-    encode_reply(out, to, request_id, &reply, false);
+    encode_reply(out, to, request_id, &reply, 0);
 }
 
 /// Checks a segment name as the broker and the client both do.

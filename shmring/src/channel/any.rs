@@ -12,7 +12,10 @@ use crate::channel::spsc::{Consumer, Producer, RecvGuard, Spsc, WriteGrant};
 use crate::error::{AttachError, OpenError, RecvError, RecvValueError, TryRecvError};
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
+use crate::wait::doorbell::Doorbells;
 use rustix::fd::OwnedFd;
+#[cfg(not(shmring_loom))]
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ops::{Deref, DerefMut};
 
 /// An open ring of any kind.
@@ -94,13 +97,20 @@ impl AnyRing {
 
     /// Adopts a descriptor (see [`RingBuilder::from_fd`]) of whatever
     /// kind its header says.
-    pub fn from_fd<R: Ring>(builder: &RingBuilder<R>, fd: OwnedFd) -> Result<AnyRing, OpenError> {
+    pub fn from_fd<R: Ring>(
+        builder: &RingBuilder<R>,
+        fd: OwnedFd,
+        bells: Doorbells,
+    ) -> Result<AnyRing, OpenError> {
         let spare = fd.try_clone().map_err(OpenError::Io)?;
-        match builder.retype::<Spsc>().from_fd(fd) {
+        match builder.retype::<Spsc>().from_fd(fd, bells.clone()) {
             Err(OpenError::WrongKind {
                 found: RingKind::Mpmc,
                 ..
-            }) => builder.retype::<Mpmc>().from_fd(spare).map(AnyRing::Mpmc),
+            }) => builder
+                .retype::<Mpmc>()
+                .from_fd(spare, bells)
+                .map(AnyRing::Mpmc),
             other => other.map(AnyRing::Spsc),
         }
     }
@@ -155,6 +165,11 @@ impl AnyRing {
     /// The name the segment was created or opened by.
     pub fn name(&self) -> Option<&str> {
         each_kind!(self, AnyRing, r => Ring::name(r))
+    }
+
+    /// The ring's doorbells.
+    pub fn doorbells(&self) -> &Doorbells {
+        each_kind!(self, AnyRing, r => Ring::doorbells(r))
     }
 }
 
@@ -284,5 +299,35 @@ impl Deref for AnyGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         each_kind!(self, AnyGuard, g => g)
+    }
+}
+
+/// The endpoint's descriptor (see [`Consumer`]'s and [`Receiver`]'s).
+#[cfg(not(shmring_loom))]
+impl AsFd for AnyReceiver {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        each_kind!(self, AnyReceiver, r => r.as_fd())
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl AsRawFd for AnyReceiver {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// The endpoint's descriptor (see [`Producer`]'s and [`Sender`]'s).
+#[cfg(not(shmring_loom))]
+impl AsFd for AnySender {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        each_kind!(self, AnySender, s => s.as_fd())
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl AsRawFd for AnySender {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }

@@ -19,6 +19,7 @@ pub(crate) mod spsc;
 use crate::liveness::Locks;
 use crate::segment::Mapping;
 use crate::wait::WaitStrategy;
+use crate::wait::doorbell::Doorbells;
 use std::sync::Arc;
 
 /// Owner of the memory a ring lives in (a mapping, or heap memory in loom
@@ -34,6 +35,8 @@ pub(crate) struct Backing {
     pub(crate) name: Option<String>,
     pub(crate) locks: Locks,
     pub(crate) wait: WaitStrategy,
+    /// The ring's doorbells, from which each endpoint opens its own.
+    pub(crate) bells: Doorbells,
 }
 
 impl Backing {
@@ -42,19 +45,21 @@ impl Backing {
         Backing {
             name: mapping.name().map(str::to_owned),
             locks: mapping.locks(),
+            bells: mapping.bells().clone(),
             memory: Arc::new(mapping),
             wait,
         }
     }
 
     /// Heap memory (the loom models): no name, no file to lock.
-    #[cfg_attr(not(shmring_loom), allow(dead_code))]
+    #[cfg(shmring_loom)]
     pub(crate) fn on_heap(memory: Keepalive, wait: WaitStrategy) -> Backing {
         Backing {
             memory,
             name: None,
             locks: Locks::none(),
             wait,
+            bells: Doorbells::on_heap(),
         }
     }
 }

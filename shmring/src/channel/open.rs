@@ -8,6 +8,7 @@ use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use crate::segment::{self, SegmentOptions};
 use crate::wait::WaitStrategy;
+use crate::wait::doorbell::Doorbells;
 use rustix::fd::OwnedFd;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -53,6 +54,9 @@ pub trait Ring: Sized + Send + Sync + std::fmt::Debug + sealed::RingInternals {
     fn messages_in_flight(&self) -> u64;
     /// The name the segment was created or opened by.
     fn name(&self) -> Option<&str>;
+    /// The ring's doorbells (what a broker hands over beside the segment;
+    /// see [`Doorbells`]).
+    fn doorbells(&self) -> &Doorbells;
 }
 
 /// How often `CreateOrOpen` tries again when the name vanishes between
@@ -262,14 +266,16 @@ impl<R: Ring> RingBuilder<R> {
         R::from_mapping(mapping, self.wait)
     }
 
-    /// Validates and maps a segment file someone handed over: a memfd
-    /// sealed against shrinking (as the broker hands out). Anything else
-    /// (a socket, a file on disk, a POSIX shm file, an unsealed memfd) is
-    /// refused before it is mapped (`Corrupt` or `Unsealed`), since a
-    /// peer could truncate it under the mapping; so is a file shorter than
-    /// its header claims (`Corrupt`).
-    pub fn from_fd(&self, fd: OwnedFd) -> Result<R, OpenError> {
-        let mapping = segment::adopt(fd, self.options, R::KIND, R::LAYOUT_HASH)?;
+    /// Validates and maps a segment file someone handed over, with the
+    /// ring's doorbells handed over beside it (as the broker does): a
+    /// memfd sealed against shrinking. Anything else (a socket, a file on
+    /// disk, a POSIX shm file, an unsealed memfd) is refused before it is
+    /// mapped (`Corrupt` or `Unsealed`), since a peer could truncate it
+    /// under the mapping; so is a file shorter than its header claims
+    /// (`Corrupt`). Every process using the ring must be handed the same
+    /// doorbells, or descriptor waiters miss each other's wake-ups.
+    pub fn from_fd(&self, fd: OwnedFd, bells: Doorbells) -> Result<R, OpenError> {
+        let mapping = segment::adopt(fd, bells, self.options, R::KIND, R::LAYOUT_HASH)?;
         R::from_mapping(mapping, self.wait)
     }
 }

@@ -24,7 +24,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// `b"SHMRING\0"`: first eight bytes of every segment.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMRING\0";
 /// Bumped whenever any shared layout changes incompatibly.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// Size of [`SegmentHeader`] and offset of the first control line.
 pub(crate) const HEADER_SIZE: usize = 128;
 /// Byte offset of the init-state word.
@@ -86,7 +86,8 @@ pub(crate) struct SegmentHeader {
     pub(crate) creator_pid: u32,
     pub(crate) kind_param: u32,
     pub(crate) creator_start_ticks: u64,
-    pub(crate) reserved: [u64; 5],
+    pub(crate) bell_id: u64,
+    pub(crate) reserved: [u64; 4],
 }
 
 const _: () = assert!(std::mem::size_of::<SegmentHeader>() == INIT_STATE_OFFSET);
@@ -190,7 +191,7 @@ impl SegmentHeader {
                 "segment size differs from the file size",
             ));
         }
-        if self.reserved != [0; 5] {
+        if self.reserved != [0; 4] {
             return Err(HeaderProblem::Corrupt("reserved header bytes are not zero"));
         }
         Ok(())

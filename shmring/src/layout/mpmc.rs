@@ -188,7 +188,8 @@ impl MpmcGeometry {
             creator_pid,
             kind_param: self.levels,
             creator_start_ticks,
-            reserved: [0; 5],
+            bell_id: 0,
+            reserved: [0; 4],
         }
     }
 

@@ -139,7 +139,8 @@ impl SpscGeometry {
             creator_pid,
             kind_param: 0,
             creator_start_ticks,
-            reserved: [0; 5],
+            bell_id: 0,
+            reserved: [0; 4],
         }
     }
 

@@ -104,8 +104,14 @@ fn replies_round_trip() {
     ];
     let mut buf = Vec::new();
     for (to, reply) in cases {
-        encode_reply(&mut buf, to, 5, &reply, to == MsgType::Open);
-        let fds = usize::from(to == MsgType::Open);
+        encode_reply(
+            &mut buf,
+            to,
+            5,
+            &reply,
+            if to == MsgType::Open { SEGMENT_FDS } else { 0 },
+        );
+        let fds = if to == MsgType::Open { 3 } else { 0 };
         let (header, payload) = split_frame(&buf, fds, MAX_FRAME_LEN).unwrap();
         assert_eq!(header.msg_type.get(), to as u16 | REPLY_BIT);
         assert_eq!(decode_reply(header.msg_type.get(), payload).unwrap(), reply);
@@ -115,7 +121,7 @@ fn replies_round_trip() {
 #[test]
 fn info_len_matches_the_encoding() {
     let mut buf = Vec::new();
-    encode_reply(&mut buf, MsgType::Stat, 1, &Reply::Segment(info()), false);
+    encode_reply(&mut buf, MsgType::Stat, 1, &Reply::Segment(info()), 0);
     assert_eq!(buf.len(), HEADER_LEN + 4 + info_len(&info()));
 }
 
@@ -195,7 +201,7 @@ fn reply_counts_are_checked_before_allocating() {
         total: 1,
         segments: vec![info()],
     };
-    encode_reply(&mut buf, MsgType::List, 1, &reply, false);
+    encode_reply(&mut buf, MsgType::List, 1, &reply, 0);
     let t = MsgType::List as u16 | REPLY_BIT;
     let mut payload = buf[HEADER_LEN..].to_vec();
     // count = u32::MAX

@@ -22,6 +22,7 @@ use crate::ring::data::DataArea;
 use crate::ring::mpmc::MpmcMemory;
 use crate::segment::{self, Mapping};
 use crate::sys::process::ProcessId;
+use crate::wait::doorbell::{Bell, BellSide};
 use crate::wait::{self, LivenessThrottle, WaitStrategy};
 use registry::Side;
 use std::sync::Arc;
@@ -157,6 +158,10 @@ impl Ring for Mpmc {
         self.mem.messages_in_flight()
     }
 
+    fn doorbells(&self) -> &crate::wait::doorbell::Doorbells {
+        &self.backing.bells
+    }
+
     fn name(&self) -> Option<&str> {
         self.backing.name.as_deref()
     }
@@ -193,7 +198,22 @@ impl Mpmc {
     fn attach(&self, end: End) -> Result<Arc<Endpoint>, AttachError> {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
+        // Opened before the entry is taken: running out of descriptors
+        // leaves the registry as it was.
+        let bell = self
+            .backing
+            .bells
+            .bell(match end {
+                End::Send => BellSide::Sender,
+                End::Receive => BellSide::Receiver,
+            })
+            .map_err(AttachError::Doorbell)?;
         let (index, lease) = self.side(end).register(me)?;
+        if end == End::Receive {
+            // Senders waiting by descriptor for a first receiver look
+            // again (and stop counting on their placeholder reader).
+            wait::notify_all(&self.mem.control().not_full, &bell);
+        }
         Ok(Arc::new(Endpoint {
             _memory: Arc::clone(&self.backing.memory),
             mem: self.mem,
@@ -204,6 +224,7 @@ impl Mpmc {
             index,
             end,
             liveness: LivenessThrottle::new(),
+            bell,
         }))
     }
 
@@ -334,6 +355,7 @@ pub(crate) struct Endpoint {
     index: usize,
     end: End,
     liveness: LivenessThrottle,
+    bell: Bell,
 }
 
 impl Endpoint {
@@ -366,8 +388,8 @@ impl Drop for Endpoint {
         // The other side may be parked waiting for us: let it re-check.
         let c = self.mem.control();
         match self.end {
-            End::Send => wait::notify_all(&c.not_empty),
-            End::Receive => wait::notify_all(&c.not_full),
+            End::Send => wait::notify_all(&c.not_empty, &self.bell),
+            End::Receive => wait::notify_all(&c.not_full, &self.bell),
         }
     }
 }

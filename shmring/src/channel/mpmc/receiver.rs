@@ -6,7 +6,10 @@ use crate::channel::mpmc::registry::Side;
 use crate::error::{RecvError, RecvTimeoutError, RecvValueError, TryRecvError};
 use crate::ring::data::ReadView;
 use crate::ring::mpmc::{Claim, SlotClaim};
+use crate::wait::doorbell::Look;
 use crate::wait::{self, WaitOutcome};
+#[cfg(not(shmring_loom))]
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::borrow::Borrow;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -66,6 +69,9 @@ impl Receiver {
                 if self.endpoint.check_liveness() {
                     continue;
                 }
+                if self.endpoint.bell.is_watched() && self.arm() == Look::Again {
+                    continue;
+                }
                 return Err(RecvStop::Empty);
             };
             // As for senders: every look after the first checks the
@@ -96,6 +102,25 @@ impl Receiver {
                 return Err(RecvStop::Timeout);
             }
         }
+    }
+
+    /// Arms the doorbell before an empty `try_*` says so (the descriptor
+    /// was handed out): afterwards the next publish rings. "Gone" is
+    /// "again": the loop's first check then says disconnected.
+    #[cold]
+    fn arm(&self) -> Look {
+        let mem = &self.endpoint.mem;
+        let senders = self.senders();
+        wait::arm(&mem.control().not_empty, &self.endpoint.bell, |hint| {
+            if mem.has_message()
+                || senders.gone()
+                || (hint.maybe_gone && self.endpoint.reap_both(End::Send))
+            {
+                Look::Again
+            } else {
+                Look::Armed
+            }
+        })
     }
 
     /// Takes the next message, waiting as `patience` allows: the core of
@@ -252,10 +277,48 @@ impl<R: Borrow<Receiver>> Deref for SlotGuardOf<R> {
 
 impl<R: Borrow<Receiver>> Drop for SlotGuardOf<R> {
     fn drop(&mut self) {
-        let mem = &self.receiver.borrow().endpoint.mem;
-        mem.release(self.claim);
+        let endpoint = &self.receiver.borrow().endpoint;
+        endpoint.mem.release(self.claim);
         // Only a sender of this slot's level can use it: wake one of those,
         // not whichever sender slept first.
-        wait::notify_one_of_class(&mem.control().not_full, wait::room_class(self.claim.level));
+        wait::notify_one_of_class(
+            &endpoint.mem.control().not_full,
+            wait::room_class(self.claim.level),
+            &endpoint.bell,
+        );
+    }
+}
+
+/// The descriptor `poll`/`epoll` report readable when a message is
+/// waiting, or with a hang-up once every sender is gone. Taking it makes
+/// an empty `try_*` call arm it first: receive until empty, then wait.
+/// Clones share it.
+#[cfg(not(shmring_loom))]
+impl AsFd for Receiver {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.endpoint.bell.fd()
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl AsRawFd for Receiver {
+    fn as_raw_fd(&self) -> RawFd {
+        self.endpoint.bell.fd().as_raw_fd()
+    }
+}
+
+/// The loom models' stand-in for taking the descriptor and `epoll_wait`.
+#[cfg(shmring_loom)]
+impl Receiver {
+    /// Marks the endpoint as waited on by descriptor (as `as_fd` does).
+    #[doc(hidden)]
+    pub fn watch_doorbell(&self) {
+        self.endpoint.bell.watch();
+    }
+
+    /// Blocks until the doorbell rings (as `epoll_wait` on the descriptor).
+    #[doc(hidden)]
+    pub fn wait_doorbell(&self) {
+        self.endpoint.bell.wait();
     }
 }

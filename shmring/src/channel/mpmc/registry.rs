@@ -117,6 +117,12 @@ impl Side<'_> {
 
     /// True once an endpoint of this side was attached and none is left.
     #[inline]
+    /// Whether an endpoint of this side ever registered (no system call;
+    /// Relaxed: a hint for the doorbell's placeholder reader).
+    pub(crate) fn ever_attached(&self) -> bool {
+        self.ever.load(Ordering::Relaxed) > 0
+    }
+
     pub(crate) fn gone(&self) -> bool {
         // Acquire (both): `ever` first, paired with `register`'s Release
         // increments, which come after `live`'s, so a registered endpoint

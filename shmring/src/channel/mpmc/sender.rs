@@ -6,7 +6,10 @@ use crate::channel::mpmc::registry::Side;
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::ring::data::WriteView;
 use crate::ring::mpmc::{Claim, SlotClaim};
+use crate::wait::doorbell::Look;
 use crate::wait::{self, WaitOutcome};
+#[cfg(not(shmring_loom))]
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::borrow::Borrow;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -93,6 +96,9 @@ impl Sender {
                 if self.endpoint.check_liveness() {
                     continue;
                 }
+                if self.endpoint.bell.is_watched() && self.arm() == Look::Again {
+                    continue;
+                }
                 return Err(SendStop::Full);
             };
             // Every look after the first checks the deadline here: the
@@ -134,6 +140,28 @@ impl Sender {
         }
     }
 
+    /// Arms the doorbell before a full `try_*` says so (the descriptor was
+    /// handed out): afterwards a receiver that frees a slot rings. "Gone"
+    /// is "again": the loop's first check then says disconnected.
+    #[cold]
+    fn arm(&self) -> Look {
+        let mem = &self.endpoint.mem;
+        let receivers = self.receivers();
+        if receivers.ever_attached() {
+            self.endpoint.bell.peer_seen();
+        }
+        wait::arm(&mem.control().not_full, &self.endpoint.bell, |hint| {
+            if mem.has_room(self.priority)
+                || receivers.gone()
+                || (hint.maybe_gone && self.endpoint.reap_both(End::Receive))
+            {
+                Look::Again
+            } else {
+                Look::Armed
+            }
+        })
+    }
+
     /// Sends `msg`, waiting for a free slot as `patience` allows: the core
     /// of every sending call.
     #[inline]
@@ -142,7 +170,7 @@ impl Sender {
         let mem = &self.endpoint.mem;
         mem.slots().write(mem.payload_offset(&claim), msg);
         mem.publish(claim, msg.len() as u32);
-        wait::notify_one(&mem.control().not_empty);
+        wait::notify_one(&mem.control().not_empty, &self.endpoint.bell);
         Ok(())
     }
 
@@ -337,9 +365,9 @@ impl<S: Borrow<Sender>> Grant for SlotGrantOf<S> {
         let len = len.min(self.view.bytes().len());
         let claim = self.claim.take().expect("a grant is committed once");
         self.view.finish(len);
-        let mem = &self.sender.borrow().endpoint.mem;
-        mem.publish(claim, len as u32);
-        wait::notify_one(&mem.control().not_empty);
+        let endpoint = &self.sender.borrow().endpoint;
+        endpoint.mem.publish(claim, len as u32);
+        wait::notify_one(&endpoint.mem.control().not_empty, &endpoint.bell);
     }
 }
 
@@ -361,9 +389,43 @@ impl<S: Borrow<Sender>> Drop for SlotGrantOf<S> {
         if let Some(claim) = self.claim.take() {
             // The position is taken: it must be completed, or the queue
             // would stop at it. Receivers skip this one.
-            let mem = &self.sender.borrow().endpoint.mem;
-            mem.publish_skipped(claim);
-            wait::notify_one(&mem.control().not_empty);
+            let endpoint = &self.sender.borrow().endpoint;
+            endpoint.mem.publish_skipped(claim);
+            wait::notify_one(&endpoint.mem.control().not_empty, &endpoint.bell);
         }
+    }
+}
+
+/// The descriptor `poll`/`epoll` report writable while there is room, and
+/// with an error once every receiver is gone. Taking it makes a full
+/// `try_*` call arm it first (it then stops polling writable until a
+/// receiver frees a slot): send until full, then wait. Clones share it.
+#[cfg(not(shmring_loom))]
+impl AsFd for Sender {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.endpoint.bell.fd()
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl AsRawFd for Sender {
+    fn as_raw_fd(&self) -> RawFd {
+        self.endpoint.bell.fd().as_raw_fd()
+    }
+}
+
+/// The loom models' stand-in for taking the descriptor and `epoll_wait`.
+#[cfg(shmring_loom)]
+impl Sender {
+    /// Marks the endpoint as waited on by descriptor (as `as_fd` does).
+    #[doc(hidden)]
+    pub fn watch_doorbell(&self) {
+        self.endpoint.bell.watch();
+    }
+
+    /// Blocks until the doorbell says there is room (as `epoll_wait`).
+    #[doc(hidden)]
+    pub fn wait_doorbell(&self) {
+        self.endpoint.bell.wait();
     }
 }

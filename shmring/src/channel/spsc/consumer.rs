@@ -10,7 +10,10 @@ use crate::liveness::Lease;
 use crate::ring::data::ReadView;
 use crate::ring::spsc::{Found, SpscConsumerRing};
 use crate::sys::process::ProcessId;
+use crate::wait::doorbell::{Bell, Look};
 use crate::wait::{self, WaitOutcome, WaitStrategy};
+#[cfg(not(shmring_loom))]
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ops::Deref;
 
 /// The receiving end of an SPSC ring. `Send`, not `Sync`; dropping it
@@ -26,6 +29,7 @@ pub struct Consumer {
     /// Holds the consumer role's lock byte; dropped after `Drop::drop`
     /// has written the role word back.
     _lease: Lease,
+    bell: Bell,
 }
 
 impl Consumer {
@@ -36,6 +40,7 @@ impl Consumer {
         me: ProcessId,
         producer: PeerWatch,
         lease: Lease,
+        bell: Bell,
     ) -> Consumer {
         Consumer {
             ring,
@@ -44,6 +49,7 @@ impl Consumer {
             me,
             producer,
             _lease: lease,
+            bell,
         }
     }
 
@@ -61,10 +67,17 @@ impl Consumer {
                 Err(c) => return Err(RecvStop::Corrupt(c)),
             }
             let Patience::Until(deadline) = patience else {
-                return match self.producer_gone(false) {
-                    true => self.last_look(),
-                    false => Err(RecvStop::Empty),
-                };
+                if self.producer_gone(false) {
+                    return self.last_look();
+                }
+                if self.bell.is_watched() {
+                    match self.arm() {
+                        Look::Again => continue,
+                        Look::Gone => return self.last_look(),
+                        Look::Armed => {}
+                    }
+                }
+                return Err(RecvStop::Empty);
             };
             let mem = *self.ring.memory();
             let read_pos = self.ring.read_pos();
@@ -88,6 +101,25 @@ impl Consumer {
         }
     }
 
+    /// Arms the doorbell before an empty `try_*` says so (the descriptor
+    /// was handed out): afterwards the producer's next publish rings.
+    #[cold]
+    fn arm(&mut self) -> Look {
+        let mem = *self.ring.memory();
+        let read_pos = self.ring.read_pos();
+        let peer = producer_role(mem.control());
+        let watch = &mut self.producer;
+        wait::arm(&mem.control().readable, &self.bell, |hint| {
+            if mem.published_at(read_pos) {
+                Look::Again
+            } else if peer.left() || (hint.maybe_gone && watch.gone(peer, true)) {
+                Look::Gone
+            } else {
+                Look::Armed
+            }
+        })
+    }
+
     #[cold]
     fn producer_gone(&mut self, force: bool) -> bool {
         let peer = producer_role(self.ring.memory().control());
@@ -109,14 +141,14 @@ impl Consumer {
     fn publish_releases(&mut self, n: usize) {
         if n > 0 {
             self.ring.publish_release();
-            wait::notify_one(&self.control().writable);
+            wait::notify_one(&self.control().writable, &self.bell);
         }
     }
 
     #[inline(always)]
     fn finish(&mut self, found: &Found) {
         self.ring.release(found, true);
-        wait::notify_one(&self.control().writable);
+        wait::notify_one(&self.control().writable, &self.bell);
     }
 
     /// Data-area size in bytes.
@@ -228,7 +260,7 @@ impl Drop for Consumer {
     fn drop(&mut self) {
         let control = self.ring.memory().control();
         super::consumer_role(control).release(self.me);
-        wait::notify_all(&control.writable);
+        wait::notify_all(&control.writable, &self.bell);
     }
 }
 
@@ -266,5 +298,38 @@ impl Drop for RecvGuard<'_> {
     fn drop(&mut self) {
         let found = self.found;
         self.consumer.finish(&found);
+    }
+}
+
+/// The descriptor `poll`/`epoll` report readable when a message is
+/// waiting, or with a hang-up when the producer is gone. Taking it makes
+/// an empty `try_*` call arm it first: receive until empty, then wait.
+#[cfg(not(shmring_loom))]
+impl AsFd for Consumer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.bell.fd()
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl AsRawFd for Consumer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.bell.fd().as_raw_fd()
+    }
+}
+
+/// The loom models' stand-in for taking the descriptor and `epoll_wait`.
+#[cfg(shmring_loom)]
+impl Consumer {
+    /// Marks the endpoint as waited on by descriptor (as `as_fd` does).
+    #[doc(hidden)]
+    pub fn watch_doorbell(&self) {
+        self.bell.watch();
+    }
+
+    /// Blocks until the doorbell rings (as `epoll_wait` on the descriptor).
+    #[doc(hidden)]
+    pub fn wait_doorbell(&self) {
+        self.bell.wait();
     }
 }

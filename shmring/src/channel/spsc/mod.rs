@@ -21,6 +21,7 @@ use crate::ring::spsc::{SpscConsumerRing, SpscMemory, SpscProducerRing};
 use crate::segment::{self, Mapping};
 use crate::sys::process::ProcessId;
 use crate::wait::WaitStrategy;
+use crate::wait::doorbell::BellSide;
 use role::{PeerWatch, RoleSlot};
 use std::sync::Arc;
 
@@ -114,6 +115,10 @@ impl Ring for Spsc {
         self.mem.messages_in_flight()
     }
 
+    fn doorbells(&self) -> &crate::wait::doorbell::Doorbells {
+        &self.backing.bells
+    }
+
     fn name(&self) -> Option<&str> {
         self.backing.name.as_deref()
     }
@@ -149,6 +154,13 @@ impl Spsc {
     pub fn producer(&self) -> Result<Producer, AttachError> {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
+        // Opened before the role is taken: running out of descriptors
+        // leaves the role free.
+        let bell = self
+            .backing
+            .bells
+            .bell(BellSide::Sender)
+            .map_err(AttachError::Doorbell)?;
         let role = producer_role(self.mem.control());
         let lease = role.claim(&self.backing.locks, me)?;
         match SpscProducerRing::attach(self.mem) {
@@ -159,6 +171,7 @@ impl Spsc {
                 me,
                 PeerWatch::new(self.backing.locks.clone()),
                 lease,
+                bell,
             )),
             Err(c) => {
                 role.release(me);
@@ -173,12 +186,20 @@ impl Spsc {
     pub fn consumer(&self) -> Result<Consumer, AttachError> {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
+        let bell = self
+            .backing
+            .bells
+            .bell(BellSide::Receiver)
+            .map_err(AttachError::Doorbell)?;
         let role = consumer_role(self.mem.control());
         let lease = role.claim(&self.backing.locks, me)?;
         let ring = SpscConsumerRing::attach(self.mem).map_err(|c| {
             role.release(me);
             AttachError::Corrupt(c)
         })?;
+        // A producer waiting by descriptor for its first consumer looks
+        // again (and stops counting on its placeholder reader).
+        crate::wait::notify_all(&self.mem.control().writable, &bell);
         Ok(Consumer::new(
             ring,
             Arc::clone(&self.backing.memory),
@@ -186,6 +207,7 @@ impl Spsc {
             me,
             PeerWatch::new(self.backing.locks.clone()),
             lease,
+            bell,
         ))
     }
 

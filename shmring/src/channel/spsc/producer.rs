@@ -10,7 +10,10 @@ use crate::liveness::Lease;
 use crate::ring::data::WriteView;
 use crate::ring::spsc::{Claim, ClaimError, SpscProducerRing};
 use crate::sys::process::ProcessId;
+use crate::wait::doorbell::{Bell, Look};
 use crate::wait::{self, WaitOutcome, WaitStrategy};
+#[cfg(not(shmring_loom))]
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ops::{Deref, DerefMut};
 
 /// The sending end of an SPSC ring. `Send`, not `Sync`; dropping it is
@@ -25,6 +28,7 @@ pub struct Producer {
     /// Holds the producer role's lock byte; dropped after `Drop::drop`
     /// has written the role word back.
     _lease: Lease,
+    bell: Bell,
 }
 
 impl Producer {
@@ -35,6 +39,7 @@ impl Producer {
         me: ProcessId,
         consumer: PeerWatch,
         lease: Lease,
+        bell: Bell,
     ) -> Producer {
         Producer {
             ring,
@@ -43,6 +48,7 @@ impl Producer {
             me,
             consumer,
             _lease: lease,
+            bell,
         }
     }
 
@@ -67,6 +73,13 @@ impl Producer {
                 let mem = *self.ring.memory();
                 if self.consumer.gone(consumer_role(mem.control()), false) {
                     return Err(SendStop::Disconnected);
+                }
+                if self.bell.is_watched() {
+                    match self.arm(need) {
+                        Look::Again => continue,
+                        Look::Gone => return Err(SendStop::Disconnected),
+                        Look::Armed => {}
+                    }
                 }
                 return Err(SendStop::Full);
             };
@@ -95,11 +108,34 @@ impl Producer {
         }
     }
 
+    /// Arms the doorbell before a full `try_*` says so (the descriptor was
+    /// handed out): afterwards the consumer's next release that makes room
+    /// rings.
+    #[cold]
+    fn arm(&mut self, need: u64) -> Look {
+        let mem = *self.ring.memory();
+        let write_pos = self.ring.write_pos();
+        let peer = consumer_role(mem.control());
+        if peer.ever_claimed() {
+            self.bell.peer_seen();
+        }
+        let watch = &mut self.consumer;
+        wait::arm(&mem.control().writable, &self.bell, |hint| {
+            if mem.has_room(write_pos, need) {
+                Look::Again
+            } else if peer.left() || (hint.maybe_gone && watch.gone(peer, true)) {
+                Look::Gone
+            } else {
+                Look::Armed
+            }
+        })
+    }
+
     /// Publishes `len` bytes of `claim` and wakes a sleeping consumer.
     #[inline(always)]
     fn publish(&mut self, claim: Claim, len: u64) {
         self.ring.publish(claim, len, false);
-        wait::notify_one(&self.control().readable);
+        wait::notify_one(&self.control().readable, &self.bell);
     }
 
     /// Starts a batch: messages pushed into it become visible together,
@@ -190,7 +226,7 @@ impl Drop for Producer {
     fn drop(&mut self) {
         let control = self.ring.memory().control();
         super::producer_role(control).release(self.me);
-        wait::notify_all(&control.readable);
+        wait::notify_all(&control.readable, &self.bell);
     }
 }
 
@@ -285,7 +321,7 @@ impl Batch<'_> {
         let n = std::mem::take(&mut self.pending);
         if n > 0 {
             self.producer.ring.end_batch();
-            wait::notify_one(&self.producer.control().readable);
+            wait::notify_one(&self.producer.control().readable, &self.producer.bell);
             self.producer.ring.begin_batch();
         }
         n
@@ -301,5 +337,39 @@ impl Batch<'_> {
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
         self.flush();
+    }
+}
+
+/// The descriptor `poll`/`epoll` report writable while there is room, and
+/// with an error once the consumer is gone. Taking it makes a full `try_*`
+/// call arm it first (it then stops polling writable until room appears):
+/// send until full, then wait.
+#[cfg(not(shmring_loom))]
+impl AsFd for Producer {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.bell.fd()
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl AsRawFd for Producer {
+    fn as_raw_fd(&self) -> RawFd {
+        self.bell.fd().as_raw_fd()
+    }
+}
+
+/// The loom models' stand-in for taking the descriptor and `epoll_wait`.
+#[cfg(shmring_loom)]
+impl Producer {
+    /// Marks the endpoint as waited on by descriptor (as `as_fd` does).
+    #[doc(hidden)]
+    pub fn watch_doorbell(&self) {
+        self.bell.watch();
+    }
+
+    /// Blocks until the doorbell says there is room (as `epoll_wait`).
+    #[doc(hidden)]
+    pub fn wait_doorbell(&self) {
+        self.bell.wait();
     }
 }

@@ -125,6 +125,14 @@ impl RoleSlot<'_> {
         }
     }
 
+    /// Somebody took the role once (it is held now, or was left): no
+    /// system call.
+    pub(crate) fn ever_claimed(&self) -> bool {
+        // Relaxed: a hint for the doorbell's placeholder reader, which a
+        // wrong "no" only keeps a little longer.
+        RoleState::decode(self.word.load(Ordering::Relaxed)) != RoleState::Vacant
+    }
+
     /// The holder released the role (dropped its handle): no system call.
     #[inline]
     pub(crate) fn left(&self) -> bool {

@@ -43,8 +43,11 @@
 //! waiter of another class about to sleep sees the epoch move and looks
 //! once more: both only when somebody sleeps, never on the fast path.
 
+pub(crate) mod doorbell;
+
 use crate::layout::WaitWords;
 use crate::sync::{Ordering, heavy_fence, light_fence};
+use doorbell::{ARMED, Bell, PeerHint};
 use std::time::{Duration, Instant};
 
 /// How a blocking call waits when it cannot proceed.
@@ -170,35 +173,63 @@ pub(crate) fn room_class(level: u32) -> u32 {
     }
 }
 
-/// Wakes one sleeper if any announced itself. Call right after making the
-/// condition true; costs no system call when nobody sleeps.
+/// Wakes one sleeper if any announced itself, or rings `bell` (the
+/// waker's endpoint's doorbells) if a descriptor waiter armed it. Call
+/// right after making the condition true; costs no system call when
+/// nobody waits.
 #[inline(always)]
-pub(crate) fn notify_one(words: &WaitWords) {
-    notify(words, 1, ANY_CLASS);
+pub(crate) fn notify_one(words: &WaitWords, bell: &Bell) {
+    notify(words, 1, ANY_CLASS, bell);
 }
 
 /// Wakes one sleeper of `class` (a [`class_bit`]) if anybody announced
-/// itself: for a condition only that class waits for. Same cost as
-/// [`notify_one`].
+/// itself, and rings an armed doorbell (descriptor waiters do not wait by
+/// class). Same cost as [`notify_one`].
 #[inline(always)]
-pub(crate) fn notify_one_of_class(words: &WaitWords, class: u32) {
-    notify(words, 1, class);
+pub(crate) fn notify_one_of_class(words: &WaitWords, class: u32, bell: &Bell) {
+    notify(words, 1, class, bell);
 }
 
-/// Wakes every sleeper of every class (disconnect, or a condition many
-/// wait for).
+/// Wakes every sleeper of every class and rings an armed doorbell
+/// (disconnect, or a condition many wait for).
 #[inline]
-pub(crate) fn notify_all(words: &WaitWords) {
-    notify(words, u32::MAX, ANY_CLASS);
+pub(crate) fn notify_all(words: &WaitWords, bell: &Bell) {
+    notify(words, u32::MAX, ANY_CLASS, bell);
+}
+
+/// Wakes every futex sleeper, for a caller without an endpoint (the
+/// broker after a reap, which rings the doorbells itself).
+#[cfg_attr(shmring_loom, allow(dead_code))]
+pub(crate) fn notify_all_sleepers(words: &WaitWords) {
+    light_fence();
+    let sleepers = words.sleepers.load(Ordering::Relaxed);
+    if sleepers & !ARMED != 0 {
+        wake(words, u32::MAX, ANY_CLASS);
+    }
 }
 
 #[inline(always)]
-fn notify(words: &WaitWords, count: u32, class: u32) {
+fn notify(words: &WaitWords, count: u32, class: u32, bell: &Bell) {
     // Orders the caller's condition store before the `sleepers` load;
-    // pairs with the waiter's heavy_fence.
+    // pairs with the waiter's heavy_fence (futex sleepers and doorbell
+    // waiters alike, see `doorbell.rs`).
     light_fence();
-    if words.sleepers.load(Ordering::Relaxed) != 0 {
+    let sleepers = words.sleepers.load(Ordering::Relaxed);
+    if sleepers != 0 {
+        wake_or_ring(words, sleepers, count, class, bell);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wake_or_ring(words: &WaitWords, sleepers: u32, count: u32, class: u32, bell: &Bell) {
+    if sleepers & !ARMED != 0 {
         wake(words, count, class);
+    }
+    // Only the waker that clears the bit rings: one system call per arm,
+    // however many wakers saw it.
+    if sleepers & ARMED != 0 && words.sleepers.fetch_and(!ARMED, Ordering::Relaxed) & ARMED != 0 {
+        bell.ring_peer();
     }
 }
 
@@ -209,6 +240,17 @@ fn wake(words: &WaitWords, count: u32, class: u32) {
     // (or that reads the new epoch) also sees the condition.
     words.epoch.fetch_add(1, Ordering::Release);
     futex_wake(words, count, class);
+}
+
+/// Arms `bell` for a descriptor waiter (reset the doorbell, announce,
+/// fence) and then runs `check`, the waiter's look at its condition: if
+/// it says "nothing to do", a waker that makes the condition true will
+/// ring. See `doorbell.rs` for the rule.
+#[cold]
+pub(crate) fn arm<T>(words: &WaitWords, bell: &Bell, check: impl FnOnce(PeerHint) -> T) -> T {
+    let hint = bell.reset();
+    doorbell::announce(&words.sleepers);
+    check(hint)
 }
 
 /// Lets other threads run before a caller looks again after a bounded

@@ -1,0 +1,1 @@
+//! Async endpoints on tokio (feature `tokio`).

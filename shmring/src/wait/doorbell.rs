@@ -1,0 +1,431 @@
+//! Doorbells: the descriptor each endpoint offers to poll/epoll.
+//!
+//! A ring has two doorbells, each a FIFO (a pipe found by name or handed
+//! over as a descriptor):
+//!
+//! | doorbell | waited on by | polls             | rung by                 | rung how      |
+//! |----------|--------------|-------------------|-------------------------|---------------|
+//! | `data`   | receivers    | readable (POLLIN) | a sender that published | write a byte  |
+//! | `room`   | senders      | writable (POLLOUT)| a receiver that freed   | drain it      |
+//!
+//! Each endpoint opens both in the mode that makes the kernel's own
+//! end-of-file rule match the ring's:
+//!
+//! | endpoint | `data`     | `room`      |
+//! |----------|------------|-------------|
+//! | receiver | read-only (its descriptor) | read-write |
+//! | sender   | read-write | write-only (its descriptor) |
+//!
+//! So the writers of `data` are exactly the senders: when the last one
+//! closes or dies the kernel hangs up the receivers' descriptors (POLLHUP,
+//! as a pipe's reader sees when its writer goes), and the readers of
+//! `room` are exactly the receivers: when the last one goes the senders'
+//! descriptors report POLLERR, as a pipe's writer sees. A sender holds an
+//! extra reader of `room` until it has seen a receiver, so that "no reader
+//! yet" is not mistaken for "every reader gone".
+//!
+//! ## The rule that cannot lose a wake-up: arm, check, wait
+//!
+//! ```text
+//! waiter (descriptor)                  waker (fast path, unchanged)
+//! reset the doorbell (drain / fill)    make the condition true (Release)
+//! sleepers |= ARMED                    light_fence()
+//! heavy_fence()  ─────── pairs ──────  if sleepers != 0:
+//! if condition: do not wait                if sleepers & ARMED was set
+//! poll/epoll_wait on the descriptor            (cleared by this waker):
+//!                                              ring the doorbell
+//! ```
+//!
+//! As in `wait.rs`, the fences make it impossible that the waker misses
+//! `ARMED` while the waiter misses the condition. The reset comes before
+//! the announcement, so a ring after it stays in the FIFO until the waiter
+//! polls. Endpoints arm on their own: once its descriptor has been taken
+//! (`AsFd`), an endpoint's `try_*` call that finds nothing to do (empty,
+//! full) arms before it says so. The user's rule is the one of every
+//! non-blocking descriptor: call `try_*` until it says empty (or full),
+//! then wait on the descriptor.
+//!
+//! A waker that sees no `ARMED` makes no system call: the fast path costs
+//! what it cost before (the bit lives in the futex sleepers word it
+//! already reads).
+
+use crate::sync::{AtomicU32, Ordering};
+use std::fmt;
+use std::sync::Arc;
+
+#[cfg(not(shmring_loom))]
+use crate::sys::bell::{self as fifo, Access};
+#[cfg(not(shmring_loom))]
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// The bit of a direction's `sleepers` word that says "a descriptor
+/// waiter is armed": set by waiters, cleared by the waker that rings.
+pub(crate) const ARMED: u32 = 1 << 31;
+
+/// Which end an endpoint's bell is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BellSide {
+    /// Waits on `data` (readable), rings `room`.
+    Receiver,
+    /// Waits on `room` (writable), rings `data`.
+    Sender,
+}
+
+/// The two doorbells of one ring, as descriptors that count as neither
+/// reader nor writer (`O_PATH`): what the broker hands over with a
+/// segment, and what [`RingBuilder::from_fd`](crate::RingBuilder::from_fd)
+/// takes with one.
+///
+/// ```
+/// let bells = shmring::Doorbells::create()?;
+/// let again = shmring::Doorbells::from_fds(
+///     bells.data_fd().try_clone_to_owned()?,
+///     bells.room_fd().try_clone_to_owned()?,
+/// )?;
+/// # drop(again);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Doorbells {
+    #[cfg(not(shmring_loom))]
+    data: Arc<OwnedFd>,
+    #[cfg(not(shmring_loom))]
+    room: Arc<OwnedFd>,
+    #[cfg(shmring_loom)]
+    data: Arc<MockFifo>,
+    #[cfg(shmring_loom)]
+    room: Arc<MockFifo>,
+}
+
+impl fmt::Debug for Doorbells {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Doorbells").finish_non_exhaustive()
+    }
+}
+
+/// The name of a named ring's doorbell in `/dev/shm`: hidden, and unique
+/// to one segment (the id is random, written in the segment's header), so
+/// that a ring removed and made again never meets its predecessor's.
+#[cfg(not(shmring_loom))]
+pub(crate) fn named_bell(id: u64, which: &str) -> String {
+    format!(".shmring-{id:016x}.{which}-bell")
+}
+
+#[cfg(not(shmring_loom))]
+impl Doorbells {
+    /// Two new doorbells with no name: only descriptors reach them.
+    pub fn create() -> std::io::Result<Doorbells> {
+        Ok(Doorbells {
+            data: Arc::new(fifo::create_unnamed(fifo::SHM_DIR)?),
+            room: Arc::new(fifo::create_unnamed(fifo::SHM_DIR)?),
+        })
+    }
+
+    /// Doorbells handed over as descriptors (each must be a FIFO; `O_PATH`
+    /// descriptors are best, since any other mode makes the holder count
+    /// as a reader or writer and so blurs end-of-file).
+    pub fn from_fds(data: OwnedFd, room: OwnedFd) -> std::io::Result<Doorbells> {
+        fifo::check_fifo(&data)?;
+        fifo::check_fifo(&room)?;
+        Ok(Doorbells {
+            data: Arc::new(data),
+            room: Arc::new(room),
+        })
+    }
+
+    /// The doorbell receivers wait on.
+    pub fn data_fd(&self) -> BorrowedFd<'_> {
+        self.data.as_fd()
+    }
+
+    /// The doorbell senders wait on.
+    pub fn room_fd(&self) -> BorrowedFd<'_> {
+        self.room.as_fd()
+    }
+
+    /// Makes a named ring's doorbells beside it, with its mode.
+    pub(crate) fn create_named(id: u64, mode: u32) -> Result<Doorbells, rustix::io::Errno> {
+        let data = fifo::create(fifo::SHM_DIR, &named_bell(id, "data"), mode)?;
+        let room = match fifo::create(fifo::SHM_DIR, &named_bell(id, "room"), mode) {
+            Ok(room) => room,
+            Err(e) => {
+                let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(id, "data"));
+                return Err(e);
+            }
+        };
+        Ok(Doorbells {
+            data: Arc::new(data),
+            room: Arc::new(room),
+        })
+    }
+
+    /// Finds a named ring's doorbells; both must be FIFOs owned by `owner`
+    /// (the segment's owner), so that nobody else can plant one.
+    pub(crate) fn open_named(id: u64, owner: u32) -> Result<Doorbells, rustix::io::Errno> {
+        let open = |which| {
+            let fd = fifo::open_existing(fifo::SHM_DIR, &named_bell(id, which))?;
+            if fifo::owner(&fd)? != owner {
+                return Err(rustix::io::Errno::PERM);
+            }
+            Ok(fd)
+        };
+        Ok(Doorbells {
+            data: Arc::new(open("data")?),
+            room: Arc::new(open("room")?),
+        })
+    }
+
+    /// Removes a named ring's doorbells (best effort: they may be gone).
+    pub(crate) fn unlink_named(id: u64) {
+        let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(id, "data"));
+        let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(id, "room"));
+    }
+
+    /// The bell of one endpoint on `side`.
+    pub(crate) fn bell(&self, side: BellSide) -> std::io::Result<Bell> {
+        let data = self.data.as_fd();
+        let room = self.room.as_fd();
+        let (own, peer, placeholder) = match side {
+            BellSide::Receiver => (
+                fifo::reopen(data, Access::Read)?,
+                fifo::reopen(room, Access::ReadWrite)?,
+                None,
+            ),
+            BellSide::Sender => (
+                fifo::reopen(room, Access::Write)?,
+                fifo::reopen(data, Access::ReadWrite)?,
+                Some(fifo::reopen(room, Access::Read)?),
+            ),
+        };
+        Ok(Bell {
+            side,
+            own,
+            peer,
+            placeholder: std::sync::Mutex::new(placeholder),
+            watched: AtomicU32::new(0),
+        })
+    }
+
+    /// Rings the receivers' doorbell once, from outside the ring (the
+    /// broker, after it reaped a dead sender), so that they look again.
+    pub(crate) fn ring_data(&self) {
+        if let Ok(w) = fifo::reopen(self.data.as_fd(), Access::ReadWrite) {
+            fifo::ring(w.as_fd());
+        }
+    }
+
+    /// Rings the senders' doorbell once, from outside the ring (the
+    /// broker, after it reaped a dead receiver).
+    pub(crate) fn ring_room(&self) {
+        if let Ok(r) = fifo::reopen(self.room.as_fd(), Access::Read) {
+            fifo::drain(r.as_fd());
+        }
+    }
+}
+
+/// What arming found: the answer of an endpoint's check after it armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Look {
+    /// The condition holds already: look again instead of waiting.
+    Again,
+    /// The peer is gone.
+    Gone,
+    /// Armed: the doorbell rings when the condition comes true.
+    Armed,
+}
+
+/// What resetting a doorbell before arming found out about the peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeerHint {
+    /// The kernel says no peer holds the ring's other doorbell: every
+    /// sender (for a receiver) or every receiver (for a sender) may be
+    /// gone, or none came yet. Worth a liveness check now.
+    pub(crate) maybe_gone: bool,
+}
+
+/// One endpoint's doorbells, opened for its side.
+pub(crate) struct Bell {
+    side: BellSide,
+    #[cfg(not(shmring_loom))]
+    own: OwnedFd,
+    #[cfg(not(shmring_loom))]
+    peer: OwnedFd,
+    /// Senders, until they have seen a receiver: a reader of `room`.
+    #[cfg(not(shmring_loom))]
+    placeholder: std::sync::Mutex<Option<OwnedFd>>,
+    #[cfg(shmring_loom)]
+    bells: Doorbells,
+    /// 1 once the descriptor was handed out: `try_*` calls then arm.
+    watched: AtomicU32,
+}
+
+impl fmt::Debug for Bell {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bell")
+            .field("side", &self.side)
+            .field("watched", &self.is_watched())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bell {
+    /// Whether somebody took this endpoint's descriptor (so that its
+    /// `try_*` calls must arm before saying empty or full).
+    #[inline(always)]
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watched.load(Ordering::Relaxed) != 0
+    }
+
+    /// Marks the endpoint as waited on by descriptor.
+    pub(crate) fn watch(&self) {
+        self.watched.store(1, Ordering::Relaxed);
+    }
+
+    /// The sender saw a receiver attached: from now on "no reader of
+    /// `room`" means every receiver is gone.
+    pub(crate) fn peer_seen(&self) {
+        #[cfg(not(shmring_loom))]
+        if let Ok(mut p) = self.placeholder.lock() {
+            p.take();
+        }
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl Bell {
+    /// The descriptor to wait on (marks the endpoint as watched).
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.watch();
+        self.own.as_fd()
+    }
+
+    /// Rings the other side's doorbell: called by a waker that cleared
+    /// `ARMED`. Bounded work: one write, or at most 16 reads.
+    #[cold]
+    pub(crate) fn ring_peer(&self) {
+        match self.side {
+            BellSide::Sender => fifo::ring(self.peer.as_fd()),
+            BellSide::Receiver => {
+                fifo::drain(self.peer.as_fd());
+            }
+        }
+    }
+
+    /// Resets this endpoint's own doorbell (step one of arming): a
+    /// receiver drains it, a sender fills it.
+    #[cold]
+    pub(crate) fn reset(&self) -> PeerHint {
+        match self.side {
+            BellSide::Receiver => PeerHint {
+                maybe_gone: fifo::drain(self.own.as_fd()).no_writer,
+            },
+            BellSide::Sender => PeerHint {
+                maybe_gone: !fifo::fill(self.own.as_fd()),
+            },
+        }
+    }
+}
+
+#[cfg(shmring_loom)]
+impl Bell {
+    #[cold]
+    pub(crate) fn ring_peer(&self) {
+        match self.side {
+            BellSide::Sender => self.bells.data.raise(),
+            BellSide::Receiver => self.bells.room.lower(),
+        }
+    }
+
+    #[cold]
+    pub(crate) fn reset(&self) -> PeerHint {
+        match self.side {
+            BellSide::Receiver => self.bells.data.lower(),
+            BellSide::Sender => self.bells.room.raise(),
+        }
+        PeerHint { maybe_gone: false }
+    }
+
+    /// Blocks until this endpoint's doorbell says "go" (the model's
+    /// `epoll_wait`): data raised for a receiver, room lowered for a sender.
+    pub(crate) fn wait(&self) {
+        match self.side {
+            BellSide::Receiver => self.bells.data.wait_for(true),
+            BellSide::Sender => self.bells.room.wait_for(false),
+        }
+    }
+}
+
+#[cfg(shmring_loom)]
+impl Doorbells {
+    /// Heap doorbells for a model.
+    pub(crate) fn on_heap() -> Doorbells {
+        Doorbells {
+            data: Arc::new(MockFifo::default()),
+            room: Arc::new(MockFifo::default()),
+        }
+    }
+
+    pub(crate) fn bell(&self, side: BellSide) -> std::io::Result<Bell> {
+        Ok(Bell {
+            side,
+            bells: self.clone(),
+            watched: AtomicU32::new(0),
+        })
+    }
+
+    /// Models never make named segments.
+    pub(crate) fn create_named(_: u64, _: u32) -> Result<Doorbells, rustix::io::Errno> {
+        Err(rustix::io::Errno::NOSYS)
+    }
+
+    /// Models never open named segments.
+    pub(crate) fn open_named(_: u64, _: u32) -> Result<Doorbells, rustix::io::Errno> {
+        Err(rustix::io::Errno::NOSYS)
+    }
+
+    /// Models never make named segments.
+    pub(crate) fn unlink_named(_: u64) {}
+}
+
+/// A FIFO in a loom model: "has bytes" or not, and a futex to sleep on
+/// until it changes (a lost ring shows as a loom deadlock).
+#[cfg(shmring_loom)]
+#[derive(Debug, Default)]
+pub(crate) struct MockFifo {
+    level: AtomicU32,
+}
+
+#[cfg(shmring_loom)]
+impl MockFifo {
+    fn raise(&self) {
+        // SeqCst: a system call (write) on the real FIFO.
+        self.level.store(1, Ordering::SeqCst);
+        crate::sync::futex_mock::wake(&self.level, u32::MAX, u32::MAX);
+    }
+
+    fn lower(&self) {
+        self.level.store(0, Ordering::SeqCst);
+        crate::sync::futex_mock::wake(&self.level, u32::MAX, u32::MAX);
+    }
+
+    fn wait_for(&self, raised: bool) {
+        loop {
+            let level = self.level.load(Ordering::SeqCst);
+            if (level != 0) == raised {
+                return;
+            }
+            crate::sync::futex_mock::wait(&self.level, level, u32::MAX);
+        }
+    }
+}
+
+/// Step two and three of arming (the first is [`Bell::reset`]): announces
+/// the waiter in `sleepers` and fences, so that the caller's check of its
+/// condition that follows cannot miss a waker that missed the bit.
+#[cold]
+pub(crate) fn announce(sleepers: &AtomicU32) {
+    // Relaxed: ordered before the caller's condition check by the heavy
+    // fence; pairs with the waker's light_fence in `wait::notify`.
+    sleepers.fetch_or(ARMED, Ordering::Relaxed);
+    crate::sync::heavy_fence();
+}
