@@ -6,7 +6,8 @@
  *
  * Conventions
  *  - Every function returns an int: 0 (SHMRING_OK) or a negative
- *    shmring_error code. shmring_strerror(code) describes a code;
+ *    shmring_error code (the *_fd functions return a descriptor, >= 0,
+ *    instead of 0). shmring_strerror(code) describes a code;
  *    shmring_last_error() gives detail on the calling thread's last failure.
  *  - Handles (shmring_spsc, shmring_mpmc, shmring_client, shmring_producer,
  *    shmring_consumer, shmring_sender, shmring_receiver) are opaque values
@@ -31,6 +32,16 @@
  *  - Endpoints keep their ring mapped: closing a ring or client handle
  *    leaves endpoints opened from it usable.
  *  - After fork(), use in the child only handles it opens itself.
+ *
+ * Waiting in poll/epoll
+ *  - shmring_consumer_fd, shmring_receiver_fd, shmring_producer_fd and
+ *    shmring_sender_fd return an endpoint's readiness descriptor, owned by
+ *    the endpoint (never close, read or write it). The rule: receive with
+ *    try_recv until SHMRING_E_EMPTY (send with try_send until
+ *    SHMRING_E_FULL), then poll; that empty (full) answer armed the
+ *    descriptor. Receivers: POLLIN = a message may be waiting, POLLHUP =
+ *    every sender gone (receive the rest, then SHMRING_E_DISCONNECTED).
+ *    Senders: POLLOUT = there may be room, POLLERR = every receiver gone.
  */
 
 
@@ -69,7 +80,8 @@
 #define SHMRING_KIND_MPMC 2
 
 // Status codes. Every function returns `SHMRING_OK` (0) or one of the
-// negative codes below, as an `int`.
+// negative codes below, as an `int` (the `*_fd` functions return a
+// descriptor, >= 0, instead of `SHMRING_OK`).
 typedef enum shmring_error {
   // Success.
   SHMRING_OK = 0,
@@ -504,6 +516,36 @@ int shmring_producer_commit(struct shmring_producer *producer, size_t len);
 // exclusive handle: see its type).
 int shmring_producer_cancel(struct shmring_producer *producer);
 
+// The producer's readiness descriptor, to wait for room with `poll`,
+// `epoll` or `select` beside other descriptors. Returns the descriptor
+// (>= 0) or a negative code: `SHMRING_E_BAD_HANDLE` (NULL, closed, or
+// another handle type), `SHMRING_E_BUSY`.
+//
+// The descriptor belongs to the producer: do not close, read or write
+// it. It is valid until `shmring_producer_close` (every call returns the
+// same one), close-on-exec and non-blocking.
+//
+// Taking it switches the producer to descriptor mode. THE RULE (arm,
+// check, wait): call `shmring_producer_try_send` (or
+// `shmring_producer_reserve` with timeout 0) until it returns
+// `SHMRING_E_FULL`; only then poll for `POLLOUT`. That `SHMRING_E_FULL`
+// armed the descriptor: it stops polling writable and becomes writable
+// again when the consumer frees room. Until a full send arms it, it
+// stays writable. (`send_timeout` with timeout 0 reports
+// `SHMRING_E_TIMEOUT` and does not arm.)
+//
+// - `POLLOUT`: there may be room; try again (it may be too little for a
+//   large message: then `SHMRING_E_FULL` again, and wait again).
+// - `POLLERR`: the consumer is gone; sends return
+//   `SHMRING_E_DISCONNECTED`.
+//
+// The blocking calls (`send`, `send_timeout`) keep working as before.
+//
+// # Safety
+// `producer` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_producer_fd(struct shmring_producer *producer);
+
 // Opens the consumer of `ring`. Errors as for `shmring_producer_open`.
 //
 // # Safety
@@ -590,6 +632,38 @@ int shmring_consumer_peek(struct shmring_consumer *consumer,
 // exclusive handle: see its type).
 int shmring_consumer_release(struct shmring_consumer *consumer);
 
+// The consumer's readiness descriptor, to wait for messages with `poll`,
+// `epoll` or `select` beside other descriptors (sockets, timers, pipes).
+// Returns the descriptor (>= 0) or a negative code:
+// `SHMRING_E_BAD_HANDLE` (NULL, closed, or another handle type),
+// `SHMRING_E_BUSY`.
+//
+// The descriptor belongs to the consumer: do not close, read or write
+// it. It is valid until `shmring_consumer_close` (every call returns the
+// same one), close-on-exec and non-blocking.
+//
+// Taking it switches the consumer to descriptor mode. THE RULE (arm,
+// check, wait): call `shmring_consumer_try_recv` (or `shmring_consumer_peek`
+// with timeout 0) until it returns `SHMRING_E_EMPTY`, and only then
+// poll for `POLLIN`; right after taking the descriptor too (a message
+// sent before rang nobody). That `SHMRING_E_EMPTY` armed the
+// descriptor: the next message makes it readable. Only an empty
+// receive clears a readable descriptor, so a loop that handles one
+// message per wake-up works too (it wakes more often).
+// `shmring_consumer_recv_timeout` with timeout 0 reports `SHMRING_E_TIMEOUT`
+// and does not arm.
+//
+// - `POLLIN`: a message may be waiting; receive until `SHMRING_E_EMPTY`.
+// - `POLLHUP`: the producer is gone (closed, exited or died): receive
+//   what is left, then `SHMRING_E_DISCONNECTED` (end of file).
+//
+// The blocking calls (`recv`, `recv_timeout`) keep working as before.
+//
+// # Safety
+// `consumer` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_consumer_fd(struct shmring_consumer *consumer);
+
 // Opens a sender on `queue` sending at priority `priority` (0 = lowest;
 // values above the queue's highest level are clamped).
 //
@@ -654,6 +728,32 @@ int shmring_sender_commit(struct shmring_sender *sender, size_t len);
 // Gives up the open reservation: the slot is published as skipped.
 // Errors: `SHMRING_E_STATE` (none open).
 int shmring_sender_cancel(struct shmring_sender *sender);
+
+// The sender's readiness descriptor, to wait for a free slot with
+// `poll`, `epoll` or `select` beside other descriptors. Returns the
+// descriptor (>= 0) or a negative code: `SHMRING_E_BAD_HANDLE` (NULL,
+// closed, or another handle type).
+//
+// The descriptor belongs to the sender: do not close, read or write it.
+// It is valid until `shmring_sender_close` (every call returns the same
+// one), close-on-exec and non-blocking.
+//
+// Taking it switches the sender to descriptor mode. THE RULE (arm,
+// check, wait): call `shmring_sender_try_send` (or
+// `shmring_sender_reserve` with timeout 0) until it returns
+// `SHMRING_E_FULL`; only then poll for `POLLOUT`. That `SHMRING_E_FULL`
+// armed the descriptor: it stops polling writable and becomes writable
+// again when a receiver frees a slot. Until a full send arms it, it
+// stays writable. (`send_timeout` with timeout 0 reports
+// `SHMRING_E_TIMEOUT` and does not arm.)
+//
+// - `POLLOUT`: a slot may be free; try again.
+// - `POLLERR`: every receiver is gone; sends return
+//   `SHMRING_E_DISCONNECTED`.
+//
+// Threads sharing this sender share its descriptor. The blocking calls
+// (`send`, `send_timeout`) keep working as before.
+int shmring_sender_fd(struct shmring_sender *sender);
 
 // Opens a receiver on `queue`. Errors as for `shmring_sender_open`.
 //
@@ -736,6 +836,40 @@ int shmring_receiver_peek(struct shmring_receiver *receiver,
 // `receiver` is used by no other thread until the call returns (an
 // exclusive handle: see its type).
 int shmring_receiver_release(struct shmring_receiver *receiver);
+
+// The receiver's readiness descriptor, to wait for messages with `poll`,
+// `epoll` or `select` beside other descriptors (sockets, timers, pipes).
+// Returns the descriptor (>= 0) or a negative code:
+// `SHMRING_E_BAD_HANDLE` (NULL, closed, or another handle type),
+// `SHMRING_E_BUSY`.
+//
+// The descriptor belongs to the receiver: do not close, read or write
+// it. It is valid until `shmring_receiver_close` (every call returns the
+// same one), close-on-exec and non-blocking.
+//
+// Taking it switches the receiver to descriptor mode. THE RULE (arm,
+// check, wait): call `shmring_receiver_try_recv` (or `shmring_receiver_peek`
+// with timeout 0) until it returns `SHMRING_E_EMPTY`, and only then
+// poll for `POLLIN`; right after taking the descriptor too (a message
+// sent before rang nobody). That `SHMRING_E_EMPTY` armed the
+// descriptor: the next message makes it readable. Only an empty
+// receive clears a readable descriptor, so a loop that handles one
+// message per wake-up works too (it wakes more often).
+// `shmring_receiver_recv_timeout` with timeout 0 reports `SHMRING_E_TIMEOUT`
+// and does not arm.
+// With several receivers, another one may take the message that woke
+// this one: an empty receive after a wake-up is normal.
+//
+// - `POLLIN`: a message may be waiting; receive until `SHMRING_E_EMPTY`.
+// - `POLLHUP`: every sender is gone (closed, exited or died): receive
+//   what is left, then `SHMRING_E_DISCONNECTED` (end of file).
+//
+// The blocking calls (`recv`, `recv_timeout`) keep working as before.
+//
+// # Safety
+// `receiver` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_receiver_fd(struct shmring_receiver *receiver);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -9,10 +9,11 @@
 #![allow(unsafe_code)] // C pointers
 
 use crate::error::{Failure, fail, recv_failure, send_failure, shmring_error::*};
-use crate::ffi::{bytes_arg, call, check_buffer, copy_out, non_null, put};
+use crate::ffi::{bytes_arg, call, call_fd, check_buffer, copy_out, non_null, put};
 use crate::handle::Exclusive;
 use shmring_core::{MessageSender, Patience, RecvStop};
 use std::ffi::{c_int, c_void};
+use std::os::fd::RawFd;
 
 /// What a call must bring to use a handle: [`Exclusive`], the promise
 /// that no other thread uses it meanwhile, or [`Shared`], nothing.
@@ -76,6 +77,12 @@ pub(crate) trait SendHandle: Sized {
 
     /// Drops the open reservation ([`nothing_reserved`] without one).
     fn cancel(access: Self::Access, handle: *mut Self) -> Result<(), Failure>;
+
+    /// The endpoint's readiness descriptor (polls writable while there
+    /// may be room). Taking it switches the endpoint to descriptor mode:
+    /// a `try_send` or `reserve` that finds the ring full arms it first.
+    /// Allowed while a reservation is open.
+    fn fd(access: Self::Access, handle: *mut Self) -> Result<RawFd, Failure>;
 }
 
 /// The C handle of a receiving endpoint (an exclusive handle).
@@ -110,6 +117,12 @@ pub(crate) trait ReceiveHandle: Sized {
 
     /// Releases the kept message.
     fn release(entry: &mut Self::Entry) -> Result<(), Failure>;
+
+    /// The endpoint's readiness descriptor (polls readable when a message
+    /// may be waiting). Taking it switches the endpoint to descriptor
+    /// mode: a `try_recv` or `peek` that finds the ring empty arms it
+    /// first.
+    fn fd(entry: &Self::Entry) -> RawFd;
 }
 
 /// Sends `len` bytes from `data`.
@@ -170,6 +183,12 @@ pub(crate) fn commit<H: SendHandle>(access: H::Access, handle: *mut H, len: usiz
 /// Drops the open reservation.
 pub(crate) fn cancel<H: SendHandle>(access: H::Access, handle: *mut H) -> c_int {
     call(|| H::cancel(access, handle))
+}
+
+/// The readiness descriptor of a sending handle, or a negative code. It
+/// reads no C memory, so the caller hands over the access itself.
+pub(crate) fn send_fd<H: SendHandle>(access: H::Access, handle: *mut H) -> c_int {
+    call_fd(|| H::fd(access, handle))
 }
 
 /// The `SHMRING_E_STATE` of a commit or cancel without a reservation.
@@ -294,5 +313,19 @@ pub(crate) unsafe fn release<H: ReceiveHandle>(handle: *mut H) -> c_int {
             *peeked = false;
             H::release(entry)
         })
+    })
+}
+
+/// The readiness descriptor of a receiving handle, or a negative code.
+/// Allowed while a message is peeked or pending (taking the descriptor
+/// changes no message).
+///
+/// # Safety
+/// `handle` is used by no other thread until the call returns.
+pub(crate) unsafe fn receive_fd<H: ReceiveHandle>(handle: *mut H) -> c_int {
+    call_fd(|| {
+        // SAFETY: as the caller promises.
+        let promise = unsafe { Exclusive::promised() };
+        H::entry(promise, handle, |entry| Ok(H::fd(entry)))
     })
 }

@@ -9,7 +9,8 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString, c_char, c_int};
 
 /// Status codes. Every function returns `SHMRING_OK` (0) or one of the
-/// negative codes below, as an `int`.
+/// negative codes below, as an `int` (the `*_fd` functions return a
+/// descriptor, >= 0, instead of `SHMRING_OK`).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum shmring_error {

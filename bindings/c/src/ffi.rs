@@ -7,6 +7,7 @@ use crate::error::{Failure, fail, record, shmring_error::*};
 use crate::handle::{self, Object};
 use shmring_core::Patience;
 use std::ffi::{CStr, c_char, c_int, c_void};
+use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::Duration;
 
@@ -28,6 +29,24 @@ pub(crate) fn call(f: impl FnOnce() -> Result<(), Failure>) -> c_int {
                 format!("internal error (panic caught at the C boundary): {what}"),
             ))
         }
+    }
+}
+
+/// As [`call`], for the functions that return a descriptor instead of a
+/// status: the descriptor `f` returns (never negative), or a negative
+/// code.
+pub(crate) fn call_fd(f: impl FnOnce() -> Result<RawFd, Failure>) -> c_int {
+    let mut fd = -1;
+    match call(|| {
+        fd = f()?;
+        Ok(())
+    }) {
+        0 if fd >= 0 => fd,
+        0 => record(Failure::new(
+            SHMRING_E_INTERNAL,
+            "an endpoint has no valid descriptor",
+        )),
+        code => code,
     }
 }
 

@@ -2,23 +2,24 @@
 //! this crate and committed), `libshmring.so` and `libshmring.a`.
 //!
 //! Every exported function returns an `int` status: `0` or a negative
-//! [`shmring_error`] code. Handles are opaque values that index a
-//! process-wide handle table ([`handle`]); a closed or never-opened handle
+//! [`shmring_error`] code (the `*_fd` functions: a descriptor or a
+//! negative code). Handles are opaque values that index a process-wide
+//! handle table ([`handle`]); a closed or never-opened handle
 //! is detected by its generation number and reported as
 //! `SHMRING_E_BAD_HANDLE`, never dereferenced. No panic crosses the
 //! boundary: each entry point runs under `catch_unwind`.
 //!
 //! Layout of the crate:
 //!
-//! | module     | what                                                        |
-//! |------------|-------------------------------------------------------------|
+//! | module     | what                                                         |
+//! |------------|--------------------------------------------------------------|
 //! | `error`    | error codes, `shmring_strerror`, the thread-local last error |
-//! | `handle`   | the handle table (index + generation, state word per slot)  |
+//! | `handle`   | the handle table (index + generation, state word per slot)   |
 //! | `ffi`      | entry guard (`catch_unwind`) and checked pointer access      |
-//! | `rings`    | rings: direct and broker-backed open/close/stat, the client |
-//! | `endpoint` | send, receive and zero-copy calls, once for both kinds      |
-//! | `spsc`     | producer and consumer                                       |
-//! | `mpmc`     | sender and receiver                                         |
+//! | `rings`    | rings: direct and broker-backed open/close/stat, the client  |
+//! | `endpoint` | send, receive, zero-copy and descriptor calls, for both kinds |
+//! | `spsc`     | producer and consumer                                        |
+//! | `mpmc`     | sender and receiver                                          |
 //!
 //! See `docs/c-api.md` for the user documentation.
 #![deny(unsafe_code)]

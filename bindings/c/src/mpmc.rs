@@ -22,6 +22,7 @@ use shmring_core::mpmc::{OwnedSlotGrant, OwnedSlotGuard, Receiver, Sender};
 use shmring_core::prelude::*;
 use shmring_core::{Patience, RecvStop};
 use std::ffi::{c_int, c_void};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A sending end of an MPMC queue (any number per queue).
@@ -157,6 +158,15 @@ impl SendHandle for shmring_sender {
             None => nothing_reserved(),
         }
     }
+
+    fn fd(_: Shared, sender: *mut Self) -> Result<RawFd, Failure> {
+        // Clones of a sender share its descriptor and its mode: the
+        // per-call clones `sending` makes arm it too.
+        handle::shared(raw(sender), Kind::Sender, |o| match o {
+            Object::Sender(s) => Some(s.sender.as_raw_fd()),
+            _ => None,
+        })
+    }
 }
 
 impl ReceiveHandle for shmring_receiver {
@@ -207,6 +217,10 @@ impl ReceiveHandle for shmring_receiver {
         // Frees the slot.
         drop(r.held.take());
         Ok(())
+    }
+
+    fn fd(r: &ReceiverEntry) -> RawFd {
+        r.receiver.as_raw_fd()
     }
 }
 
@@ -332,6 +346,35 @@ pub extern "C" fn shmring_sender_commit(sender: *mut shmring_sender, len: usize)
 #[unsafe(no_mangle)]
 pub extern "C" fn shmring_sender_cancel(sender: *mut shmring_sender) -> c_int {
     endpoint::cancel(Shared, sender)
+}
+
+/// The sender's readiness descriptor, to wait for a free slot with
+/// `poll`, `epoll` or `select` beside other descriptors. Returns the
+/// descriptor (>= 0) or a negative code: `SHMRING_E_BAD_HANDLE` (NULL,
+/// closed, or another handle type).
+///
+/// The descriptor belongs to the sender: do not close, read or write it.
+/// It is valid until `shmring_sender_close` (every call returns the same
+/// one), close-on-exec and non-blocking.
+///
+/// Taking it switches the sender to descriptor mode. THE RULE (arm,
+/// check, wait): call `shmring_sender_try_send` (or
+/// `shmring_sender_reserve` with timeout 0) until it returns
+/// `SHMRING_E_FULL`; only then poll for `POLLOUT`. That `SHMRING_E_FULL`
+/// armed the descriptor: it stops polling writable and becomes writable
+/// again when a receiver frees a slot. Until a full send arms it, it
+/// stays writable. (`send_timeout` with timeout 0 reports
+/// `SHMRING_E_TIMEOUT` and does not arm.)
+///
+/// - `POLLOUT`: a slot may be free; try again.
+/// - `POLLERR`: every receiver is gone; sends return
+///   `SHMRING_E_DISCONNECTED`.
+///
+/// Threads sharing this sender share its descriptor. The blocking calls
+/// (`send`, `send_timeout`) keep working as before.
+#[unsafe(no_mangle)]
+pub extern "C" fn shmring_sender_fd(sender: *mut shmring_sender) -> c_int {
+    endpoint::send_fd(Shared, sender)
 }
 
 /// Opens a receiver on `queue`. Errors as for `shmring_sender_open`.
@@ -474,4 +517,42 @@ pub unsafe extern "C" fn shmring_receiver_peek(
 pub unsafe extern "C" fn shmring_receiver_release(receiver: *mut shmring_receiver) -> c_int {
     // SAFETY: this function's contract (one thread at a time).
     unsafe { endpoint::release(receiver) }
+}
+
+/// The receiver's readiness descriptor, to wait for messages with `poll`,
+/// `epoll` or `select` beside other descriptors (sockets, timers, pipes).
+/// Returns the descriptor (>= 0) or a negative code:
+/// `SHMRING_E_BAD_HANDLE` (NULL, closed, or another handle type),
+/// `SHMRING_E_BUSY`.
+///
+/// The descriptor belongs to the receiver: do not close, read or write
+/// it. It is valid until `shmring_receiver_close` (every call returns the
+/// same one), close-on-exec and non-blocking.
+///
+/// Taking it switches the receiver to descriptor mode. THE RULE (arm,
+/// check, wait): call `shmring_receiver_try_recv` (or `shmring_receiver_peek`
+/// with timeout 0) until it returns `SHMRING_E_EMPTY`, and only then
+/// poll for `POLLIN`; right after taking the descriptor too (a message
+/// sent before rang nobody). That `SHMRING_E_EMPTY` armed the
+/// descriptor: the next message makes it readable. Only an empty
+/// receive clears a readable descriptor, so a loop that handles one
+/// message per wake-up works too (it wakes more often).
+/// `shmring_receiver_recv_timeout` with timeout 0 reports `SHMRING_E_TIMEOUT`
+/// and does not arm.
+/// With several receivers, another one may take the message that woke
+/// this one: an empty receive after a wake-up is normal.
+///
+/// - `POLLIN`: a message may be waiting; receive until `SHMRING_E_EMPTY`.
+/// - `POLLHUP`: every sender is gone (closed, exited or died): receive
+///   what is left, then `SHMRING_E_DISCONNECTED` (end of file).
+///
+/// The blocking calls (`recv`, `recv_timeout`) keep working as before.
+///
+/// # Safety
+/// `receiver` is used by no other thread until the call returns (an
+/// exclusive handle: see its type).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_receiver_fd(receiver: *mut shmring_receiver) -> c_int {
+    // SAFETY: this function's contract (one thread at a time).
+    unsafe { endpoint::receive_fd(receiver) }
 }

@@ -20,6 +20,7 @@ use crate::rings::{shmring_spsc, spsc_ring};
 use shmring_core::prelude::*;
 use shmring_core::{Consumer, Patience, Producer, RecvStop};
 use std::ffi::{c_int, c_void};
+use std::os::fd::{AsRawFd, RawFd};
 
 /// The sending end of an SPSC ring (one per ring at a time).
 ///
@@ -149,6 +150,10 @@ impl SendHandle for shmring_producer {
             None => nothing_reserved(),
         })
     }
+
+    fn fd(promise: Exclusive, producer: *mut Self) -> Result<RawFd, Failure> {
+        with_producer(promise, producer, |p| Ok(p.producer.as_raw_fd()))
+    }
 }
 
 impl ReceiveHandle for shmring_consumer {
@@ -196,6 +201,10 @@ impl ReceiveHandle for shmring_consumer {
             .map_err(recv_failure)?;
         drop(msg);
         Ok(())
+    }
+
+    fn fd(c: &ConsumerEntry) -> RawFd {
+        c.consumer.as_raw_fd()
     }
 }
 
@@ -356,6 +365,40 @@ pub unsafe extern "C" fn shmring_producer_cancel(producer: *mut shmring_producer
     endpoint::cancel(unsafe { Exclusive::promised() }, producer)
 }
 
+/// The producer's readiness descriptor, to wait for room with `poll`,
+/// `epoll` or `select` beside other descriptors. Returns the descriptor
+/// (>= 0) or a negative code: `SHMRING_E_BAD_HANDLE` (NULL, closed, or
+/// another handle type), `SHMRING_E_BUSY`.
+///
+/// The descriptor belongs to the producer: do not close, read or write
+/// it. It is valid until `shmring_producer_close` (every call returns the
+/// same one), close-on-exec and non-blocking.
+///
+/// Taking it switches the producer to descriptor mode. THE RULE (arm,
+/// check, wait): call `shmring_producer_try_send` (or
+/// `shmring_producer_reserve` with timeout 0) until it returns
+/// `SHMRING_E_FULL`; only then poll for `POLLOUT`. That `SHMRING_E_FULL`
+/// armed the descriptor: it stops polling writable and becomes writable
+/// again when the consumer frees room. Until a full send arms it, it
+/// stays writable. (`send_timeout` with timeout 0 reports
+/// `SHMRING_E_TIMEOUT` and does not arm.)
+///
+/// - `POLLOUT`: there may be room; try again (it may be too little for a
+///   large message: then `SHMRING_E_FULL` again, and wait again).
+/// - `POLLERR`: the consumer is gone; sends return
+///   `SHMRING_E_DISCONNECTED`.
+///
+/// The blocking calls (`send`, `send_timeout`) keep working as before.
+///
+/// # Safety
+/// `producer` is used by no other thread until the call returns (an
+/// exclusive handle: see its type).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_producer_fd(producer: *mut shmring_producer) -> c_int {
+    // SAFETY: this function's contract (one thread at a time).
+    endpoint::send_fd(unsafe { Exclusive::promised() }, producer)
+}
+
 /// Opens the consumer of `ring`. Errors as for `shmring_producer_open`.
 ///
 /// # Safety
@@ -499,4 +542,40 @@ pub unsafe extern "C" fn shmring_consumer_peek(
 pub unsafe extern "C" fn shmring_consumer_release(consumer: *mut shmring_consumer) -> c_int {
     // SAFETY: this function's contract (one thread at a time).
     unsafe { endpoint::release(consumer) }
+}
+
+/// The consumer's readiness descriptor, to wait for messages with `poll`,
+/// `epoll` or `select` beside other descriptors (sockets, timers, pipes).
+/// Returns the descriptor (>= 0) or a negative code:
+/// `SHMRING_E_BAD_HANDLE` (NULL, closed, or another handle type),
+/// `SHMRING_E_BUSY`.
+///
+/// The descriptor belongs to the consumer: do not close, read or write
+/// it. It is valid until `shmring_consumer_close` (every call returns the
+/// same one), close-on-exec and non-blocking.
+///
+/// Taking it switches the consumer to descriptor mode. THE RULE (arm,
+/// check, wait): call `shmring_consumer_try_recv` (or `shmring_consumer_peek`
+/// with timeout 0) until it returns `SHMRING_E_EMPTY`, and only then
+/// poll for `POLLIN`; right after taking the descriptor too (a message
+/// sent before rang nobody). That `SHMRING_E_EMPTY` armed the
+/// descriptor: the next message makes it readable. Only an empty
+/// receive clears a readable descriptor, so a loop that handles one
+/// message per wake-up works too (it wakes more often).
+/// `shmring_consumer_recv_timeout` with timeout 0 reports `SHMRING_E_TIMEOUT`
+/// and does not arm.
+///
+/// - `POLLIN`: a message may be waiting; receive until `SHMRING_E_EMPTY`.
+/// - `POLLHUP`: the producer is gone (closed, exited or died): receive
+///   what is left, then `SHMRING_E_DISCONNECTED` (end of file).
+///
+/// The blocking calls (`recv`, `recv_timeout`) keep working as before.
+///
+/// # Safety
+/// `consumer` is used by no other thread until the call returns (an
+/// exclusive handle: see its type).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_consumer_fd(consumer: *mut shmring_consumer) -> c_int {
+    // SAFETY: this function's contract (one thread at a time).
+    unsafe { endpoint::receive_fd(consumer) }
 }

@@ -91,7 +91,7 @@ fn compile(args: &[&std::ffi::OsStr], what: &str) {
     );
 }
 
-/// Compiles every C program: the three examples and the misuse test
+/// Compiles every C program: the examples and the C test programs
 /// against the shared library, the consumer also statically, and the
 /// C++ check.
 fn programs() -> &'static Programs {
@@ -135,7 +135,19 @@ fn programs() -> &'static Programs {
         shared(examples.join("producer.c"), "producer", &cc, &[]);
         shared(examples.join("consumer.c"), "consumer", &cc, &[]);
         shared(examples.join("broker_echo.c"), "broker_echo", &cc, &[]);
+        shared(
+            examples.join("poll_loop.c"),
+            "poll_loop",
+            &cc,
+            &["-std=c11", "-pedantic"],
+        );
         shared(tests.join("misuse.c"), "misuse", &cc, &["-g"]);
+        shared(
+            tests.join("poll_fd.c"),
+            "poll_fd",
+            &cc,
+            &["-std=c11", "-pedantic"],
+        );
         shared(tests.join("threads.c"), "threads", &cc, &["-pthread"]);
         shared(
             tests.join("zombie_leader.c"),
@@ -534,4 +546,287 @@ fn pkg_config_file_is_generated() {
         flags.contains("-lshmring") && flags.contains("-I"),
         "{flags}"
     );
+}
+
+#[test]
+fn readiness_descriptors_follow_the_rule() {
+    let c = programs();
+    let prefix = unique("pollfd");
+    let f = finish(
+        spawn(Command::new(c.path("poll_fd")).arg(&prefix)),
+        "poll_fd",
+    );
+    // The program unlinks its names; this is for a failure.
+    let _ = shmring_core::unlink(&format!("{prefix}-spsc"));
+    let _ = shmring_core::unlink(&format!("{prefix}-mpmc"));
+    assert_ok(&f, "poll_fd");
+    assert!(f.stdout.contains("checks passed"), "{}", f.stdout);
+}
+
+/// A running `examples/poll_loop.c`: its standard input, its output lines
+/// as they come. Dropping it kills and reaps the process (a test that
+/// fails half-way leaves nothing behind).
+struct PollLoop {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl PollLoop {
+    /// Starts `poll_loop NAME ARGS...`, with a pipe as standard input if
+    /// `stdin`, else `/dev/null`.
+    fn spawn(name: &str, args: &[&str], stdin: bool) -> PollLoop {
+        let mut child = Command::new(programs().path("poll_loop"))
+            .arg(name)
+            .args(args)
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn poll_loop");
+        let out = child.stdout.take().expect("piped");
+        let mut err = child.stderr.take().expect("piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            s
+        });
+        PollLoop {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// Waits (at most [`DEADLINE`]) until an output line satisfies `pred`.
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + DEADLINE;
+        let mut checked = 0;
+        loop {
+            if self.seen[checked..].iter().any(|l| pred(l)) {
+                return;
+            }
+            checked = self.seen.len();
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(e) => panic!(
+                    "poll_loop: no {what} ({e:?}); output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits (at most [`DEADLINE`]) for the process to end: whether it
+    /// succeeded, every output line, and its standard error.
+    fn exit(mut self) -> (bool, Vec<String>, String) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!(
+                    "poll_loop did not end; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for poll_loop") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "poll_loop did not exit");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        (status.success(), std::mem::take(&mut self.seen), stderr)
+    }
+}
+
+impl Drop for PollLoop {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// xorshift64*: the pace of the test's sends, reproducible from its seed.
+struct Pace(u64);
+
+impl Pace {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+}
+
+/// `examples/poll_loop.c` waits in one `poll()` on a ring, its standard
+/// input and a timerfd. A Rust producer sends 1000 messages in bursts and
+/// gaps (long enough for the loop to go to sleep in `poll`, short enough to
+/// catch it draining), blocking when the ring is full; lines arrive on
+/// standard input meanwhile, which then closes. Every message is printed
+/// once and in order, the lines and timer ticks are seen, and the
+/// producer's exit ends the loop with end of file and status 0.
+#[test]
+fn poll_loop_waits_on_a_ring_stdin_and_a_timer() {
+    use shmring_core::prelude::*;
+    use std::io::Write;
+    const COUNT: usize = 1000;
+    let seed = std::env::var("SHMRING_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+                | 1
+        });
+    eprintln!("pace seed {seed} (SHMRING_TEST_SEED={seed} repeats it)");
+    let mut pace = Pace(seed);
+
+    let ring = Segment::spsc("pollloop");
+    let mut pl = PollLoop::spawn(&ring.0, &[], true);
+    // "ready": the consumer is attached and its descriptor taken.
+    pl.wait_for("ready", |l| l == "ready");
+
+    let spsc = shmring_core::Spsc::open(&ring.0).expect("open ring");
+    let mut producer = spsc.producer().expect("producer");
+    let stdin_lines = ["line one", "line two", "line three"];
+    let mut expected = Vec::with_capacity(COUNT);
+    let mut sent = 0;
+    while sent < COUNT {
+        let burst = 1 + pace.below(64) as usize;
+        for _ in 0..burst.min(COUNT - sent) {
+            let pad = pace.below(200) as usize;
+            let msg = format!("m {sent:06} {}", "x".repeat(pad));
+            producer
+                .send_timeout(msg.as_bytes(), DEADLINE)
+                .unwrap_or_else(|e| panic!("send {sent}: {e}"));
+            expected.push(msg);
+            sent += 1;
+        }
+        match pace.below(4) {
+            0 => {}
+            1 => std::thread::yield_now(),
+            2 => std::thread::sleep(Duration::from_micros(pace.below(2000))),
+            _ => std::thread::sleep(Duration::from_millis(pace.below(20))),
+        }
+        if sent >= COUNT / 3
+            && let Some(mut stdin) = pl.stdin.take()
+        {
+            for line in stdin_lines {
+                writeln!(stdin, "{line}").expect("write to poll_loop's stdin");
+            }
+            // Closed: the loop sees end of file there and stops watching it.
+        }
+    }
+    // Before the producer goes (which ends the loop): the lines and a
+    // tick of the timer have come through the same poll().
+    pl.wait_for("stdin lines", |l| l == "stdin line three");
+    pl.wait_for("timer tick", |l| l.starts_with("tick "));
+    drop(producer);
+    drop(spsc);
+    let (ok, lines, stderr) = pl.exit();
+    assert!(ok, "poll_loop failed:\n{stderr}\n{}", lines.join("\n"));
+
+    assert_eq!(lines.first().map(String::as_str), Some("ready"));
+    let received: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("msg "))
+        .collect();
+    assert_eq!(received.len(), COUNT, "{stderr}");
+    for (i, (got, want)) in received.iter().zip(&expected).enumerate() {
+        assert_eq!(got, want, "message {i} (seed {seed})");
+    }
+    let read: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("stdin "))
+        .collect();
+    assert_eq!(read, stdin_lines);
+    let ticks: Vec<u64> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
+        .collect();
+    assert!(!ticks.is_empty());
+    assert!(ticks.windows(2).all(|w| w[0] < w[1]), "{ticks:?}");
+    let last = lines.last().map(String::as_str).unwrap_or("");
+    assert!(
+        last.starts_with(&format!("done {COUNT} messages, 3 lines, "))
+            && last.ends_with(" ticks (eof)"),
+        "{last}"
+    );
+}
+
+/// `poll_loop` also ends at a message "quit" (what follows stays in the
+/// ring), and after its time limit with no producer at all. The messages
+/// here are sent before it starts: they rang nobody, and it receives them
+/// because it receives before its first wait.
+#[test]
+fn poll_loop_stops_at_quit_and_at_its_time_limit() {
+    use shmring_core::prelude::*;
+    let ring = Segment::spsc("pollquit");
+    let spsc = shmring_core::Spsc::open(&ring.0).expect("open ring");
+    let mut producer = spsc.producer().expect("producer");
+    for msg in ["before", "quit", "after"] {
+        producer
+            .send_timeout(msg.as_bytes(), DEADLINE)
+            .expect("send");
+    }
+    let pl = PollLoop::spawn(&ring.0, &[], false);
+    let (ok, lines, stderr) = pl.exit();
+    assert!(ok, "poll_loop failed:\n{stderr}\n{}", lines.join("\n"));
+    let received: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("msg "))
+        .collect();
+    assert_eq!(received, ["before", "quit"]);
+    let last = lines.last().map(String::as_str).unwrap_or("");
+    assert!(
+        last.starts_with("done 2 messages, ") && last.ends_with("(quit)"),
+        "{last}"
+    );
+    // "after" is still there for the next consumer.
+    let mut consumer = spsc.consumer().expect("the consumer role is free");
+    assert_eq!(&*consumer.recv_timeout(DEADLINE).expect("after"), b"after");
+    drop(producer);
+
+    let ring = Segment::spsc("polltime");
+    let pl = PollLoop::spawn(&ring.0, &["1"], false);
+    let (ok, lines, stderr) = pl.exit();
+    assert!(ok, "poll_loop failed:\n{stderr}\n{}", lines.join("\n"));
+    let last = lines.last().map(String::as_str).unwrap_or("");
+    assert!(
+        last.starts_with("done 0 messages, 0 lines, ") && last.ends_with("(time)"),
+        "{last}"
+    );
+    // It stops at the first tick that completes 1 s (10 ticks of 100 ms).
+    let ticks: Vec<u64> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
+        .collect();
+    assert!(ticks.last().is_some_and(|&t| t >= 10), "{ticks:?}");
 }

@@ -53,6 +53,10 @@ int main(int argc, char **argv)
     EXPECT(shmring_consumer_recv(NULL, buf, sizeof buf, &len), SHMRING_E_BAD_HANDLE);
     EXPECT(shmring_sender_try_send(NULL, msg, 4), SHMRING_E_BAD_HANDLE);
     EXPECT(shmring_receiver_try_recv(NULL, buf, sizeof buf, &len), SHMRING_E_BAD_HANDLE);
+    EXPECT(shmring_producer_fd(NULL), SHMRING_E_BAD_HANDLE);
+    EXPECT(shmring_consumer_fd(NULL), SHMRING_E_BAD_HANDLE);
+    EXPECT(shmring_sender_fd(NULL), SHMRING_E_BAD_HANDLE);
+    EXPECT(shmring_receiver_fd(NULL), SHMRING_E_BAD_HANDLE);
     EXPECT(shmring_spsc_close(NULL), SHMRING_E_BAD_HANDLE);
     EXPECT(shmring_client_close(NULL), SHMRING_E_BAD_HANDLE);
     EXPECT(shmring_spsc_open(NULL, NULL), SHMRING_E_INVALID);
@@ -142,11 +146,14 @@ int main(int argc, char **argv)
 
     /* wrong handle type: a producer passed as a consumer */
     EXPECT(shmring_consumer_try_recv((shmring_consumer *)p, buf, sizeof buf, &len), SHMRING_E_BAD_HANDLE);
+    EXPECT(shmring_consumer_fd((shmring_consumer *)p), SHMRING_E_BAD_HANDLE);
+    EXPECT(shmring_sender_fd((shmring_sender *)c), SHMRING_E_BAD_HANDLE);
 
     /* closed handles: reported, never dereferenced */
     EXPECT(shmring_producer_close(p), SHMRING_OK);
     EXPECT(shmring_producer_send(p, msg, 4), SHMRING_E_BAD_HANDLE);
     EXPECT(shmring_producer_close(p), SHMRING_E_BAD_HANDLE);
+    EXPECT(shmring_producer_fd(p), SHMRING_E_BAD_HANDLE);
     EXPECT(shmring_consumer_try_recv(c, buf, sizeof buf, &len), SHMRING_E_DISCONNECTED);
     EXPECT(shmring_consumer_close(c), SHMRING_OK);
     EXPECT(shmring_consumer_close(c), SHMRING_E_BAD_HANDLE);
