@@ -248,3 +248,56 @@ fn create_or_open_through_the_broker_maps_one_segment() {
     let other = client.open_ring::<Mpmc>("coo", OpenMode::CreateOrOpen, &CreateOptions::mpmc(4, 8));
     assert!(other.is_err(), "an SPSC segment opened as MPMC");
 }
+
+/// `shmring recv a b c` follows three rings of both kinds at once (one
+/// poller), prefixes each line with its ring's name, keeps each ring's
+/// order, and ends when every ring reached end of stream.
+#[test]
+fn recv_follows_several_rings_at_once() {
+    let d = Daemon::start(None);
+    for (name, kind) in [("a", "spsc"), ("b", "mpmc"), ("c", "spsc")] {
+        let out = d.cli(&["create", name, "--kind", kind], b"");
+        assert!(out.status.success(), "{out:?}");
+    }
+    // The follower starts first and waits on all three descriptors.
+    let mut follower = std::process::Command::new(common::SHMRING)
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["recv", "a", "b", "c", "--timeout", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut expected = Vec::new();
+    for name in ["c", "a", "b"] {
+        let lines: String = (0..50).map(|i| format!("{name}-{i}\n")).collect();
+        expected.extend(lines.lines().map(|l| format!("{name}: {l}")));
+        // Each `send` attaches, sends and leaves: end of stream for that
+        // ring once the follower drained it.
+        let out = d.cli(&["send", name], lines.as_bytes());
+        assert!(out.status.success(), "{out:?}");
+    }
+    if wait_timeout(&mut follower, Duration::from_secs(30)).is_none() {
+        let _ = follower.kill();
+    }
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got = stdout(&out);
+    let got: Vec<&str> = got.lines().collect();
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    // Every line once; per ring, in the order sent.
+    for name in ["a", "b", "c"] {
+        let prefix = format!("{name}: ");
+        let mine: Vec<&str> = got
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(&prefix))
+            .collect();
+        let want: Vec<&str> = expected
+            .iter()
+            .map(String::as_str)
+            .filter(|l| l.starts_with(&prefix))
+            .collect();
+        assert_eq!(mine, want);
+    }
+}

@@ -25,7 +25,8 @@ fn request(sock: &OwnedFd, id: u32, req: &Request) -> (Reply, Option<OwnedFd>) {
     let mut got = fdpass::recv_frame(sock, &mut buf, false).unwrap();
     let (h, payload) = protocol::split_frame(&buf[..got.len], got.fds.len(), buf.len()).unwrap();
     let reply = protocol::decode_reply(h.msg_type.get(), payload).unwrap();
-    (reply, got.fds.pop())
+    // The segment comes first, then its two doorbells.
+    (reply, (!got.fds.is_empty()).then(|| got.fds.remove(0)))
 }
 
 /// Reads until the daemon closes; there must be an error reply first.
@@ -221,8 +222,8 @@ fn reaping_a_huge_ring_on_every_close_stalls_nobody() {
         &x,
         1,
         &Request::Hello {
-            min_version: 1,
-            max_version: 1,
+            min_version: protocol::PROTOCOL_VERSION,
+            max_version: protocol::PROTOCOL_VERSION,
         },
     );
     let open = Request::Open {
@@ -252,8 +253,8 @@ fn reaping_a_huge_ring_on_every_close_stalls_nobody() {
                     &c,
                     1,
                     &Request::Hello {
-                        min_version: 1,
-                        max_version: 1,
+                        min_version: protocol::PROTOCOL_VERSION,
+                        max_version: protocol::PROTOCOL_VERSION,
                     },
                 );
                 let (reply, _fd) = request(&c, 2 + i, &open);

@@ -140,7 +140,7 @@ pub(crate) fn create(
         // descriptor).
         bell_id = crate::sys::bell::random_u64().map_err(doorbell_error)? | 1;
         header.bell_id = bell_id;
-        let bells = Doorbells::create_named(bell_id, options.mode).map_err(doorbell_error)?;
+        let bells = Doorbells::create_named(name, bell_id, options.mode).map_err(doorbell_error)?;
         let mapping = Mapping {
             map,
             header,
@@ -157,7 +157,7 @@ pub(crate) fn create(
     if result.is_err() {
         let _ = shm::unlink(name);
         if bell_id != 0 {
-            Doorbells::unlink_named(bell_id);
+            Doorbells::unlink_named(name, bell_id);
         }
     }
     result
@@ -186,7 +186,7 @@ pub(crate) fn open(
         )));
     }
     // Owned by the segment's owner, so that nobody else can plant one.
-    let bells = Doorbells::open_named(header.bell_id, owner).map_err(doorbell_error)?;
+    let bells = Doorbells::open_named(bare, header.bell_id, owner).map_err(doorbell_error)?;
     Ok(Mapping {
         map,
         header,
@@ -276,35 +276,14 @@ fn map_validated(
 /// ```
 pub fn unlink(name: &str) -> Result<(), OpenError> {
     let bare = check_name(name)?;
-    let bells = named_bells_of(bare);
+    // The segment's owner from the directory entry (no read permission
+    // needed), and its doorbells listed before the name goes.
+    let bells = rustix::fs::stat(format!("{}/{bare}", crate::sys::bell::SHM_DIR))
+        .map(|st| Doorbells::named_files(bare, st.st_uid))
+        .unwrap_or_default();
     shm::unlink(bare).map_err(OpenError::from)?;
-    if let Some(id) = bells {
-        Doorbells::unlink_named(id);
-    }
+    Doorbells::unlink_files(&bells);
     Ok(())
-}
-
-/// The doorbell id in the header of the named segment, if it has a
-/// readable, initialised header and its doorbells belong to the
-/// segment's owner (a forged header cannot make us remove another
-/// ring's doorbells).
-fn named_bells_of(bare: &str) -> Option<u64> {
-    let fd = shm::open_existing(bare).ok()?;
-    let st = rustix::fs::fstat(&fd).ok()?;
-    if (st.st_size as u64) < HEADER_SIZE as u64 {
-        return None;
-    }
-    let map = shm::map_shared(&fd, HEADER_SIZE as u64).ok()?;
-    let words = Mapping::header_words(&map);
-    if header::load_init_state(&words.init_state) != INIT_READY {
-        return None;
-    }
-    let header = SegmentHeader::snapshot(&words.fields);
-    if header.magic != header::MAGIC || header.bell_id == 0 {
-        return None;
-    }
-    Doorbells::open_named(header.bell_id, st.st_uid).ok()?;
-    Some(header.bell_id)
 }
 
 /// The creator identity written into new headers.

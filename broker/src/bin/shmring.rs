@@ -114,8 +114,10 @@ enum Cmd {
     },
     /// Print each message received as one line.
     Recv {
-        /// Segment name.
-        name: String,
+        /// Segment names: with more than one, they are followed at once
+        /// and each line is prefixed with its ring's name and `: `.
+        #[arg(required = true, num_args = 1..)]
+        names: Vec<String>,
         /// Stop after this many messages.
         #[arg(long)]
         count: Option<u64>,
@@ -208,12 +210,16 @@ fn main() -> ExitCode {
         Cmd::Rm { name } => cli::rm(&mut client, &name),
         Cmd::Send { name } => cli::send(&mut client, &name),
         Cmd::Recv {
-            name,
+            names,
             count,
             timeout,
         } => {
             let timeout = timeout.map(Duration::from_secs_f64);
-            match cli::recv(&mut client, &name, count, timeout) {
+            let ended = match names.as_slice() {
+                [name] => cli::recv(&mut client, name, count, timeout),
+                _ => cli::recv_many(&mut client, &names, count, timeout),
+            };
+            match ended {
                 Ok(RecvEnd::TimedOut) => return fail(&"timed out", 6),
                 other => other.map(|_| ()),
             }

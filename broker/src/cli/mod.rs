@@ -267,6 +267,87 @@ pub enum RecvEnd {
     TimedOut,
 }
 
+/// Messages taken from one ready ring before the others get a turn: a
+/// ring that never runs dry cannot starve the rest (it stays ready).
+const TURN: usize = 64;
+
+/// `shmring recv a b c`: follows several rings at once with one
+/// [`Poller`](shmring::Poller), each line prefixed with its ring's name
+/// and `: `, until `count` messages in all, end of stream on every ring,
+/// or `timeout` (measured from the start). One ring: [`recv`].
+pub fn recv_many(
+    client: &mut BrokerClient,
+    names: &[String],
+    count: Option<u64>,
+    timeout: Option<Duration>,
+) -> Result<RecvEnd, BrokerError> {
+    let mut rings: Vec<Option<shmring::AnyReceiver>> = Vec::with_capacity(names.len());
+    let mut poller = shmring::Poller::new().map_err(BrokerError::Io)?;
+    for (key, name) in names.iter().enumerate() {
+        let receiver = client.attach_any_receiver(name)?;
+        poller.add(&receiver, key as u64).map_err(BrokerError::Io)?;
+        rings.push(Some(receiver));
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut events = shmring::Events::new();
+    let mut out = std::io::stdout().lock();
+    let mut got = 0u64;
+    let mut line = Vec::new();
+    while count.is_none_or(|c| got < c) && rings.iter().any(Option::is_some) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            out.flush().map_err(BrokerError::Io)?;
+            return Ok(RecvEnd::TimedOut);
+        }
+        // Written out before waiting: a reader of our stdout sees each
+        // batch at once.
+        out.flush().map_err(BrokerError::Io)?;
+        poller.wait(&mut events, left).map_err(BrokerError::Io)?;
+        for event in events.iter() {
+            let key = event.key as usize;
+            let Some(receiver) = rings[key].as_mut() else {
+                continue;
+            };
+            // The rule: receive until empty (which arms the descriptor
+            // again), or until this ring's turn is over (then it stays
+            // ready and the next wait comes back to it).
+            let mut ended = false;
+            for _ in 0..TURN {
+                if count.is_some_and(|c| got >= c) {
+                    break;
+                }
+                let taken = match receiver.try_recv() {
+                    Ok(m) => {
+                        line.clear();
+                        line.extend_from_slice(names[key].as_bytes());
+                        line.extend_from_slice(b": ");
+                        line.extend_from_slice(&m);
+                        line.push(b'\n');
+                        true
+                    }
+                    Err(shmring::TryRecvError::Empty) => false,
+                    Err(shmring::TryRecvError::Disconnected) => {
+                        ended = true;
+                        false
+                    }
+                    Err(e) => return Err(other(e)),
+                };
+                if !taken {
+                    break;
+                }
+                out.write_all(&line).map_err(BrokerError::Io)?;
+                got += 1;
+            }
+            if ended {
+                poller.remove(&*receiver).map_err(BrokerError::Io)?;
+                rings[key] = None;
+            }
+        }
+    }
+    out.flush().map_err(BrokerError::Io)?;
+    Ok(RecvEnd::Done)
+}
+
 /// `shmring recv`: one message per stdout line, until `count` messages,
 /// end of stream, or `timeout` (measured from the start).
 pub fn recv(

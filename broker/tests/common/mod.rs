@@ -237,8 +237,8 @@ pub fn request_frame(id: u32, request: &Request) -> Vec<u8> {
 /// A valid hello, request id 1.
 pub fn hello_frame() -> Vec<u8> {
     let hello = Request::Hello {
-        min_version: 1,
-        max_version: 1,
+        min_version: protocol::PROTOCOL_VERSION,
+        max_version: protocol::PROTOCOL_VERSION,
     };
     request_frame(1, &hello)
 }

@@ -104,11 +104,18 @@ impl fmt::Debug for Doorbells {
 }
 
 /// The name of a named ring's doorbell in `/dev/shm`: hidden, and unique
-/// to one segment (the id is random, written in the segment's header), so
-/// that a ring removed and made again never meets its predecessor's.
+/// to one segment: the id is random, written in the segment's header, so
+/// that a ring removed and made again never meets its predecessor's. The
+/// hash of the ring's name comes first, so that removing a ring finds its
+/// doorbells even when its header is damaged.
 #[cfg(not(shmring_loom))]
-pub(crate) fn named_bell(id: u64, which: &str) -> String {
-    format!(".shmring-{id:016x}.{which}-bell")
+pub(crate) fn named_bell(ring: &str, id: u64, which: &str) -> String {
+    format!("{}{id:016x}.{which}-bell", bell_prefix(ring))
+}
+
+#[cfg(not(shmring_loom))]
+fn bell_prefix(ring: &str) -> String {
+    format!(".shmring-{:016x}-", crate::layout::fnv1a(ring.as_bytes()))
 }
 
 #[cfg(not(shmring_loom))]
@@ -144,12 +151,16 @@ impl Doorbells {
     }
 
     /// Makes a named ring's doorbells beside it, with its mode.
-    pub(crate) fn create_named(id: u64, mode: u32) -> Result<Doorbells, rustix::io::Errno> {
-        let data = fifo::create(fifo::SHM_DIR, &named_bell(id, "data"), mode)?;
-        let room = match fifo::create(fifo::SHM_DIR, &named_bell(id, "room"), mode) {
+    pub(crate) fn create_named(
+        ring: &str,
+        id: u64,
+        mode: u32,
+    ) -> Result<Doorbells, rustix::io::Errno> {
+        let data = fifo::create(fifo::SHM_DIR, &named_bell(ring, id, "data"), mode)?;
+        let room = match fifo::create(fifo::SHM_DIR, &named_bell(ring, id, "room"), mode) {
             Ok(room) => room,
             Err(e) => {
-                let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(id, "data"));
+                let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(ring, id, "data"));
                 return Err(e);
             }
         };
@@ -161,9 +172,13 @@ impl Doorbells {
 
     /// Finds a named ring's doorbells; both must be FIFOs owned by `owner`
     /// (the segment's owner), so that nobody else can plant one.
-    pub(crate) fn open_named(id: u64, owner: u32) -> Result<Doorbells, rustix::io::Errno> {
+    pub(crate) fn open_named(
+        ring: &str,
+        id: u64,
+        owner: u32,
+    ) -> Result<Doorbells, rustix::io::Errno> {
         let open = |which| {
-            let fd = fifo::open_existing(fifo::SHM_DIR, &named_bell(id, which))?;
+            let fd = fifo::open_existing(fifo::SHM_DIR, &named_bell(ring, id, which))?;
             if fifo::owner(&fd)? != owner {
                 return Err(rustix::io::Errno::PERM);
             }
@@ -176,9 +191,37 @@ impl Doorbells {
     }
 
     /// Removes a named ring's doorbells (best effort: they may be gone).
-    pub(crate) fn unlink_named(id: u64) {
-        let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(id, "data"));
-        let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(id, "room"));
+    pub(crate) fn unlink_named(ring: &str, id: u64) {
+        let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(ring, id, "data"));
+        let _ = fifo::unlink(fifo::SHM_DIR, &named_bell(ring, id, "room"));
+    }
+
+    /// The doorbell files of every incarnation of the ring `ring` owned
+    /// by `owner` (the live one, and any left by a creator that died or a
+    /// segment removed behind the library's back): listed before the ring
+    /// is removed, so that a new ring of the same name made afterwards is
+    /// never touched.
+    pub(crate) fn named_files(ring: &str, owner: u32) -> Vec<String> {
+        let prefix = bell_prefix(ring);
+        let Ok(dir) = std::fs::read_dir(fifo::SHM_DIR) else {
+            return Vec::new();
+        };
+        dir.filter_map(Result::ok)
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.starts_with(&prefix) && n.ends_with("-bell"))
+            .filter(|n| {
+                fifo::open_existing(fifo::SHM_DIR, n)
+                    .and_then(fifo::owner)
+                    .is_ok_and(|uid| uid == owner)
+            })
+            .collect()
+    }
+
+    /// Removes doorbell files listed by [`named_files`](Self::named_files).
+    pub(crate) fn unlink_files(files: &[String]) {
+        for f in files {
+            let _ = fifo::unlink(fifo::SHM_DIR, f);
+        }
     }
 
     /// The bell of one endpoint on `side`.
@@ -374,17 +417,25 @@ impl Doorbells {
     }
 
     /// Models never make named segments.
-    pub(crate) fn create_named(_: u64, _: u32) -> Result<Doorbells, rustix::io::Errno> {
+    pub(crate) fn create_named(_: &str, _: u64, _: u32) -> Result<Doorbells, rustix::io::Errno> {
         Err(rustix::io::Errno::NOSYS)
     }
 
     /// Models never open named segments.
-    pub(crate) fn open_named(_: u64, _: u32) -> Result<Doorbells, rustix::io::Errno> {
+    pub(crate) fn open_named(_: &str, _: u64, _: u32) -> Result<Doorbells, rustix::io::Errno> {
         Err(rustix::io::Errno::NOSYS)
     }
 
     /// Models never make named segments.
-    pub(crate) fn unlink_named(_: u64) {}
+    pub(crate) fn unlink_named(_: &str, _: u64) {}
+
+    /// Models never make named segments.
+    pub(crate) fn named_files(_: &str, _: u32) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Models never make named segments.
+    pub(crate) fn unlink_files(_: &[String]) {}
 }
 
 /// A FIFO in a loom model: "has bytes" or not, and a futex to sleep on

@@ -107,19 +107,28 @@ impl Receiver {
     /// Arms the doorbell before an empty `try_*` says so (the descriptor
     /// was handed out): afterwards the next publish rings. "Gone" is
     /// "again": the loop's first check then says disconnected.
+    ///
+    /// Nobody wakes a descriptor waiter to check liveness, so arming
+    /// checks it, unthrottled, when something may be stuck: no sender
+    /// holds the doorbell (all may be dead), or a slot is claimed but not
+    /// published (its sender may have died writing it, and later messages
+    /// would wait behind it for ever). A live writer in the middle of its
+    /// message costs one look at the registry; it rings when it publishes.
     #[cold]
     fn arm(&self) -> Look {
         let mem = &self.endpoint.mem;
         let senders = self.senders();
         wait::arm(&mem.control().not_empty, &self.endpoint.bell, |hint| {
-            if mem.has_message()
-                || senders.gone()
-                || (hint.maybe_gone && self.endpoint.reap_both(End::Send))
-            {
-                Look::Again
-            } else {
-                Look::Armed
+            if mem.has_message() || senders.gone() {
+                return Look::Again;
             }
+            if hint.maybe_gone || mem.messages_in_flight() > 0 {
+                let gone = self.endpoint.reap_both(End::Send);
+                if gone || mem.has_message() {
+                    return Look::Again;
+                }
+            }
+            Look::Armed
         })
     }
 

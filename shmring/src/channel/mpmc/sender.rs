@@ -143,6 +143,11 @@ impl Sender {
     /// Arms the doorbell before a full `try_*` says so (the descriptor was
     /// handed out): afterwards a receiver that frees a slot rings. "Gone"
     /// is "again": the loop's first check then says disconnected.
+    ///
+    /// Nobody wakes a descriptor waiter to check liveness, so arming
+    /// checks it, unthrottled: a receiver that died holding the slot this
+    /// level waits for would otherwise block it for ever (live receivers
+    /// ring only when they free a slot).
     #[cold]
     fn arm(&self) -> Look {
         let mem = &self.endpoint.mem;
@@ -150,15 +155,15 @@ impl Sender {
         if receivers.ever_attached() {
             self.endpoint.bell.peer_seen();
         }
-        wait::arm(&mem.control().not_full, &self.endpoint.bell, |hint| {
-            if mem.has_room(self.priority)
-                || receivers.gone()
-                || (hint.maybe_gone && self.endpoint.reap_both(End::Receive))
-            {
-                Look::Again
-            } else {
-                Look::Armed
+        wait::arm(&mem.control().not_full, &self.endpoint.bell, |_| {
+            if mem.has_room(self.priority) || receivers.gone() {
+                return Look::Again;
             }
+            let gone = self.endpoint.reap_both(End::Receive);
+            if gone || mem.has_room(self.priority) {
+                return Look::Again;
+            }
+            Look::Armed
         })
     }
 
