@@ -25,6 +25,18 @@
 //!     # brought ("received N disconnected=B"), then whether a second
 //!     # sending endpoint may attach ("second=busy|attached|..."; MPMC
 //!     # senders are many, so there "second=" reports the live count)
+//!
+//! shmring-testpeer pace-send NAME ID COUNT SEED
+//!     # any kind: COUNT checksummed messages (as mpmc-produce) in random
+//!     # bursts with random pauses, then "sent COUNT" and exit
+//! shmring-testpeer send-hold NAME ID COUNT
+//!     # any kind: COUNT checksummed messages, "sent COUNT", sleep until killed
+//! shmring-testpeer fd-limit NAME
+//!     # any kind, with RLIMIT_NOFILE lowered so that only a few descriptors
+//!     # can be opened: "attach-sender free=K: R" for K free descriptors,
+//!     # K = 0..8 (R: ok, doorbell, io, other: ...), the same for
+//!     # "attach-receiver" and "open"; then, with the limit restored,
+//!     # attaches both sides, sends "after" to itself, "received after"
 //! ```
 use shmring::prelude::*;
 use shmring::{MpmcBuilder, RecvTimeoutError, SendTimeoutError, SpscBuilder};
@@ -199,6 +211,7 @@ fn run(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         ["trickle" | "observe", ..] => run_liveness(args),
+        ["pace-send" | "send-hold" | "fd-limit", ..] => run_readiness(args),
         _ => run_mpmc(args),
     }
 }
@@ -472,4 +485,125 @@ fn run_mpmc(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => Err(format!("bad arguments: {args:?}").into()),
     }
+}
+
+/// The peers of the readiness tests (`tests/readiness.rs`).
+fn run_readiness(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
+    match args {
+        ["pace-send", name, id, count, seed] => {
+            let (id, count, seed): (u32, u64, u64) = (id.parse()?, count.parse()?, seed.parse()?);
+            let mut sender = shmring::AnyRing::open(name)?.sender()?;
+            // xorshift64: bursts of 1..=64 messages, sometimes a pause.
+            let mut state = seed | 1;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let mut seq = 0u64;
+            while seq < count {
+                let burst = (1 + next() % 64).min(count - seq);
+                for _ in 0..burst {
+                    sender
+                        .send_timeout(&mpmc_message(id, seq), Duration::from_secs(60))
+                        .map_err(|e| format!("message {seq}: {}", e.without_message()))?;
+                    seq += 1;
+                }
+                match next() % 16 {
+                    0 => std::thread::sleep(Duration::from_micros(next() % 200)),
+                    1..=3 => std::thread::yield_now(),
+                    _ => {}
+                }
+            }
+            say(&format!("sent {count}"));
+            Ok(())
+        }
+        ["send-hold", name, id, count] => {
+            let (id, count): (u32, u64) = (id.parse()?, count.parse()?);
+            let mut sender = shmring::AnyRing::open(name)?.sender()?;
+            for seq in 0..count {
+                sender
+                    .send_timeout(&mpmc_message(id, seq), Duration::from_secs(60))
+                    .map_err(|e| e.without_message())?;
+            }
+            say(&format!("sent {count}"));
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
+        }
+        ["fd-limit", name] => {
+            let ring = shmring::AnyRing::open(name)?;
+            let emfile = |e: &std::io::Error| {
+                e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error())
+            };
+            let attach = |what: Result<(), shmring::AttachError>| match what {
+                Ok(()) => "ok".to_string(),
+                Err(shmring::AttachError::Doorbell(_)) => "doorbell".to_string(),
+                Err(shmring::AttachError::Io(e)) if emfile(&e) => "io".to_string(),
+                Err(e) => format!("other: {e}"),
+            };
+            for free in 0..8 {
+                let sender = with_free_fds(free, || ring.sender().map(drop))?;
+                say(&format!("attach-sender free={free}: {}", attach(sender)));
+            }
+            for free in 0..8 {
+                let receiver = with_free_fds(free, || ring.receiver().map(drop))?;
+                say(&format!(
+                    "attach-receiver free={free}: {}",
+                    attach(receiver)
+                ));
+            }
+            for free in 0..8 {
+                let opened = with_free_fds(free, || shmring::AnyRing::open(name).map(drop))?;
+                let result = match opened {
+                    Ok(()) => "ok".to_string(),
+                    Err(shmring::OpenError::Doorbell(_)) => "doorbell".to_string(),
+                    Err(shmring::OpenError::Io(e)) if emfile(&e) => "io".to_string(),
+                    Err(e) => format!("other: {e}"),
+                };
+                say(&format!("open free={free}: {result}"));
+            }
+            let mut receiver = ring.receiver()?;
+            let mut sender = ring.sender()?;
+            sender
+                .send_timeout(b"after", Duration::from_secs(10))
+                .map_err(|e| e.without_message())?;
+            let msg = receiver.recv_timeout(Duration::from_secs(10))?;
+            say(&format!("received {}", String::from_utf8_lossy(&msg)));
+            Ok(())
+        }
+        _ => Err(format!("bad arguments: {args:?}").into()),
+    }
+}
+
+/// Runs `f` with `RLIMIT_NOFILE` lowered so that exactly `free` more
+/// descriptors can be opened (the lowest free numbers), then restores it.
+fn with_free_fds<T>(free: usize, f: impl FnOnce() -> T) -> Result<T, Box<dyn std::error::Error>> {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // The listing's own descriptor is closed once it is collected: keep
+    // only the numbers that still name something.
+    let listed: Vec<usize> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    let open: std::collections::BTreeSet<usize> = listed
+        .into_iter()
+        .filter(|fd| std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok())
+        .collect();
+    // The limit is one past the highest usable number: the `free`-th
+    // unused number (counting from 0) is the first that may not be used.
+    let limit = (0..)
+        .filter(|n| !open.contains(n))
+        .nth(free)
+        .expect("unbounded");
+    let old = getrlimit(Resource::Nofile);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(limit as u64),
+            maximum: old.maximum,
+        },
+    )?;
+    let result = f();
+    setrlimit(Resource::Nofile, old)?;
+    Ok(result)
 }

@@ -420,6 +420,24 @@ impl MpmcMemory {
         })
     }
 
+    /// Whether the slot receivers look at next, on some level, carries a
+    /// writer's mark: a sender is writing it (or died doing so), and what
+    /// is published behind it waits.
+    pub(crate) fn message_held(&self) -> bool {
+        (0..self.geometry.levels).any(|level| {
+            let (seq, _) = self.head(level, &self.level(level).dequeue);
+            seq & SEQ_MARK != 0
+        })
+    }
+
+    /// Whether the slot senders of `level` look at next carries a mark: a
+    /// receiver holds it (or died holding it), or a writer of an earlier
+    /// lap has not finished.
+    pub(crate) fn room_held(&self, level: u32) -> bool {
+        let (seq, _) = self.head(level, &self.level(level).enqueue);
+        seq & SEQ_MARK != 0
+    }
+
     /// Whether `level` has a free slot (or a counter to move on): what a
     /// parked sender waits for.
     pub(crate) fn has_room(&self, level: u32) -> bool {

@@ -245,6 +245,7 @@ impl Doorbells {
             own,
             peer,
             placeholder: std::sync::Mutex::new(placeholder),
+            bells: self.clone(),
             watched: AtomicU32::new(0),
         })
     }
@@ -296,7 +297,7 @@ pub(crate) struct Bell {
     /// Senders, until they have seen a receiver: a reader of `room`.
     #[cfg(not(shmring_loom))]
     placeholder: std::sync::Mutex<Option<OwnedFd>>,
-    #[cfg(shmring_loom)]
+    /// The ring's doorbells, to open one for a moment (`poke_own`).
     bells: Doorbells,
     /// 1 once the descriptor was handed out: `try_*` calls then arm.
     watched: AtomicU32,
@@ -350,6 +351,27 @@ impl Bell {
             BellSide::Sender => fifo::ring(self.peer.as_fd()),
             BellSide::Receiver => {
                 fifo::drain(self.peer.as_fd());
+            }
+        }
+    }
+
+    /// Makes this endpoint's own descriptor ready, as a peer's ring would
+    /// (the watchdog's re-check): a receiver's doorbell gets a byte from a
+    /// writer opened for the moment, a sender's is drained by a reader
+    /// opened for the moment. Neither can raise `SIGPIPE`: a read-write
+    /// description is a reader itself.
+    #[cold]
+    pub(crate) fn poke_own(&self) {
+        match self.side {
+            BellSide::Receiver => {
+                if let Ok(w) = fifo::reopen(self.bells.data.as_fd(), Access::ReadWrite) {
+                    fifo::ring(w.as_fd());
+                }
+            }
+            BellSide::Sender => {
+                if let Ok(r) = fifo::reopen(self.bells.room.as_fd(), Access::Read) {
+                    fifo::drain(r.as_fd());
+                }
             }
         }
     }

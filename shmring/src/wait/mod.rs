@@ -44,6 +44,8 @@
 //! once more: both only when somebody sleeps, never on the fast path.
 
 pub(crate) mod doorbell;
+#[cfg(not(shmring_loom))]
+pub(crate) mod watchdog;
 
 use crate::layout::WaitWords;
 use crate::sync::{Ordering, heavy_fence, light_fence};

@@ -214,7 +214,7 @@ impl Mpmc {
             // again (and stop counting on their placeholder reader).
             wait::notify_all(&self.mem.control().not_full, &bell);
         }
-        Ok(Arc::new(Endpoint {
+        Ok(Arc::new_cyclic(|this| Endpoint {
             _memory: Arc::clone(&self.backing.memory),
             mem: self.mem,
             locks: self.backing.locks.clone(),
@@ -225,6 +225,8 @@ impl Mpmc {
             end,
             liveness: LivenessThrottle::new(),
             bell,
+            this: this.clone(),
+            recheck_asked: crate::sync::AtomicU32::new(0),
         }))
     }
 
@@ -356,6 +358,10 @@ pub(crate) struct Endpoint {
     end: End,
     liveness: LivenessThrottle,
     bell: Bell,
+    /// A weak self, for the watchdog (`wait/watchdog.rs`).
+    this: std::sync::Weak<Endpoint>,
+    /// 1 while a watchdog re-check is pending.
+    recheck_asked: crate::sync::AtomicU32,
 }
 
 impl Endpoint {
@@ -379,6 +385,29 @@ impl Endpoint {
         }
         self.reap_both(self.end);
         true
+    }
+}
+
+impl Endpoint {
+    /// Asks the watchdog to ring this endpoint's own doorbell after the
+    /// liveness interval (once at a time): its descriptor waiter then arms
+    /// again, which reaps a holder that died meanwhile.
+    #[cold]
+    fn recheck_later(&self) {
+        #[cfg(not(shmring_loom))]
+        // Relaxed: a de-duplication hint; a second request is harmless.
+        if self.recheck_asked.swap(1, crate::sync::Ordering::Relaxed) == 0 {
+            let this: std::sync::Weak<dyn wait::watchdog::Poke> = self.this.clone();
+            wait::watchdog::poke_later(this);
+        }
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl wait::watchdog::Poke for Endpoint {
+    fn poke(&self) {
+        self.recheck_asked.store(0, crate::sync::Ordering::Relaxed);
+        self.bell.poke_own();
     }
 }
 

@@ -110,10 +110,11 @@ impl Receiver {
     ///
     /// Nobody wakes a descriptor waiter to check liveness, so arming
     /// checks it, unthrottled, when something may be stuck: no sender
-    /// holds the doorbell (all may be dead), or a slot is claimed but not
-    /// published (its sender may have died writing it, and later messages
-    /// would wait behind it for ever). A live writer in the middle of its
-    /// message costs one look at the registry; it rings when it publishes.
+    /// holds the doorbell (all may be dead), or the next slot is claimed
+    /// but not published (its sender may have died writing it, and later
+    /// messages would wait behind it for ever). If that sender still
+    /// lives, it rings when it publishes; in case it dies first, the
+    /// watchdog rings this receiver's doorbell after the liveness interval.
     #[cold]
     fn arm(&self) -> Look {
         let mem = &self.endpoint.mem;
@@ -122,10 +123,13 @@ impl Receiver {
             if mem.has_message() || senders.gone() {
                 return Look::Again;
             }
-            if hint.maybe_gone || mem.messages_in_flight() > 0 {
+            if hint.maybe_gone || mem.message_held() {
                 let gone = self.endpoint.reap_both(End::Send);
                 if gone || mem.has_message() {
                     return Look::Again;
+                }
+                if mem.message_held() {
+                    self.endpoint.recheck_later();
                 }
             }
             Look::Armed

@@ -145,9 +145,12 @@ impl Sender {
     /// is "again": the loop's first check then says disconnected.
     ///
     /// Nobody wakes a descriptor waiter to check liveness, so arming
-    /// checks it, unthrottled: a receiver that died holding the slot this
-    /// level waits for would otherwise block it for ever (live receivers
-    /// ring only when they free a slot).
+    /// checks it, unthrottled, when something may be stuck: no receiver
+    /// holds the doorbell (all may be dead), or the slot this level waits
+    /// for is held by a receiver (which may have died holding it; live
+    /// receivers ring only when they free a slot). If that receiver still
+    /// lives, it rings when it lets go; in case it dies first, the
+    /// watchdog rings this sender's doorbell after the liveness interval.
     #[cold]
     fn arm(&self) -> Look {
         let mem = &self.endpoint.mem;
@@ -155,13 +158,18 @@ impl Sender {
         if receivers.ever_attached() {
             self.endpoint.bell.peer_seen();
         }
-        wait::arm(&mem.control().not_full, &self.endpoint.bell, |_| {
+        wait::arm(&mem.control().not_full, &self.endpoint.bell, |hint| {
             if mem.has_room(self.priority) || receivers.gone() {
                 return Look::Again;
             }
-            let gone = self.endpoint.reap_both(End::Receive);
-            if gone || mem.has_room(self.priority) {
-                return Look::Again;
+            if hint.maybe_gone || mem.room_held(self.priority) {
+                let gone = self.endpoint.reap_both(End::Receive);
+                if gone || mem.has_room(self.priority) {
+                    return Look::Again;
+                }
+                if mem.room_held(self.priority) {
+                    self.endpoint.recheck_later();
+                }
             }
             Look::Armed
         })
