@@ -1,13 +1,31 @@
 //! `cargo bench --bench latency`: round-trip and one-way latency of every
-//! mechanism at every size, next to the physical limit.
+//! mechanism at every size, next to the physical limit; the rows that
+//! wait in `epoll_wait` (and, with the `tokio` feature, the tokio rows at
+//! 64 bytes) also next to the kernel's baselines of their group.
 
 use shmring_benches::mechanism::Mechanism;
-use shmring_benches::report::{self, Report, Row};
+use shmring_benches::report::{self, Ratio, Report, Row};
 use shmring_benches::runner::{Runner, median};
 
 fn main() -> shmring_benches::Result<()> {
     let plan = shmring_benches::plan::Plan::from_env();
-    let total = plan.sizes.len() * Mechanism::LATENCY.len();
+    let tokio_rows: &[Mechanism] = if cfg!(feature = "tokio") {
+        &Mechanism::TOKIO
+    } else {
+        &[]
+    };
+    let extra = |size: usize| -> &[Mechanism] {
+        if size == Mechanism::TOKIO_SIZE {
+            tokio_rows
+        } else {
+            &[]
+        }
+    };
+    let total = plan
+        .sizes
+        .iter()
+        .map(|&size| Mechanism::LATENCY.len() + extra(size).len())
+        .sum();
     let mut runner = Runner::new("latency", total, env!("CARGO_BIN_EXE_shmring-bench-peer"));
     // The machine's speed drifts over minutes: the limit (one 8-byte
     // word) is measured again before each size, and each row's ratio is
@@ -16,7 +34,8 @@ fn main() -> shmring_benches::Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     for &size in &plan.sizes {
         let limit = runner.latency(Mechanism::Limit, 8);
-        for mechanism in Mechanism::LATENCY.into_iter().skip(1) {
+        let mechanisms = Mechanism::LATENCY.iter().skip(1).chain(extra(size));
+        for &mechanism in mechanisms {
             for mut row in runner.latency(mechanism, size) {
                 let reference = limit.iter().find(|l| l.pattern == row.pattern);
                 row.ratio_to_limit = reference
@@ -29,6 +48,7 @@ fn main() -> shmring_benches::Result<()> {
         }
         limits.extend(limit);
     }
+    compare_with_baselines(&mut rows);
     let mut all: Vec<Row> = ["round-trip", "one-way"]
         .into_iter()
         .map(|pattern| merged_limit(&limits, pattern))
@@ -44,6 +64,36 @@ fn main() -> shmring_benches::Result<()> {
     println!("{}\n{table}", report::machine_line(&report.machine));
     println!("written to {}", dir.display());
     Ok(())
+}
+
+/// Each row of a group with baselines (`Mechanism::baselines`) gets its
+/// p50 over each baseline's, same size and pattern, same run.
+fn compare_with_baselines(rows: &mut [Row]) {
+    let p50_of = |rows: &[Row], key: &str, pattern: &str, size: usize| {
+        rows.iter()
+            .find(|r| r.mechanism == key && r.pattern == pattern && r.size == size)
+            .and_then(|r| r.p50_ns)
+            .filter(|&p| p > 0)
+    };
+    let ratios: Vec<Vec<Ratio>> = rows
+        .iter()
+        .map(|row| {
+            let baselines = Mechanism::from_key(&row.mechanism).map_or(&[][..], |m| m.baselines());
+            baselines
+                .iter()
+                .filter_map(|b| {
+                    let theirs = p50_of(rows, b.key(), &row.pattern, row.size)?;
+                    Some(Ratio {
+                        to: b.key().to_string(),
+                        value: row.p50_ns? as f64 / theirs as f64,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    for (row, ratios) in rows.iter_mut().zip(ratios) {
+        row.ratios = ratios;
+    }
 }
 
 /// One limit row from its measurements before each size: the median of

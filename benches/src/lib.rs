@@ -17,6 +17,8 @@ pub mod plot;
 pub mod progress;
 pub mod report;
 pub mod runner;
+#[cfg(feature = "tokio")]
+pub mod tokio_rows;
 pub mod traffic;
 pub mod watchdog;
 

@@ -38,13 +38,39 @@ pub enum Mechanism {
     EventfdShm,
     /// crossbeam-channel between two threads of one process.
     CrossbeamChannel,
+    /// shmring SPSC, each side waiting in `epoll_wait` on its endpoint's
+    /// descriptor (`try_recv` until empty, then wait).
+    SpscEpoll,
+    /// shmring MPMC (one sender, one receiver), waiting as [`Mechanism::SpscEpoll`].
+    MpmcEpoll,
+    /// Anonymous pipe, each side waiting in `epoll_wait` before `read`.
+    PipeEpoll,
+    /// eventfd + shared memory, each side waiting in `epoll_wait` on its
+    /// eventfd before reading it.
+    EventfdEpoll,
+    /// tokio: shmring SPSC rings through `readiness::tokio` (AsyncFd),
+    /// one task on each of two current-thread runtimes (two threads).
+    TokioSpsc,
+    /// tokio: a `UnixStream::pair`, fixed-size frames, arranged as
+    /// [`Mechanism::TokioSpsc`].
+    TokioUnixStream,
+    /// tokio: `tokio::sync::mpsc` of owned buffers, arranged as
+    /// [`Mechanism::TokioSpsc`].
+    TokioMpsc,
+    /// tokio: shmring SPSC rings through `readiness::tokio`, two tasks of
+    /// one multi-thread runtime (two workers).
+    TokioMtSpsc,
+    /// tokio: a `UnixStream::pair`, arranged as [`Mechanism::TokioMtSpsc`].
+    TokioMtUnixStream,
+    /// tokio: `tokio::sync::mpsc`, arranged as [`Mechanism::TokioMtSpsc`].
+    TokioMtMpsc,
 }
 
 use Mechanism::*;
 
 impl Mechanism {
     /// Rows of the latency bench, the physical limit first.
-    pub const LATENCY: [Mechanism; 13] = [
+    pub const LATENCY: [Mechanism; 17] = [
         Limit,
         SpscSpin,
         SpscSpinPark,
@@ -58,7 +84,35 @@ impl Mechanism {
         SysvMq,
         EventfdShm,
         CrossbeamChannel,
+        SpscEpoll,
+        MpmcEpoll,
+        PipeEpoll,
+        EventfdEpoll,
     ];
+
+    /// Latency rows whose sides wait in `epoll_wait`, compared with
+    /// [`EPOLL_BASELINES`](Self::EPOLL_BASELINES) as well as the limit.
+    pub const EPOLL: [Mechanism; 4] = [SpscEpoll, MpmcEpoll, PipeEpoll, EventfdEpoll];
+
+    /// What an epoll row is compared with: the kernel's own, waiting the
+    /// same way.
+    pub const EPOLL_BASELINES: [Mechanism; 2] = [PipeEpoll, EventfdEpoll];
+
+    /// Latency rows between two tokio tasks (feature `tokio`), measured
+    /// at [`TOKIO_SIZE`](Self::TOKIO_SIZE) only: each transport on two
+    /// current-thread runtimes (one per CPU), then on one multi-thread
+    /// runtime.
+    pub const TOKIO: [Mechanism; 6] = [
+        TokioSpsc,
+        TokioUnixStream,
+        TokioMpsc,
+        TokioMtSpsc,
+        TokioMtUnixStream,
+        TokioMtMpsc,
+    ];
+
+    /// The one message size of the tokio rows.
+    pub const TOKIO_SIZE: usize = 64;
 
     /// Rows of the throughput bench, the memcpy ceiling first.
     pub const THROUGHPUT: [Mechanism; 15] = [
@@ -80,7 +134,7 @@ impl Mechanism {
     ];
 
     /// Every mechanism.
-    pub const ALL: [Mechanism; 16] = [
+    pub const ALL: [Mechanism; 26] = [
         Limit,
         Memcpy,
         SpscSpin,
@@ -97,6 +151,16 @@ impl Mechanism {
         SysvMq,
         EventfdShm,
         CrossbeamChannel,
+        SpscEpoll,
+        MpmcEpoll,
+        PipeEpoll,
+        EventfdEpoll,
+        TokioSpsc,
+        TokioUnixStream,
+        TokioMpsc,
+        TokioMtSpsc,
+        TokioMtUnixStream,
+        TokioMtMpsc,
     ];
 
     /// Short name, used on the peer's command line and in report.json.
@@ -118,6 +182,16 @@ impl Mechanism {
             SysvMq => "sysv-mq",
             EventfdShm => "eventfd-shm",
             CrossbeamChannel => "crossbeam-channel",
+            SpscEpoll => "spsc-epoll",
+            MpmcEpoll => "mpmc-epoll",
+            PipeEpoll => "pipe-epoll",
+            EventfdEpoll => "eventfd-shm-epoll",
+            TokioSpsc => "tokio-spsc",
+            TokioUnixStream => "tokio-unix-stream",
+            TokioMpsc => "tokio-mpsc",
+            TokioMtSpsc => "tokio-mt-spsc",
+            TokioMtUnixStream => "tokio-mt-unix-stream",
+            TokioMtMpsc => "tokio-mt-mpsc",
         }
     }
 
@@ -145,13 +219,56 @@ impl Mechanism {
             SysvMq => "System V message queue",
             EventfdShm => "eventfd + shared memory",
             CrossbeamChannel => "crossbeam-channel (threads)",
+            SpscEpoll => "shmring SPSC, epoll_wait",
+            MpmcEpoll => "shmring MPMC, epoll_wait",
+            PipeEpoll => "pipe + epoll",
+            EventfdEpoll => "eventfd + shared memory + epoll",
+            TokioSpsc => "tokio, 2 runtimes: shmring SPSC (AsyncFd)",
+            TokioUnixStream => "tokio, 2 runtimes: UNIX socket pair",
+            TokioMpsc => "tokio, 2 runtimes: sync::mpsc",
+            TokioMtSpsc => "tokio, multi-thread: shmring SPSC (AsyncFd)",
+            TokioMtUnixStream => "tokio, multi-thread: UNIX socket pair",
+            TokioMtMpsc => "tokio, multi-thread: sync::mpsc",
         }
     }
 
     /// Whether the second side is a thread of the bench process (no peer
     /// process is spawned).
     pub fn in_process(self) -> bool {
-        matches!(self, Memcpy | CrossbeamChannel)
+        matches!(self, Memcpy | CrossbeamChannel) || self.is_tokio()
+    }
+
+    /// What to know when reading this row's numbers, if anything.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            TokioSpsc | TokioUnixStream | TokioMpsc => Some(
+                "one process: one task on each of two current-thread runtimes, \
+                 each on its own thread pinned to its own CPU",
+            ),
+            TokioMtSpsc | TokioMtUnixStream | TokioMtMpsc => Some(
+                "one process: two tasks of one multi-thread runtime (2 workers, one pinned \
+                 to each CPU); tokio runs them on one worker or on both, which moves p50 \
+                 between runs",
+            ),
+            _ => None,
+        }
+    }
+
+    /// Whether both sides are tasks of a tokio runtime.
+    pub fn is_tokio(self) -> bool {
+        Mechanism::TOKIO.contains(&self)
+    }
+
+    /// The rows this one is also compared with (p50 over theirs, same
+    /// size and pattern, same run), beside the physical limit: the kernel
+    /// baselines of its group.
+    pub fn baselines(self) -> &'static [Mechanism] {
+        match self {
+            SpscEpoll | MpmcEpoll | PipeEpoll | EventfdEpoll => &Mechanism::EPOLL_BASELINES,
+            TokioSpsc | TokioUnixStream | TokioMpsc => &[TokioUnixStream],
+            TokioMtSpsc | TokioMtUnixStream | TokioMtMpsc => &[TokioMtUnixStream],
+            _ => &[],
+        }
     }
 
     /// Why this mechanism cannot carry `size`-byte messages at all, when

@@ -40,6 +40,11 @@ pub struct Row {
     pub ratio_to_limit: Option<f64>,
     /// Throughput only: messages/s over the pipe's at the same size.
     pub ratio_to_pipe: Option<f64>,
+    /// Latency rows of a group with kernel baselines (the epoll rows, the
+    /// tokio rows; see `Mechanism::baselines`): p50 over each baseline's
+    /// p50, same size and pattern, same run.
+    #[serde(default)]
+    pub ratios: Vec<Ratio>,
     /// Measured runs the medians are taken over.
     pub runs: usize,
     /// Why a row has no numbers, or what to know when reading them.
@@ -62,6 +67,7 @@ impl Row {
             bytes_per_s: None,
             ratio_to_limit: None,
             ratio_to_pipe: None,
+            ratios: Vec::new(),
             runs: 0,
             note: None,
         }
@@ -70,6 +76,22 @@ impl Row {
     /// Whether the row carries a measurement.
     pub fn measured(&self) -> bool {
         self.p50_ns.is_some() || self.msgs_per_s.is_some()
+    }
+}
+
+/// A row's p50 over another row's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ratio {
+    /// The other row's mechanism key.
+    pub to: String,
+    /// This row's p50 over the other's.
+    pub value: f64,
+}
+
+impl Row {
+    /// This row's ratio to the row of mechanism `key`, if measured.
+    pub fn ratio_to(&self, key: &str) -> Option<f64> {
+        self.ratios.iter().find(|r| r.to == key).map(|r| r.value)
     }
 }
 
@@ -237,7 +259,7 @@ pub fn machine_line(m: &Machine) -> String {
 /// The markdown table of one bench target's rows.
 pub fn table(part: &str, rows: &[Row]) -> String {
     match part {
-        "latency" => latency_table(rows),
+        "latency" => latency_table(rows) + &comparison_tables(rows),
         _ => throughput_table(rows),
     }
 }
@@ -316,6 +338,66 @@ fn latency_table(rows: &[Row]) -> String {
             latency_cells(one_way),
             rt.note.as_deref().unwrap_or("")
         );
+    }
+    out
+}
+
+/// The label of the mechanism `key`, for a column header.
+fn label_of(key: &str) -> &str {
+    crate::mechanism::Mechanism::from_key(key).map_or(key, |m| m.label())
+}
+
+/// One table per group of rows compared with the same baselines (the
+/// epoll rows with pipe + epoll and eventfd + epoll, the tokio rows with
+/// tokio's UNIX socket): p50 and its ratio to each baseline, round trip
+/// and one-way.
+fn comparison_tables(rows: &[Row]) -> String {
+    let keys_of = |r: &Row| -> Vec<String> { r.ratios.iter().map(|x| x.to.clone()).collect() };
+    let mut groups: Vec<Vec<String>> = Vec::new();
+    for r in rows.iter().filter(|r| r.pattern == "round-trip") {
+        let keys = keys_of(r);
+        if !keys.is_empty() && !groups.contains(&keys) {
+            groups.push(keys);
+        }
+    }
+    let mut out = String::new();
+    for keys in groups {
+        let labels: Vec<&str> = keys.iter().map(|k| label_of(k)).collect();
+        let ratio_headers: String = labels.iter().map(|l| format!(" × {l} |")).collect();
+        let ratio_align = " ---: |".repeat(keys.len());
+        let _ = write!(
+            out,
+            "\n## Round trips next to {} (× = p50 over theirs, same size, same run)\n\n\
+             | mechanism | size | round trip p50 | p99 |{ratio_headers} one-way p50 |{ratio_headers} note |\n\
+             |---|---:|---:|---:|{ratio_align} ---: |{ratio_align}---|\n",
+            labels.join(" and ")
+        );
+        for rt in rows
+            .iter()
+            .filter(|r| r.pattern == "round-trip" && keys_of(r) == keys)
+        {
+            let one_way = rows.iter().find(|r| {
+                r.pattern == "one-way" && r.mechanism == rt.mechanism && r.size == rt.size
+            });
+            let cells = |row: Option<&Row>, with_p99: bool| -> String {
+                let row = row.filter(|r| r.measured());
+                let mut cells = vec![row.and_then(|r| r.p50_ns).map_or("—".into(), nanos)];
+                if with_p99 {
+                    cells.push(row.and_then(|r| r.p99_ns).map_or("—".into(), nanos));
+                }
+                cells.extend(keys.iter().map(|k| ratio(row.and_then(|r| r.ratio_to(k)))));
+                cells.join(" | ")
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                rt.label,
+                size_label(rt.size),
+                cells(Some(rt), true),
+                cells(one_way, false),
+                rt.note.as_deref().unwrap_or("")
+            );
+        }
     }
     out
 }

@@ -65,6 +65,11 @@ impl Runner {
             Ok((rtt, oneway)) => {
                 fill_latency(&mut round_trip, &rtt);
                 fill_latency(&mut one_way, &oneway);
+                if let Some(note) = mechanism.note() {
+                    for row in [&mut round_trip, &mut one_way] {
+                        row.note.get_or_insert_with(|| note.to_string());
+                    }
+                }
                 self.progress.finish(&format!(
                     "round trip p50 {}, one-way p50 {}",
                     nanos(round_trip.p50_ns.unwrap_or(0)),
@@ -116,6 +121,12 @@ impl Runner {
         let plan = self.plan.clone();
         let sender = RoundTrips { size, plan };
         let row = format!("{mechanism}, {} (latency)", size_label(size));
+        if mechanism.is_tokio() {
+            self.watchdog.arm(&row, self.plan.row_limit);
+            let outcome = tokio_row(mechanism, size, &self.plan, self.cpus);
+            self.watchdog.disarm();
+            return outcome;
+        }
         if mechanism.in_process() {
             let (ours, theirs) = link::in_process_pair(size, Pattern::RoundTrip);
             return self.in_process(&row, ours, theirs, sender, EchoThread);
@@ -199,6 +210,26 @@ impl Runner {
         self.watchdog.disarm();
         Ok((ours?, theirs?))
     }
+}
+
+#[cfg(feature = "tokio")]
+fn tokio_row(
+    mechanism: Mechanism,
+    size: usize,
+    plan: &Plan,
+    cpus: Option<(usize, usize)>,
+) -> Result<(Vec<LatencyRun>, Vec<LatencyRun>)> {
+    crate::tokio_rows::measure(mechanism, size, plan, cpus)
+}
+
+#[cfg(not(feature = "tokio"))]
+fn tokio_row(
+    mechanism: Mechanism,
+    _: usize,
+    _: &Plan,
+    _: Option<(usize, usize)>,
+) -> Result<(Vec<LatencyRun>, Vec<LatencyRun>)> {
+    Err(format!("{mechanism}: shmring-benches was built without its `tokio` feature").into())
 }
 
 fn explain(err: &(dyn std::error::Error + Send + Sync + 'static)) -> String {

@@ -59,7 +59,7 @@ pub fn first_word(msg: &[u8]) -> Result<u64> {
 }
 
 #[inline]
-fn set_first_word(msg: &mut [u8], word: u64) {
+pub(crate) fn set_first_word(msg: &mut [u8], word: u64) {
     msg[..8].copy_from_slice(&word.to_ne_bytes());
 }
 
@@ -84,7 +84,7 @@ pub struct LatencyRun {
 }
 
 impl LatencyRun {
-    fn of(h: &Histogram<u64>) -> LatencyRun {
+    pub(crate) fn of(h: &Histogram<u64>) -> LatencyRun {
         LatencyRun {
             p50: h.value_at_quantile(0.5),
             p99: h.value_at_quantile(0.99),
@@ -106,7 +106,7 @@ pub struct ThroughputRun {
     pub nanos: u64,
 }
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     // 1 ns to 100 s at 3 significant digits; recording saturates there.
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
 }
@@ -273,7 +273,7 @@ fn send_for(
 /// without this a zero-copy receiver would be measured doing less work
 /// than one that must copy the message out of the kernel first.
 #[inline]
-fn read_whole(msg: &[u8]) {
+pub(crate) fn read_whole(msg: &[u8]) {
     let sum = msg.chunks_exact(8).fold(0u64, |acc, word| {
         acc.wrapping_add(u64::from_ne_bytes(word.try_into().unwrap_or_default()))
     });

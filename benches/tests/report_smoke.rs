@@ -76,8 +76,48 @@ fn the_last_run_left_a_complete_report() {
         );
     }
 
+    // The rows waiting in epoll_wait (and the tokio rows, in a run built
+    // with the `tokio` feature) carry their ratios to their baselines.
+    let measured = |key: &str, pattern: &str, size: usize| {
+        report
+            .rows
+            .iter()
+            .any(|r| r.mechanism == key && r.pattern == pattern && r.size == size && r.measured())
+    };
+    for m in Mechanism::EPOLL.iter().chain(&Mechanism::TOKIO) {
+        for row in report
+            .rows
+            .iter()
+            .filter(|r| r.mechanism == m.key() && r.measured())
+        {
+            for b in m.baselines() {
+                if measured(b.key(), &row.pattern, row.size) {
+                    assert!(
+                        row.ratio_to(b.key()).is_some_and(|r| r > 0.0),
+                        "{} {} {} B: no ratio to {}",
+                        m.key(),
+                        row.pattern,
+                        row.size,
+                        b.key()
+                    );
+                }
+            }
+        }
+    }
+    let is_tokio = |key: &str| Mechanism::TOKIO.iter().any(|m| m.key() == key);
+    if report.rows.iter().any(|r| is_tokio(&r.mechanism)) {
+        for m in Mechanism::TOKIO {
+            assert!(
+                measured(m.key(), "round-trip", Mechanism::TOKIO_SIZE),
+                "{} measured nothing",
+                m.key()
+            );
+        }
+    }
+
     let markdown = std::fs::read_to_string(dir.join("report.md")).expect("report.md");
     assert!(markdown.contains("## Latency") && markdown.contains("## Throughput"));
+    assert!(markdown.contains("## Round trips next to"));
     for plot in ["latency.svg", "throughput.svg"] {
         let svg = std::fs::read_to_string(dir.join(plot)).expect(plot);
         assert!(

@@ -7,7 +7,7 @@
 use super::shared_memory::SharedFile;
 use crate::Result;
 use crate::traffic::{Rx, Tx};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use std::sync::Arc;
 
@@ -70,6 +70,14 @@ impl EventRx {
             spaces,
             buf,
         }
+    }
+}
+
+impl AsFd for EventRx {
+    /// The `items` counter: readable while a message is waiting (what
+    /// the epoll row waits on before each receive).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.items.as_fd()
     }
 }
 

@@ -5,6 +5,7 @@
 //! measuring loops are generic over them ([`Driver`]), so no row pays for
 //! dynamic dispatch and every row runs the same loop.
 
+pub mod epoll;
 pub mod eventfd_shm;
 pub mod fd_stream;
 pub mod kernel_queues;
@@ -15,6 +16,7 @@ pub mod shared_memory;
 use crate::mechanism::Mechanism;
 use crate::traffic::{Rx, Tx};
 use crate::{Error, Result};
+use epoll::{EpollStreamRx, EpollStreamTx, WaitFirst};
 use eventfd_shm::{EventRx, EventTx, STREAM_SLOTS, Slots};
 use fd_stream::{PacketRx, PacketTx, StreamRx, StreamTx};
 use kernel_queues::{PosixQueue, SysvQueue};
@@ -108,6 +110,10 @@ pub enum AnyEnds {
     SysvMq(Ends<SysvQueue, SysvQueue>),
     /// eventfd + shared memory.
     Eventfd(Ends<EventTx, EventRx>),
+    /// Pipe, waiting in `epoll_wait`.
+    EpollStream(Ends<EpollStreamTx, EpollStreamRx>),
+    /// eventfd + shared memory, waiting in `epoll_wait`.
+    EventfdEpoll(Ends<EventTx, WaitFirst<EventRx>>),
     /// crossbeam-channel.
     Crossbeam(Ends<ChannelTx, ChannelRx>),
 }
@@ -124,6 +130,8 @@ impl AnyEnds {
             AnyEnds::PosixMq(e) => driver.drive(e),
             AnyEnds::SysvMq(e) => driver.drive(e),
             AnyEnds::Eventfd(e) => driver.drive(e),
+            AnyEnds::EpollStream(e) => driver.drive(e),
+            AnyEnds::EventfdEpoll(e) => driver.drive(e),
             AnyEnds::Crossbeam(e) => driver.drive(e),
         }
     }
@@ -283,7 +291,7 @@ static NEXT_TAG: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other row, process or test uses (`shmring-` prefixed so that
 /// CI's leftover check sees it).
-fn unique_tag() -> String {
+pub(crate) fn unique_tag() -> String {
     format!(
         "shmring-bench-{}-{}",
         std::process::id(),
@@ -305,7 +313,14 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
     let mut cleanup = Cleanup::default();
     let mut handover = PeerHandover::default();
     let ends = match mechanism {
-        Mechanism::Memcpy | Mechanism::CrossbeamChannel => {
+        Mechanism::Memcpy
+        | Mechanism::CrossbeamChannel
+        | Mechanism::TokioSpsc
+        | Mechanism::TokioUnixStream
+        | Mechanism::TokioMpsc
+        | Mechanism::TokioMtSpsc
+        | Mechanism::TokioMtUnixStream
+        | Mechanism::TokioMtMpsc => {
             return Err(format!("{mechanism} runs in one process").into());
         }
         Mechanism::Limit => {
@@ -323,7 +338,9 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
         | Mechanism::SpscPark
         | Mechanism::SpscZeroCopy
         | Mechanism::Mpmc
-        | Mechanism::MpmcZeroCopy => {
+        | Mechanism::MpmcZeroCopy
+        | Mechanism::SpscEpoll
+        | Mechanism::MpmcEpoll => {
             let ends = rings::open(
                 mechanism,
                 size,
@@ -335,21 +352,18 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
             handover.spec = tag;
             ends
         }
-        Mechanism::Pipe => {
+        Mechanism::Pipe | Mechanism::PipeEpoll => {
             use rustix::pipe::{PipeFlags, pipe_with};
             let (up_r, up_w) = pipe_with(PipeFlags::CLOEXEC)?;
             handover.stdin = Some(up_r);
             let rx = if round_trip {
                 let (down_r, down_w) = pipe_with(PipeFlags::CLOEXEC)?;
                 handover.stdout = Some(down_w);
-                Some(StreamRx::new(down_r, size))
+                Some(down_r)
             } else {
                 None
             };
-            AnyEnds::Stream(Ends {
-                tx: Some(StreamTx(up_w)),
-                rx,
-            })
+            stream_ends(mechanism, Some(up_w), rx, size)?
         }
         Mechanism::Fifo => {
             let dir = std::env::temp_dir().join(&tag);
@@ -447,8 +461,11 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
                 rx: round_trip.then(|| SysvQueue::new(id, 2, size)),
             })
         }
-        Mechanism::EventfdShm => {
+        Mechanism::EventfdShm | Mechanism::EventfdEpoll => {
             use rustix::event::{EventfdFlags, eventfd};
+            if mechanism == Mechanism::EventfdEpoll && !round_trip {
+                return Err(format!("{mechanism} is measured as round trips only").into());
+            }
             let flags = EventfdFlags::CLOEXEC | EventfdFlags::SEMAPHORE;
             let slots = if round_trip { 1 } else { STREAM_SLOTS };
             let file = Arc::new(SharedFile::create(&tag, 2 * slots * size)?);
@@ -469,10 +486,11 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
                     base: slots * size,
                     ..up.clone()
                 };
-                AnyEnds::Eventfd(Ends {
-                    tx: Some(EventTx::new(up, up_items, None)),
-                    rx: Some(EventRx::new(down, down_items, None)),
-                })
+                eventfd_ends(
+                    mechanism,
+                    EventTx::new(up, up_items, None),
+                    EventRx::new(down, down_items, None),
+                )?
             } else {
                 let spaces = eventfd(slots as u32, flags)?;
                 handover.stdout = Some(spaces.as_fd().try_clone_to_owned()?);
@@ -525,7 +543,14 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
     let stdin = || std::io::stdin().as_fd().try_clone_to_owned();
     let stdout = || std::io::stdout().as_fd().try_clone_to_owned();
     Ok(match mechanism {
-        Mechanism::Memcpy | Mechanism::CrossbeamChannel => {
+        Mechanism::Memcpy
+        | Mechanism::CrossbeamChannel
+        | Mechanism::TokioSpsc
+        | Mechanism::TokioUnixStream
+        | Mechanism::TokioMpsc
+        | Mechanism::TokioMtSpsc
+        | Mechanism::TokioMtUnixStream
+        | Mechanism::TokioMtMpsc => {
             return Err(format!("{mechanism} has no peer process").into());
         }
         Mechanism::Limit => {
@@ -540,13 +565,17 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
         | Mechanism::SpscPark
         | Mechanism::SpscZeroCopy
         | Mechanism::Mpmc
-        | Mechanism::MpmcZeroCopy => {
+        | Mechanism::MpmcZeroCopy
+        | Mechanism::SpscEpoll
+        | Mechanism::MpmcEpoll => {
             rings::open(mechanism, size, pattern, spec, Side::Peer, &mut Vec::new())?
         }
-        Mechanism::Pipe | Mechanism::UnixStream => AnyEnds::Stream(Ends {
-            tx: round_trip.then(stdout).transpose()?.map(StreamTx),
-            rx: Some(StreamRx::new(stdin()?, size)),
-        }),
+        Mechanism::Pipe | Mechanism::PipeEpoll | Mechanism::UnixStream => stream_ends(
+            mechanism,
+            round_trip.then(stdout).transpose()?,
+            Some(stdin()?),
+            size,
+        )?,
         Mechanism::Fifo => {
             use rustix::fs::{Mode, OFlags, open};
             let dir = PathBuf::from(spec);
@@ -587,7 +616,7 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
                 rx: Some(SysvQueue::new(id, 1, size)),
             })
         }
-        Mechanism::EventfdShm => {
+        Mechanism::EventfdShm | Mechanism::EventfdEpoll => {
             let (name, slots) = spec.split_once(':').ok_or("eventfd spec is NAME:SLOTS")?;
             let slots: usize = slots.parse()?;
             let file = Arc::new(SharedFile::open(name)?);
@@ -602,10 +631,11 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
                     base: slots * size,
                     ..up.clone()
                 };
-                AnyEnds::Eventfd(Ends {
-                    tx: Some(EventTx::new(down, stdout()?, None)),
-                    rx: Some(EventRx::new(up, stdin()?, None)),
-                })
+                eventfd_ends(
+                    mechanism,
+                    EventTx::new(down, stdout()?, None),
+                    EventRx::new(up, stdin()?, None),
+                )?
             } else {
                 AnyEnds::Eventfd(Ends {
                     tx: None,
@@ -613,5 +643,42 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
                 })
             }
         }
+    })
+}
+
+/// A byte stream's ends: blocking (pipe, UNIX stream socket), or waiting
+/// in `epoll_wait` (pipe + epoll).
+fn stream_ends(
+    mechanism: Mechanism,
+    tx: Option<OwnedFd>,
+    rx: Option<OwnedFd>,
+    size: usize,
+) -> Result<AnyEnds> {
+    Ok(if mechanism == Mechanism::PipeEpoll {
+        AnyEnds::EpollStream(Ends {
+            tx: tx.map(EpollStreamTx::new).transpose()?,
+            rx: rx.map(|fd| EpollStreamRx::new(fd, size)).transpose()?,
+        })
+    } else {
+        AnyEnds::Stream(Ends {
+            tx: tx.map(StreamTx),
+            rx: rx.map(|fd| StreamRx::new(fd, size)),
+        })
+    })
+}
+
+/// The round-trip ends of an eventfd row: blocking in `read`, or waiting
+/// in `epoll_wait` on the eventfd first (eventfd + epoll).
+fn eventfd_ends(mechanism: Mechanism, tx: EventTx, rx: EventRx) -> Result<AnyEnds> {
+    Ok(if mechanism == Mechanism::EventfdEpoll {
+        AnyEnds::EventfdEpoll(Ends {
+            tx: Some(tx),
+            rx: Some(WaitFirst::new(rx)?),
+        })
+    } else {
+        AnyEnds::Eventfd(Ends {
+            tx: Some(tx),
+            rx: Some(rx),
+        })
     })
 }

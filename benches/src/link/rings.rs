@@ -3,12 +3,13 @@
 //! [`MessageSender`]/[`MessageReceiver`]. The loops are monomorphised per
 //! kind (no dispatch per message); only [`open`] names the kinds.
 
+use super::epoll::{EpollRx, EpollTx};
 use super::{AnyEnds, Ends, Pattern};
 use crate::Result;
 use crate::mechanism::Mechanism;
 use crate::traffic::{FILL, Rx, Tx};
 use shmring::prelude::*;
-use shmring::{RingBuilder, RingGeometry, RingKind, WaitStrategy};
+use shmring::{RingBuilder, RingGeometry, RingKind, WaitStrategy, Waitable};
 
 /// `send`: one copy into the ring.
 #[derive(Debug)]
@@ -71,15 +72,23 @@ pub enum RingEnds<R: Ring> {
     Copy(Ends<SendTx<R::Sender>, CopyRx<R::Receiver>>),
     /// `reserve` + `commit`, and the guard read in place.
     ZeroCopy(Ends<ReserveTx<R::Sender>, GuardRx<R::Receiver>>),
+    /// `try_send`, and `try_recv` with the guard read in place, each side
+    /// waiting in `epoll_wait` on its endpoint's descriptor.
+    Epoll(Ends<EpollTx<R::Sender>, EpollRx<R::Receiver>>),
 }
 
-impl<R: Ring> RingEnds<R> {
+impl<R: Ring> RingEnds<R>
+where
+    R::Sender: Waitable,
+    R::Receiver: Waitable,
+{
     /// Runs `driver` over the concrete halves.
     pub fn drive<D: super::Driver>(self, driver: D) -> Result<D::Out> {
         match self {
             RingEnds::Guard(e) => driver.drive(e),
             RingEnds::Copy(e) => driver.drive(e),
             RingEnds::ZeroCopy(e) => driver.drive(e),
+            RingEnds::Epoll(e) => driver.drive(e),
         }
     }
 }
@@ -102,11 +111,14 @@ pub fn geometry(mechanism: Mechanism, size: usize) -> Option<RingGeometry> {
         Mechanism::SpscSpin
         | Mechanism::SpscSpinPark
         | Mechanism::SpscPark
-        | Mechanism::SpscZeroCopy => {
+        | Mechanism::SpscZeroCopy
+        | Mechanism::SpscEpoll
+        | Mechanism::TokioSpsc
+        | Mechanism::TokioMtSpsc => {
             let capacity = (4 * size).next_power_of_two().max(1 << 20);
             Some(RingGeometry::spsc(capacity).with_max_message(size))
         }
-        Mechanism::Mpmc | Mechanism::MpmcZeroCopy => {
+        Mechanism::Mpmc | Mechanism::MpmcZeroCopy | Mechanism::MpmcEpoll => {
             let slots = ((4 << 20) / size.max(1)).next_power_of_two().clamp(4, 1024);
             Some(RingGeometry::mpmc(slots, size))
         }
@@ -138,6 +150,7 @@ pub fn open(
         geometry,
         wait: wait_strategy(mechanism),
         zero_copy: matches!(mechanism, Mechanism::SpscZeroCopy | Mechanism::MpmcZeroCopy),
+        epoll: matches!(mechanism, Mechanism::SpscEpoll | Mechanism::MpmcEpoll),
         round_trip: pattern == Pattern::RoundTrip,
         size,
     };
@@ -152,12 +165,17 @@ struct Row {
     geometry: RingGeometry,
     wait: WaitStrategy,
     zero_copy: bool,
+    epoll: bool,
     round_trip: bool,
     size: usize,
 }
 
 impl Row {
-    fn open<R: Ring>(&self, tag: &str, side: Side, made: &mut Vec<String>) -> Result<RingEnds<R>> {
+    fn open<R: Ring>(&self, tag: &str, side: Side, made: &mut Vec<String>) -> Result<RingEnds<R>>
+    where
+        R::Sender: Waitable,
+        R::Receiver: Waitable,
+    {
         let builder = RingBuilder::<R>::new()
             .geometry(self.geometry)
             .wait_strategy(self.wait);
@@ -180,7 +198,12 @@ impl Row {
         };
         let tx = sends_on.map(R::sender).transpose()?;
         let rx = receives_on.map(R::receiver).transpose()?;
-        Ok(if self.zero_copy {
+        Ok(if self.epoll {
+            RingEnds::Epoll(Ends {
+                tx: tx.map(EpollTx::new),
+                rx: rx.map(EpollRx::new).transpose()?,
+            })
+        } else if self.zero_copy {
             RingEnds::ZeroCopy(Ends {
                 tx: tx.map(ReserveTx),
                 rx: rx.map(GuardRx),
