@@ -13,6 +13,7 @@
 
 pub mod claim;
 pub mod disconnect;
+pub mod doorbell;
 pub mod mpmc;
 pub mod spsc;
 pub mod wait;

@@ -1,8 +1,10 @@
 //! Proof that the models bite: built with `--cfg shmring_loom_broken`, the
 //! library publishes SPSC records with Relaxed instead of Release, its
-//! waiters skip the re-check after announcing themselves, and an MPMC
+//! waiters skip the re-check after announcing themselves, an MPMC
 //! receiver that frees a slot wakes any one sender instead of one of that
-//! slot's level (docs/verification.md). Each model below must then fail.
+//! slot's level, and an endpoint arming its doorbell resets it and looks
+//! at its condition without announcing itself (docs/verification.md).
+//! Each model below must then fail.
 //!
 //! A loom deadlock report can abort the process (it panics again while
 //! unwinding), so each broken model runs in a child process: this test
@@ -53,6 +55,12 @@ fn broken_level_wake_up_model() {
     builder.check(loom_tests::mpmc::room_on_one_level_wakes_a_sender_of_that_level);
 }
 
+#[test]
+#[ignore = "run by a_missing_doorbell_announcement_is_caught, in a child process"]
+fn broken_doorbell_model() {
+    loom::model(loom_tests::doorbell::consumer_waits_by_doorbell_for_empty_messages);
+}
+
 /// A Relaxed publication lets the consumer see a header before the
 /// payload: loom finds an execution where the bytes differ.
 #[test]
@@ -76,5 +84,15 @@ fn a_missing_recheck_is_caught() {
 #[test]
 fn a_wake_up_for_any_level_is_caught() {
     let text = run_expecting_failure("broken_level_wake_up_model");
+    assert!(text.contains("deadlock"), "{text}");
+}
+
+/// A consumer that arms its doorbell without announcing itself is never
+/// rung: a message published after its look leaves it waiting on the
+/// doorbell forever (loom: deadlock). Empty messages, so that the weakened
+/// publication plays no part.
+#[test]
+fn a_missing_doorbell_announcement_is_caught() {
+    let text = run_expecting_failure("broken_doorbell_model");
     assert!(text.contains("deadlock"), "{text}");
 }

@@ -6,7 +6,7 @@
 //! `disallowed-types` keeps every other module from naming `std` directly).
 //!
 //! Besides the atomics this module owns the two memory barriers of the
-//! waiter protocol (see `wait.rs`):
+//! waiter protocol (see `wait/mod.rs`):
 //!
 //! | function        | normal build                                   | loom            |
 //! |-----------------|------------------------------------------------|-----------------|

@@ -16,7 +16,7 @@ pub(crate) use header::SegmentHeader;
 
 use crate::sync::AtomicU32;
 
-/// A futex word and the count of processes sleeping on it (`wait.rs`).
+/// A futex word and the count of processes sleeping on it, and the doorbell bit (`wait/`).
 #[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct WaitWords {

@@ -36,7 +36,7 @@
 //!                                              ring the doorbell
 //! ```
 //!
-//! As in `wait.rs`, the fences make it impossible that the waker misses
+//! As in `wait/mod.rs`, the fences make it impossible that the waker misses
 //! `ARMED` while the waiter misses the condition. The reset comes before
 //! the announcement, so a ring after it stays in the FIFO until the waiter
 //! polls. Endpoints arm on their own: once its descriptor has been taken
@@ -325,6 +325,18 @@ impl Bell {
         self.watched.store(1, Ordering::Relaxed);
     }
 
+    /// What an endpoint's arming answers when its check found work: the
+    /// reset that came first may have taken the descriptor's readiness
+    /// while a message (or room) was there, so it is given back (one
+    /// system call, on this race only). Without it, a caller that takes
+    /// one message per wake-up and waits again would sleep beside a second
+    /// message published before the announcement, which rang nobody.
+    #[cold]
+    pub(crate) fn found_work(&self) -> Look {
+        self.poke_own();
+        Look::Again
+    }
+
     /// The sender saw a receiver attached: from now on "no reader of
     /// `room`" means every receiver is gone.
     pub(crate) fn peer_seen(&self) {
@@ -410,6 +422,15 @@ impl Bell {
         PeerHint { maybe_gone: false }
     }
 
+    /// The model's re-readying of the own doorbell.
+    #[cold]
+    pub(crate) fn poke_own(&self) {
+        match self.side {
+            BellSide::Receiver => self.bells.data.poke(self.side),
+            BellSide::Sender => self.bells.room.poke(self.side),
+        }
+    }
+
     /// Blocks until this endpoint's doorbell says "go" (the model's
     /// `epoll_wait`): data raised for a receiver, room lowered for a sender.
     pub(crate) fn wait(&self) {
@@ -481,6 +502,14 @@ impl MockFifo {
         crate::sync::futex_mock::wake(&self.level, u32::MAX, u32::MAX);
     }
 
+    /// The model's `poke_own`.
+    pub(crate) fn poke(&self, side: BellSide) {
+        match side {
+            BellSide::Receiver => self.raise(),
+            BellSide::Sender => self.lower(),
+        }
+    }
+
     fn wait_for(&self, raised: bool) {
         loop {
             let level = self.level.load(Ordering::SeqCst);
@@ -497,8 +526,12 @@ impl MockFifo {
 /// condition that follows cannot miss a waker that missed the bit.
 #[cold]
 pub(crate) fn announce(sleepers: &AtomicU32) {
-    // Relaxed: ordered before the caller's condition check by the heavy
-    // fence; pairs with the waker's light_fence in `wait::notify`.
-    sleepers.fetch_or(ARMED, Ordering::Relaxed);
+    // Release: the reset before it (drain / fill) happens before the ring
+    // of the waker whose Acquire `fetch_and` clears this bit, so the ring
+    // cannot be ordered before the reset and be lost in it (real pipes
+    // order the two under the pipe lock; the model says why it matters).
+    // The ordering against the caller's condition check is the heavy
+    // fence's, paired with the waker's light_fence in `wait::notify`.
+    sleepers.fetch_or(ARMED, Ordering::Release);
     crate::sync::heavy_fence();
 }

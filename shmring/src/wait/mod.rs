@@ -229,8 +229,10 @@ fn wake_or_ring(words: &WaitWords, sleepers: u32, count: u32, class: u32, bell: 
         wake(words, count, class);
     }
     // Only the waker that clears the bit rings: one system call per arm,
-    // however many wakers saw it.
-    if sleepers & ARMED != 0 && words.sleepers.fetch_and(!ARMED, Ordering::Relaxed) & ARMED != 0 {
+    // however many wakers saw it. Acquire: pairs with the waiter's Release
+    // announcement, so that this ring comes after the reset that preceded
+    // it (see `doorbell::announce`).
+    if sleepers & ARMED != 0 && words.sleepers.fetch_and(!ARMED, Ordering::Acquire) & ARMED != 0 {
         bell.ring_peer();
     }
 }

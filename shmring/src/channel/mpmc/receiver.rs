@@ -120,12 +120,18 @@ impl Receiver {
         let mem = &self.endpoint.mem;
         let senders = self.senders();
         wait::arm(&mem.control().not_empty, &self.endpoint.bell, |hint| {
-            if mem.has_message() || senders.gone() {
+            if mem.has_message() {
+                return self.endpoint.bell.found_work();
+            }
+            if senders.gone() {
                 return Look::Again;
             }
             if hint.maybe_gone || mem.message_held() {
                 let gone = self.endpoint.reap_both(End::Send);
-                if gone || mem.has_message() {
+                if mem.has_message() {
+                    return self.endpoint.bell.found_work();
+                }
+                if gone {
                     return Look::Again;
                 }
                 if mem.message_held() {

@@ -159,12 +159,18 @@ impl Sender {
             self.endpoint.bell.peer_seen();
         }
         wait::arm(&mem.control().not_full, &self.endpoint.bell, |hint| {
-            if mem.has_room(self.priority) || receivers.gone() {
+            if mem.has_room(self.priority) {
+                return self.endpoint.bell.found_work();
+            }
+            if receivers.gone() {
                 return Look::Again;
             }
             if hint.maybe_gone || mem.room_held(self.priority) {
                 let gone = self.endpoint.reap_both(End::Receive);
-                if gone || mem.has_room(self.priority) {
+                if mem.has_room(self.priority) {
+                    return self.endpoint.bell.found_work();
+                }
+                if gone {
                     return Look::Again;
                 }
                 if mem.room_held(self.priority) {

@@ -109,9 +109,10 @@ impl Consumer {
         let read_pos = self.ring.read_pos();
         let peer = producer_role(mem.control());
         let watch = &mut self.producer;
-        wait::arm(&mem.control().readable, &self.bell, |hint| {
+        let bell = &self.bell;
+        wait::arm(&mem.control().readable, bell, |hint| {
             if mem.published_at(read_pos) {
-                Look::Again
+                bell.found_work()
             } else if peer.left() || (hint.maybe_gone && watch.gone(peer, true)) {
                 Look::Gone
             } else {

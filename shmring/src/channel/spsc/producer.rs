@@ -120,9 +120,10 @@ impl Producer {
             self.bell.peer_seen();
         }
         let watch = &mut self.consumer;
-        wait::arm(&mem.control().writable, &self.bell, |hint| {
+        let bell = &self.bell;
+        wait::arm(&mem.control().writable, bell, |hint| {
             if mem.has_room(write_pos, need) {
-                Look::Again
+                bell.found_work()
             } else if peer.left() || (hint.maybe_gone && watch.gone(peer, true)) {
                 Look::Gone
             } else {
