@@ -35,8 +35,9 @@ pub(crate) fn create(dir: &str, name: &str, mode: u32) -> Result<OwnedFd, Errno>
     let made = (|| {
         let fd = open_path(&path)?;
         // mknod applied the umask; the caller asked for exactly `mode`.
-        // fchmod does not work on O_PATH: change it by name, then check the
-        // descriptor still names what we made.
+        // fchmod does not work on O_PATH: change it by name. Nobody else
+        // can have replaced the name meanwhile: in the sticky /dev/shm only
+        // its owner (us) may rename or remove it.
         fs::chmodat(
             fs::CWD,
             &path,
@@ -213,7 +214,7 @@ pub(crate) fn ring(fd: BorrowedFd<'_>) {
 /// holds it (`EPIPE`), with the `SIGPIPE` that the kernel raised for that
 /// consumed, never delivered: a library must not kill its host process.
 pub(crate) fn fill(fd: BorrowedFd<'_>) -> bool {
-    let _guard = SigpipeBlocked::new();
+    let blocked = SigpipeBlocked::new();
     let chunk = [0u8; PIPE_SIZE];
     for _ in 0..16 {
         match rustix::io::write(fd, &chunk) {
@@ -233,7 +234,7 @@ pub(crate) fn fill(fd: BorrowedFd<'_>) -> bool {
             Err(Errno::AGAIN) => return true,
             Err(Errno::INTR) => continue,
             Err(Errno::PIPE) => {
-                _guard.consume();
+                blocked.consume();
                 return false;
             }
             Err(_) => return true,
