@@ -210,7 +210,8 @@ impl Cleanup {
     /// Removes the names: both sides hold what they need.
     pub fn peer_attached(&mut self) {
         for name in self.shm_names.drain(..) {
-            let _ = rustix::shm::unlink(&name);
+            // shmring::unlink: a ring's doorbells go with its name.
+            let _ = shmring::unlink(&name);
         }
         for name in self.posix_queues.drain(..) {
             let _ = PosixQueue::unlink(&name);
