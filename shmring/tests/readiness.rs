@@ -788,6 +788,55 @@ fn killing_the_last_receiver_process_wakes_a_sender_waiting_for_room() {
     epipe_when_the_receiving_process_is_killed(mpmc(&name, 4), &["mpmc-hold-receiver", &name]);
 }
 
+/// A dying process lets its files go one at a time, so its doorbell can
+/// hang up while its liveness lock is still held (for a moment; the peer
+/// here keeps it 20 ms). A `try_*` call after that hang-up waits the
+/// moment out and says `Disconnected`, never `Empty` or `Full`, which a
+/// level-triggered poll would turn into a busy loop. (CI caught the race
+/// with a real kill about once in twenty runs.)
+fn hang_up_before_the_lock_is_free(ring: AnyRing, name: &Name) {
+    let mut rx = ring.receiver().unwrap();
+    let _ = rx.as_fd();
+    let mut peer = Peer::spawn(&["bells-closed-first", name, "sender", "20"]);
+    peer.expect("bells closed");
+    let revents = poll_one(&rx, PollFlags::IN, EOF_BOUND);
+    assert!(revents.contains(PollFlags::HUP), "{revents:?}");
+    assert_eq!(&*rx.try_recv().unwrap(), b"last");
+    assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Disconnected);
+    drop(rx);
+
+    let mut tx = ring.sender().unwrap();
+    let _ = tx.as_fd();
+    let mut peer = Peer::spawn(&["bells-closed-first", name, "receiver", "20"]);
+    peer.expect("bells closed");
+    let mut sent = 0u64;
+    let stop = loop {
+        match tx.try_send(&message(5, sent)) {
+            Ok(()) => sent += 1,
+            Err(e) => break e.without_message(),
+        }
+    };
+    assert_eq!(
+        stop,
+        TrySendError::Disconnected(()),
+        "after {sent} messages"
+    );
+    let revents = poll_one(&tx, PollFlags::OUT, Duration::ZERO);
+    assert!(revents.contains(PollFlags::ERR), "{revents:?}");
+}
+
+#[test]
+fn spsc_hang_up_before_the_lock_is_free_is_end_of_file() {
+    let name = Name::new("hup-first-spsc");
+    hang_up_before_the_lock_is_free(spsc(&name, 256), &name);
+}
+
+#[test]
+fn mpmc_hang_up_before_the_lock_is_free_is_end_of_file() {
+    let name = Name::new("hup-first-mpmc");
+    hang_up_before_the_lock_is_free(mpmc(&name, 4), &name);
+}
+
 #[test]
 fn dropping_the_producer_hangs_up_the_consumer_descriptor() {
     let name = Name::new("eof-drop-spsc");

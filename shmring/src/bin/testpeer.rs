@@ -31,6 +31,9 @@
 //!     # bursts with random pauses, then "sent COUNT" and exit
 //! shmring-testpeer send-hold NAME ID COUNT
 //!     # any kind: COUNT checksummed messages, "sent COUNT", sleep until killed
+//! shmring-testpeer bells-closed-first NAME sender|receiver HOLD_MS
+//!     # any kind: attaches the end (a sender sends "last"), closes its
+//!     # doorbells, "bells closed", keeps its lock HOLD_MS, exits
 //! shmring-testpeer fd-limit NAME
 //!     # any kind, with RLIMIT_NOFILE lowered so that only a few descriptors
 //!     # can be opened: "attach-sender free=K: R" for K free descriptors,
@@ -211,7 +214,10 @@ fn run(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         ["trickle" | "observe", ..] => run_liveness(args),
-        ["pace-send" | "send-hold" | "fd-limit", ..] => run_readiness(args),
+        [
+            "pace-send" | "send-hold" | "fd-limit" | "bells-closed-first",
+            ..,
+        ] => run_readiness(args),
         _ => run_mpmc(args),
     }
 }
@@ -572,8 +578,60 @@ fn run_readiness(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
             say(&format!("received {}", String::from_utf8_lossy(&msg)));
             Ok(())
         }
+        ["bells-closed-first", name, end, hold_ms] => {
+            // A dying process as the kernel may show it: its doorbells
+            // already closed, its liveness lock still held.
+            let ring = shmring::AnyRing::open(name)?;
+            let hold = Duration::from_millis(hold_ms.parse()?);
+            match *end {
+                "sender" => {
+                    let mut sender = ring.sender()?;
+                    sender
+                        .send_timeout(b"last", Duration::from_secs(10))
+                        .map_err(|e| e.without_message())?;
+                    std::mem::forget(sender);
+                }
+                "receiver" => std::mem::forget(ring.receiver()?),
+                other => return Err(format!("unknown end {other}").into()),
+            }
+            close_fifos()?;
+            say("bells closed");
+            std::thread::sleep(hold);
+            // No destructor runs: the lock goes with the process.
+            std::process::exit(0)
+        }
         _ => Err(format!("bad arguments: {args:?}").into()),
     }
+}
+
+/// Closes every FIFO this process holds open for reading or writing,
+/// except its standard streams (`O_PATH` descriptors hold no end).
+/// Closing descriptors the process does not own is the point here, and
+/// no safe call does that.
+#[allow(unsafe_code)]
+fn close_fifos() -> Result<(), Box<dyn std::error::Error>> {
+    use rustix::fd::{BorrowedFd, FromRawFd, OwnedFd};
+    let listed: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in listed {
+        // SAFETY: only borrowed for the two queries; a number that no
+        // longer names a descriptor (the listing's own) makes them fail.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let Ok(stat) = rustix::fs::fstat(borrowed) else {
+            continue;
+        };
+        let fifo = rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Fifo;
+        let path_only =
+            rustix::fs::fcntl_getfl(borrowed).is_ok_and(|f| f.contains(rustix::fs::OFlags::PATH));
+        if fifo && !path_only {
+            // SAFETY: the endpoint owning it was forgotten, so nothing
+            // else closes or uses this descriptor again.
+            drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+    }
+    Ok(())
 }
 
 /// Runs `f` with `RLIMIT_NOFILE` lowered so that exactly `free` more

@@ -180,21 +180,37 @@ pub(crate) struct Drained {
     pub(crate) no_writer: bool,
 }
 
-/// Reads everything waiting in a FIFO, without blocking. Bounded: a FIFO
-/// holds one page here (at most 16 when the size could not be set), so
-/// a peer that floods it costs at most 16 reads per call.
+/// Reads everything waiting in a FIFO, without blocking, until it says
+/// empty (`EAGAIN`) or end of file. Reading on after a short read costs
+/// one more call but tells end of file apart from "empty": a last sender
+/// that rang and then died leaves a byte in front of the end of file.
+/// Bounded: a FIFO holds one page here (at most 16 when the size could
+/// not be set), so a peer that floods it costs at most 17 reads per call.
 pub(crate) fn drain(fd: BorrowedFd<'_>) -> Drained {
     let mut buf = [0u8; PIPE_SIZE];
-    for _ in 0..16 {
+    for _ in 0..17 {
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => return Drained { no_writer: true },
-            Ok(n) if n < buf.len() => break,
             Ok(_) => continue,
             // EAGAIN: empty. EINTR: the next look or wake-up retries.
             Err(_) => break,
         }
     }
     Drained { no_writer: false }
+}
+
+/// Whether the kernel reports the FIFO's other end closed on this
+/// descriptor: hang-up for a reader (no writer left), error for a
+/// write-only descriptor (no reader left). Does not consume anything.
+pub(crate) fn other_end_closed(fd: BorrowedFd<'_>) -> bool {
+    let mut fds = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::empty(),
+    )];
+    rustix::event::poll(&mut fds, Some(&rustix::event::Timespec::default())).is_ok_and(|n| n > 0)
+        && fds[0]
+            .revents()
+            .intersects(rustix::event::PollFlags::HUP | rustix::event::PollFlags::ERR)
 }
 
 /// Writes one byte into a FIFO without blocking: a full FIFO (`EAGAIN`)

@@ -287,6 +287,25 @@ pub(crate) struct PeerHint {
     pub(crate) maybe_gone: bool,
 }
 
+/// One look at the other side's liveness (for [`Bell::settle_gone`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerProbe {
+    /// Every endpoint of the other side is gone.
+    Gone,
+    /// An endpoint of the other side is still counted: alive, dying, or
+    /// being reaped.
+    Counted,
+    /// No endpoint of the other side came yet.
+    NoneYet,
+}
+
+/// How long [`Bell::settle_gone`] waits for a hung-up peer's liveness to
+/// catch up. Exiting takes microseconds; this bounds a dying process
+/// stalled in the kernel, after which the caller says empty or full and
+/// the hang-up, still reported, makes its poll return again.
+#[cfg(not(shmring_loom))]
+const EXIT_SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// One endpoint's doorbells, opened for its side.
 pub(crate) struct Bell {
     side: BellSide,
@@ -401,6 +420,43 @@ impl Bell {
             },
         }
     }
+
+    /// After a reset found no peer holding the other doorbell
+    /// ([`PeerHint::maybe_gone`]): whether the other side is gone.
+    ///
+    /// A dying process lets its files go one at a time, in an order that
+    /// differs between kernel versions, so its doorbell can hang up before
+    /// its liveness lock is free; and another reaper may hold that lock
+    /// for a moment. Saying "empty" then would be wrong and, under a
+    /// level-triggered poll that keeps reporting the hang-up, a busy loop.
+    /// So while the kernel still says the other end is closed and `probe`
+    /// still counts an endpoint there, look again, for at most
+    /// `EXIT_SETTLE`. A live peer never holds this up: every endpoint
+    /// opens its doorbells before it registers and closes them after it
+    /// unregisters, so a live one keeps the other end open.
+    #[cold]
+    pub(crate) fn settle_gone(&self, mut probe: impl FnMut() -> PeerProbe) -> bool {
+        let start = crate::wait::now();
+        let mut looks = 0u32;
+        loop {
+            match probe() {
+                PeerProbe::Gone => return true,
+                PeerProbe::NoneYet => return false,
+                PeerProbe::Counted => {}
+            }
+            if !fifo::other_end_closed(self.own.as_fd())
+                || crate::wait::now().saturating_duration_since(start) >= EXIT_SETTLE
+            {
+                return false;
+            }
+            looks += 1;
+            if looks < 64 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(100));
+            }
+        }
+    }
 }
 
 #[cfg(shmring_loom)]
@@ -420,6 +476,12 @@ impl Bell {
             BellSide::Sender => self.bells.room.raise(),
         }
         PeerHint { maybe_gone: false }
+    }
+
+    /// The models never hang up: one look decides.
+    #[cold]
+    pub(crate) fn settle_gone(&self, mut probe: impl FnMut() -> PeerProbe) -> bool {
+        probe() == PeerProbe::Gone
     }
 
     /// The model's re-readying of the own doorbell.

@@ -22,7 +22,7 @@ use crate::ring::data::DataArea;
 use crate::ring::mpmc::MpmcMemory;
 use crate::segment::{self, Mapping};
 use crate::sys::process::ProcessId;
-use crate::wait::doorbell::{Bell, BellSide};
+use crate::wait::doorbell::{Bell, BellSide, PeerProbe};
 use crate::wait::{self, LivenessThrottle, WaitStrategy};
 use registry::Side;
 use std::sync::Arc;
@@ -372,6 +372,21 @@ impl Endpoint {
     /// Reaps dead endpoints on both sides; whether `end`'s side is gone.
     fn reap_both(&self, end: End) -> bool {
         reap_both(&self.mem, &self.locks, end)
+    }
+
+    /// Whether `end`'s side is gone, after the doorbell said none of it
+    /// holds the other end (waits out a dying one: `Bell::settle_gone`).
+    #[cold]
+    fn settle_gone(&self, end: End) -> bool {
+        self.bell.settle_gone(|| {
+            if self.reap_both(end) {
+                PeerProbe::Gone
+            } else if self.side(end).counted() {
+                PeerProbe::Counted
+            } else {
+                PeerProbe::NoneYet
+            }
+        })
     }
 
     /// Called when a call found nothing to do (full, empty, timed out): at

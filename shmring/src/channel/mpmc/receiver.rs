@@ -127,7 +127,11 @@ impl Receiver {
                 return Look::Again;
             }
             if hint.maybe_gone || mem.message_held() {
-                let gone = self.endpoint.reap_both(End::Send);
+                let gone = if hint.maybe_gone {
+                    self.endpoint.settle_gone(End::Send)
+                } else {
+                    self.endpoint.reap_both(End::Send)
+                };
                 if mem.has_message() {
                     return self.endpoint.bell.found_work();
                 }

@@ -132,6 +132,13 @@ impl Side<'_> {
         self.ever.load(Ordering::Acquire) > 0 && self.live.load(Ordering::Acquire) == 0
     }
 
+    /// Whether any endpoint of this side is counted: alive, or dead and
+    /// not reaped yet.
+    pub(crate) fn counted(&self) -> bool {
+        // Relaxed: a hint for a bounded wait; `gone` decides.
+        self.live.load(Ordering::Relaxed) > 0
+    }
+
     /// Frees the entries of processes that died without detaching, after
     /// recovering the slots they left claimed (slow path: one lock probe
     /// per held entry); returns whether this side is now gone.

@@ -166,7 +166,11 @@ impl Sender {
                 return Look::Again;
             }
             if hint.maybe_gone || mem.room_held(self.priority) {
-                let gone = self.endpoint.reap_both(End::Receive);
+                let gone = if hint.maybe_gone {
+                    self.endpoint.settle_gone(End::Receive)
+                } else {
+                    self.endpoint.reap_both(End::Receive)
+                };
                 if mem.has_room(self.priority) {
                     return self.endpoint.bell.found_work();
                 }

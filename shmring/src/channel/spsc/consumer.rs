@@ -113,7 +113,7 @@ impl Consumer {
         wait::arm(&mem.control().readable, bell, |hint| {
             if mem.published_at(read_pos) {
                 bell.found_work()
-            } else if peer.left() || (hint.maybe_gone && watch.gone(peer, true)) {
+            } else if peer.left() || (hint.maybe_gone && bell.settle_gone(|| watch.probe(peer))) {
                 Look::Gone
             } else {
                 Look::Armed

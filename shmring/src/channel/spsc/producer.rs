@@ -124,7 +124,7 @@ impl Producer {
         wait::arm(&mem.control().writable, bell, |hint| {
             if mem.has_room(write_pos, need) {
                 bell.found_work()
-            } else if peer.left() || (hint.maybe_gone && watch.gone(peer, true)) {
+            } else if peer.left() || (hint.maybe_gone && bell.settle_gone(|| watch.probe(peer))) {
                 Look::Gone
             } else {
                 Look::Armed

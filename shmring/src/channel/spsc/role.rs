@@ -6,6 +6,7 @@ use crate::layout::holder::{RoleState, held_word, left_word};
 use crate::liveness::{Lease, Locks};
 use crate::sync::{AtomicU64, Ordering};
 use crate::sys::process::ProcessId;
+use crate::wait::doorbell::PeerProbe;
 use std::time::Instant;
 
 /// One role of a segment: the word that names its holder and the byte of
@@ -181,6 +182,17 @@ impl PeerWatch {
                 // before it writes its word, so it is never mistaken.
                 !self.locks.held(peer.lock_byte)
             }
+        }
+    }
+
+    /// One unthrottled look, for a doorbell that hung up
+    /// (`Bell::settle_gone`).
+    pub(crate) fn probe(&mut self, peer: RoleSlot<'_>) -> PeerProbe {
+        // Relaxed: `gone` reads the word again with Acquire.
+        match RoleState::decode(peer.word.load(Ordering::Relaxed)) {
+            RoleState::Vacant => PeerProbe::NoneYet,
+            _ if self.gone(peer, true) => PeerProbe::Gone,
+            _ => PeerProbe::Counted,
         }
     }
 }
