@@ -324,6 +324,7 @@ impl MpmcMemory {
         Ok(outcome)
     }
 
+    #[inline(always)]
     fn try_claim_recv_level(&self, level: u32, owner: u32) -> Result<Claim, Corruption> {
         let dequeue = &self.level(level).dequeue;
         let mut pos = dequeue.load(Ordering::Relaxed);

@@ -58,6 +58,11 @@ impl SpscMemory {
         data: DataArea,
         geometry: SpscGeometry,
     ) -> SpscMemory {
+        assert_eq!(
+            data.len(),
+            geometry.capacity,
+            "data area and geometry disagree"
+        );
         SpscMemory {
             control,
             data,
@@ -75,9 +80,13 @@ impl SpscMemory {
         self.geometry
     }
 
+    /// The data area's length. Read from the area itself, not from the
+    /// geometry (they are equal: `new`), so that the compiler sees the
+    /// bounds the ring checks and the bounds the area checks as one value
+    /// and drops the second check.
     #[inline(always)]
-    fn mask(&self) -> u64 {
-        self.geometry.capacity - 1
+    fn capacity(&self) -> u64 {
+        self.data.len()
     }
 
     /// Bytes between the published positions (queries only; both sides
@@ -104,7 +113,7 @@ impl SpscMemory {
     #[inline]
     pub(crate) fn published_at(&self, pos: u64) -> bool {
         // Acquire: pairs with the producer's Release publication store.
-        self.data.word(pos & self.mask()).load(Ordering::Acquire) != 0
+        self.data.word_at(pos).load(Ordering::Acquire) != 0
     }
 
     /// Whether the producer at `write_pos` has room for a record of
@@ -189,7 +198,7 @@ impl SpscProducerRing {
         let mask = capacity - 1;
         for _ in 0..capacity / 8 {
             // Acquire: pairs with the dead producer's publication stores.
-            let word = mem.data.word(pos & mask).load(Ordering::Acquire);
+            let word = mem.data.word_at(pos).load(Ordering::Acquire);
             if word == 0 {
                 break;
             }
@@ -231,7 +240,7 @@ impl SpscProducerRing {
     /// wrap-around padding and the zeroed next header included.
     #[inline(always)]
     fn span(&self, len: u64) -> (u64, u64) {
-        let capacity = self.mem.geometry.capacity;
+        let capacity = self.mem.capacity();
         let rec = record_size(len);
         let contiguous = capacity - (self.write_pos & (capacity - 1));
         let padding = if rec <= contiguous { 0 } else { contiguous };
@@ -245,7 +254,7 @@ impl SpscProducerRing {
         if len > self.mem.geometry.max_message {
             return Err(ClaimError::TooLarge);
         }
-        let capacity = self.mem.geometry.capacity;
+        let capacity = self.mem.capacity();
         let (padding, need) = self.span(len);
         if self.write_pos + need - self.cached_read > capacity {
             // Acquire: pairs with the consumer's Release of `read_pos`, so
@@ -296,7 +305,7 @@ impl SpscProducerRing {
 
     #[inline(always)]
     fn mask(&self) -> u64 {
-        self.mem.geometry.capacity - 1
+        self.mem.capacity() - 1
     }
 
     /// Publishes `claim` holding `len <= claim.len` bytes. Inside a batch
@@ -310,14 +319,13 @@ impl SpscProducerRing {
         let data = &self.mem.data;
         // Relaxed: ordered before the consumer's read of it by the Release
         // publication store below (or at the end of the batch).
-        data.word(end & mask).store(0, Ordering::Relaxed);
+        data.word_at(end).store(0, Ordering::Relaxed);
         let header = record::encode_message(len);
         let publication = if claim.padding == 0 {
             (claim.start & mask, header)
         } else {
             // Relaxed: the padding header's Release publishes this too.
-            data.word(claim.start & mask)
-                .store(header, Ordering::Relaxed);
+            data.word_at(claim.start).store(header, Ordering::Relaxed);
             (
                 (claim.start - claim.padding) & mask,
                 record::encode_padding(claim.padding),
@@ -328,13 +336,13 @@ impl SpscProducerRing {
         } else if batch {
             // Relaxed: the consumer cannot get here before it has seen the
             // batch's first header, which is stored last with Release.
-            data.word(publication.0)
+            data.word_at(publication.0)
                 .store(publication.1, Ordering::Relaxed);
         } else {
             // Release: pairs with the consumer's Acquire load of this
             // header; the payload and the zeroed next header become
             // visible with it.
-            data.word(publication.0).store(publication.1, PUBLISH);
+            data.word_at(publication.0).store(publication.1, PUBLISH);
         }
         self.write_pos = end;
         self.sent = self.sent.wrapping_add(1);
@@ -353,7 +361,7 @@ impl SpscProducerRing {
         if let Some((off, word)) = self.deferred.take() {
             // Release: pairs with the consumer's Acquire load; every record
             // of the batch was fully written before this store.
-            self.mem.data.word(off).store(word, Ordering::Release);
+            self.mem.data.word_at(off).store(word, Ordering::Release);
             self.store_position();
         }
     }
@@ -417,7 +425,7 @@ impl SpscConsumerRing {
     /// header gives `Corruption`, never an out-of-bounds access.
     #[inline]
     pub(crate) fn peek(&mut self) -> Result<Option<Found>, Corruption> {
-        let capacity = self.mem.geometry.capacity;
+        let capacity = self.mem.capacity();
         let mask = capacity - 1;
         let mut pos = self.read_pos;
         // At most one padding record precedes a message.
@@ -425,7 +433,7 @@ impl SpscConsumerRing {
             let off = pos & mask;
             // Acquire: pairs with the producer's Release publication store,
             // making the payload (and the zeroed next header) visible.
-            let word = self.mem.data.word(off).load(Ordering::Acquire);
+            let word = self.mem.data.word_at(off).load(Ordering::Acquire);
             if word == 0 {
                 return Ok(None);
             }

@@ -43,8 +43,19 @@ impl Receiver {
         self.endpoint.side(End::Send)
     }
 
-    #[inline]
+    /// Claims the next message, waiting as `patience` allows. The first
+    /// look is inlined into every receiving call; the rest is out of line.
+    #[inline(always)]
     fn next(&self, patience: Patience) -> Result<SlotClaim, RecvStop> {
+        if let Ok(Claim::Got(claim)) = self.endpoint.mem.try_claim_recv(self.endpoint.index as u32)
+        {
+            return Ok(claim);
+        }
+        self.next_slow(patience)
+    }
+
+    #[inline(never)]
+    fn next_slow(&self, patience: Patience) -> Result<SlotClaim, RecvStop> {
         let mem = &self.endpoint.mem;
         let owner = self.endpoint.index as u32;
         loop {
@@ -148,7 +159,7 @@ impl Receiver {
 
     /// Takes the next message, waiting as `patience` allows: the core of
     /// every receiving call. The guard borrows this receiver.
-    #[inline]
+    #[inline(always)]
     pub fn recv_within(&self, patience: Patience) -> Result<SlotGuard<'_>, RecvStop> {
         let claim = self.next(patience)?;
         Ok(SlotGuardOf::new(self, claim))
@@ -164,6 +175,7 @@ impl Receiver {
 
     /// Takes the next message if there is one, borrowed in place until the
     /// guard drops.
+    #[inline]
     pub fn try_recv(&self) -> Result<SlotGuard<'_>, TryRecvError> {
         self.recv_within(Patience::NoWait)
             .map_err(RecvStop::into_try)

@@ -75,8 +75,23 @@ impl Sender {
         self.endpoint.side(End::Receive)
     }
 
-    #[inline]
+    /// Claims a slot, waiting as `patience` allows. The first look is
+    /// inlined into every sending call; whatever it cannot decide goes to
+    /// the out-of-line [`claim_slow`](Self::claim_slow).
+    #[inline(always)]
     fn claim(&self, len: usize, patience: Patience) -> Result<SlotClaim, SendStop> {
+        let mem = &self.endpoint.mem;
+        if len as u64 <= mem.geometry().slot_size
+            && !self.receivers().gone()
+            && let Claim::Got(claim) = mem.try_claim_send(self.priority, self.endpoint.index as u32)
+        {
+            return Ok(claim);
+        }
+        self.claim_slow(len, patience)
+    }
+
+    #[inline(never)]
+    fn claim_slow(&self, len: usize, patience: Patience) -> Result<SlotClaim, SendStop> {
         let mem = &self.endpoint.mem;
         if len as u64 > mem.geometry().slot_size {
             return Err(SendStop::TooLarge);
@@ -187,7 +202,7 @@ impl Sender {
 
     /// Sends `msg`, waiting for a free slot as `patience` allows: the core
     /// of every sending call.
-    #[inline]
+    #[inline(always)]
     pub fn send_within(&self, msg: &[u8], patience: Patience) -> Result<(), SendStop> {
         let claim = self.claim(msg.len(), patience)?;
         let mem = &self.endpoint.mem;
@@ -221,6 +236,7 @@ impl Sender {
     }
 
     /// Sends `msg` if a slot is free now.
+    #[inline]
     pub fn try_send<'m>(&self, msg: &'m [u8]) -> Result<(), TrySendError<&'m [u8]>> {
         self.send_within(msg, Patience::NoWait)
             .map_err(|stop| stop.into_try(msg))

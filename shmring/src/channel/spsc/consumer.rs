@@ -57,9 +57,18 @@ impl Consumer {
         self.ring.memory().control()
     }
 
-    /// Finds the next message, waiting as `patience` allows.
-    #[inline]
+    /// Finds the next message, waiting as `patience` allows. The first
+    /// look is inlined into every receiving call; the rest is out of line.
+    #[inline(always)]
     fn next(&mut self, patience: Patience) -> Result<Found, RecvStop> {
+        if let Ok(Some(found)) = self.ring.peek() {
+            return Ok(found);
+        }
+        self.next_slow(patience)
+    }
+
+    #[inline(never)]
+    fn next_slow(&mut self, patience: Patience) -> Result<Found, RecvStop> {
         loop {
             match self.ring.peek() {
                 Ok(Some(found)) => return Ok(found),
@@ -179,7 +188,7 @@ impl Sealed for Consumer {}
 impl MessageReceiver for Consumer {
     type Guard<'a> = RecvGuard<'a>;
 
-    #[inline]
+    #[inline(always)]
     fn recv_within(&mut self, patience: Patience) -> Result<RecvGuard<'_>, RecvStop> {
         let found = self.next(patience)?;
         // SAFETY: the record stays ours until the guard releases it on

@@ -56,9 +56,21 @@ impl Producer {
         self.ring.memory().control()
     }
 
-    /// Claims room for `len` bytes, waiting as `patience` allows.
-    #[inline]
+    /// Claims room for `len` bytes, waiting as `patience` allows. The
+    /// first look is inlined into every sending call; whatever it cannot
+    /// decide goes to the out-of-line [`claim_slow`](Self::claim_slow).
+    #[inline(always)]
     fn claim(&mut self, len: usize, patience: Patience) -> Result<Claim, SendStop> {
+        if !consumer_role(self.control()).left()
+            && let Ok(claim) = self.ring.try_claim(len)
+        {
+            return Ok(claim);
+        }
+        self.claim_slow(len, patience)
+    }
+
+    #[inline(never)]
+    fn claim_slow(&mut self, len: usize, patience: Patience) -> Result<Claim, SendStop> {
         loop {
             if consumer_role(self.control()).left() {
                 return Err(SendStop::Disconnected);
@@ -201,6 +213,7 @@ impl MessageSender for Producer {
         Ok(())
     }
 
+    #[inline]
     fn reserve_within(
         &mut self,
         len: usize,
@@ -246,11 +259,13 @@ pub struct WriteGrant<'p> {
 }
 
 impl Grant for WriteGrant<'_> {
+    #[inline]
     fn commit(self) {
         let len = self.claim.len as usize;
         self.commit_len(len);
     }
 
+    #[inline]
     fn commit_len(self, len: usize) {
         let len = (len as u64).min(self.claim.len);
         let WriteGrant {
@@ -265,12 +280,14 @@ impl Grant for WriteGrant<'_> {
 
 impl Deref for WriteGrant<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
         self.view.bytes()
     }
 }
 
 impl DerefMut for WriteGrant<'_> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
         self.view.bytes_mut()
     }
