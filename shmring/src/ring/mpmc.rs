@@ -238,31 +238,34 @@ impl MpmcMemory {
         for _ in 0..CLAIM_ATTEMPTS {
             let offset = self.slot_offset(level, pos);
             let word = self.slots.word(offset);
-            // Acquire: pairs with the receiver's Release that freed the
-            // slot, so its reads finish before we overwrite.
-            let seq = word.load(Ordering::Acquire);
-            match sender_sees(seq, pos) {
-                Seen::Ready => {
-                    // Acquire: as above. Of several senders expecting
-                    // `pos`, exactly one moves the word off `pos`.
-                    if word
-                        .compare_exchange(
-                            seq,
-                            writer_mark(owner, pos),
-                            Ordering::Acquire,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        move_past(enqueue, pos);
-                        return Claim::Got(SlotClaim {
-                            pos,
-                            level,
-                            offset,
-                            len: 0,
-                        });
-                    }
+            // No load first: the free slot's line was last written by the
+            // receiver that released it, so a load would fetch it shared
+            // and the exchange then fetch it again to own it. Expecting
+            // "free for `pos`" asks for it once; a failure returns what
+            // is there instead. Acquire (both): pairs with the receiver's
+            // Release that freed the slot, so its reads finish before we
+            // overwrite; of several senders expecting `pos`, exactly one
+            // moves the word off it.
+            let seq = match word.compare_exchange(
+                pos,
+                writer_mark(owner, pos),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    move_past(enqueue, pos);
+                    return Claim::Got(SlotClaim {
+                        pos,
+                        level,
+                        offset,
+                        len: 0,
+                    });
                 }
+                Err(seq) => seq,
+            };
+            match sender_sees(seq, pos) {
+                // Another sender took it between: look again.
+                Seen::Ready => {}
                 Seen::NotYet => return Claim::NotYet,
                 Seen::Passed | Seen::Skipped => {
                     move_past(enqueue, pos);
