@@ -7,6 +7,7 @@ use crate::Ring;
 use crate::broker::protocol::{EndpointInfo, Role};
 use crate::channel::any::AnyRing;
 use crate::channel::mpmc::{End, Mpmc, Recovered, side_of};
+use crate::channel::open::sealed::RingInternals;
 use crate::channel::spsc::{Spsc, consumer_role, producer_role};
 use crate::error::OpenError;
 use crate::geometry::{Laid, RingGeometry};
@@ -41,10 +42,27 @@ impl SegmentView {
     /// sealing: `MFD_ALLOW_SEALING`), then maps and validates it like any
     /// opener would. Nobody else may hold `fd` yet: the header is written
     /// ready in one go, without the init-state protocol.
+    ///
+    /// A memfd on huge pages (`MFD_HUGETLB`) is sized in whole huge pages
+    /// (the header keeps the ring's own size; openers accept exactly that
+    /// rounding) and, since hugetlbfs takes no `write(2)`, laid out
+    /// through a mapping after it is sealed.
     pub fn initialise(fd: &OwnedFd, geometry: RingGeometry) -> Result<SegmentView, OpenError> {
         let laid = geometry.laid().map_err(|e| OpenError::InvalidConfig(e.0))?;
         let (pid, start) = segment::creator_identity();
         let header = laid.header(pid, start);
+        let (_, huge_page) = shm::file_shape(fd)?;
+        if huge_page.is_some() {
+            shm::set_len_reserved(fd, segment::file_size_for(header.segment_size, huge_page)?)?;
+            shm::seal_segment(fd)?;
+            let bells = Doorbells::create().map_err(OpenError::Doorbell)?;
+            let init = match laid {
+                Laid::Spsc(_) => <Spsc as RingInternals>::initialise,
+                Laid::Mpmc(_) => <Mpmc as RingInternals>::initialise,
+            };
+            segment::lay_out_mapped(fd, header, bells.clone(), init)?;
+            return SegmentView::adopt(fd.try_clone().map_err(OpenError::Io)?, bells);
+        }
         shm::set_len_reserved(fd, header.segment_size)?;
         let mut first = Vec::with_capacity(HEADER_SIZE);
         first.extend_from_slice(header.as_bytes());

@@ -47,6 +47,11 @@ pub enum OpenError {
     /// on) could not be made or found: missing, not FIFOs, owned by
     /// somebody else, or no descriptor left.
     Doorbell(std::io::Error),
+    /// The ring's memory could not be locked (`mlock(2)`, asked for with
+    /// `lock_memory(true)`): `RLIMIT_MEMLOCK` (`ulimit -l`) is smaller
+    /// than the segment and the process lacks `CAP_IPC_LOCK`, or the
+    /// system is out of memory.
+    MemoryLock(std::io::Error),
     /// Any other operating-system error.
     Io(std::io::Error),
 }
@@ -80,6 +85,11 @@ impl fmt::Display for OpenError {
                 "the descriptor is not a memfd sealed against shrinking; refused before mapping",
             ),
             OpenError::Doorbell(e) => write!(f, "the ring's doorbells: {e}"),
+            OpenError::MemoryLock(e) => write!(
+                f,
+                "could not lock the ring's memory (mlock: {e}): RLIMIT_MEMLOCK (ulimit -l) is \
+                 smaller than the segment and the process lacks CAP_IPC_LOCK"
+            ),
             OpenError::Io(e) => write!(f, "I/O error: {e}"),
         }
     }
@@ -88,7 +98,7 @@ impl fmt::Display for OpenError {
 impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            OpenError::Io(e) | OpenError::Doorbell(e) => Some(e),
+            OpenError::Io(e) | OpenError::Doorbell(e) | OpenError::MemoryLock(e) => Some(e),
             OpenError::Corrupt(c) => Some(c),
             _ => None,
         }

@@ -27,6 +27,11 @@ pub const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct SegmentOptions {
     pub(crate) mode: u32,
     pub(crate) open_timeout: Duration,
+    /// Populate every page of this process's mapping when it is made
+    /// (`sys::shm::prefault`).
+    pub(crate) prefault: bool,
+    /// Lock this process's mapping in memory (`mlock`).
+    pub(crate) lock: bool,
 }
 
 impl Default for SegmentOptions {
@@ -34,8 +39,26 @@ impl Default for SegmentOptions {
         SegmentOptions {
             mode: DEFAULT_MODE,
             open_timeout: DEFAULT_OPEN_TIMEOUT,
+            prefault: false,
+            lock: false,
         }
     }
+}
+
+/// Makes this process's mapping resident as `options` ask: locked
+/// (`mlock`, which faults every page in), else populated. Called once,
+/// when the mapping is made, never on the message path.
+fn settle_memory(map: &MmapRaw, options: SegmentOptions) -> Result<(), OpenError> {
+    if options.lock {
+        shm::lock(map).map_err(|e| OpenError::MemoryLock(e.into()))?;
+    }
+    if options.prefault {
+        shm::prefault(map).map_err(|e| match e {
+            rustix::io::Errno::NOMEM | rustix::io::Errno::FAULT => OpenError::NoSpace,
+            other => OpenError::Io(other.into()),
+        })?;
+    }
+    Ok(())
 }
 
 /// A mapped segment whose header has been validated (or just written).
@@ -136,6 +159,7 @@ pub(crate) fn create(
     let result = (|| {
         shm::set_len_reserved(&fd, header.segment_size)?;
         let map = shm::map_shared(&fd, header.segment_size).map_err(OpenError::Io)?;
+        settle_memory(&map, options)?;
         // Zero is "no named doorbells" (a segment handed over as a
         // descriptor).
         bell_id = crate::sys::bell::random_u64().map_err(doorbell_error)? | 1;
@@ -208,12 +232,7 @@ pub(crate) fn adopt(
     // Refused before anything is mapped: a socket, a pipe, a file on disk,
     // a POSIX shm file or an unsealed memfd (any of which a peer could
     // truncate under our mapping, turning every later read into SIGBUS).
-    shm::file_size(&fd).map_err(|e| match e {
-        rustix::io::Errno::INVAL => {
-            OpenError::Corrupt(Corruption("the descriptor is not a regular file"))
-        }
-        other => other.into(),
-    })?;
+    shm::file_shape(&fd).map_err(not_regular)?;
     if !shm::sealed_against_shrinking(&fd)? {
         return Err(OpenError::Unsealed);
     }
@@ -238,12 +257,7 @@ fn map_validated(
     let deadline = Instant::now() + options.open_timeout;
     let mut pause = Duration::from_micros(50);
     loop {
-        let size = shm::file_size(&fd).map_err(|e| match e {
-            rustix::io::Errno::INVAL => {
-                OpenError::Corrupt(Corruption("the descriptor is not a regular file"))
-            }
-            other => other.into(),
-        })?;
+        let (size, huge_page) = shm::file_shape(&fd).map_err(not_regular)?;
         // Smaller than a header: the creator may not have sized it yet.
         if size >= HEADER_SIZE as u64 {
             let map = shm::map_shared(&fd, size).map_err(OpenError::Io)?;
@@ -253,8 +267,9 @@ fn map_validated(
                 INIT_READY => {
                     let header = SegmentHeader::snapshot(&words.fields);
                     header
-                        .check_common(kind, layout_hash, size)
+                        .check_common(kind, layout_hash, size, huge_page)
                         .map_err(|p| header_error(p, kind))?;
+                    settle_memory(&map, options)?;
                     return Ok((map, header, fd));
                 }
                 _ => return Err(OpenError::Corrupt(Corruption("invalid init state"))),
@@ -266,6 +281,53 @@ fn map_validated(
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(10));
     }
+}
+
+/// `fstat`'s `EINVAL` (not a regular file) as the open error it means.
+fn not_regular(e: rustix::io::Errno) -> OpenError {
+    match e {
+        rustix::io::Errno::INVAL => {
+            OpenError::Corrupt(Corruption("the descriptor is not a regular file"))
+        }
+        other => other.into(),
+    }
+}
+
+/// The size a file must have to hold `segment_size` bytes: the same, or
+/// on huge pages (`huge_page`, from `sys::shm::file_shape`) rounded up
+/// to whole pages.
+pub(crate) fn file_size_for(segment_size: u64, huge_page: Option<u64>) -> Result<u64, OpenError> {
+    match huge_page {
+        None => Ok(segment_size),
+        Some(b) => shm::round_up(segment_size, b)
+            .ok_or(OpenError::InvalidConfig("segment too large for huge pages")),
+    }
+}
+
+/// Lays a new ring out in `fd` through a mapping: the header, then `init`
+/// (the kind's control block), then the ready state. For a memfd that
+/// nobody else holds yet and that cannot be written with `pwrite` (one on
+/// huge pages); it must already be sized and sealed.
+pub(crate) fn lay_out_mapped(
+    fd: &OwnedFd,
+    header: SegmentHeader,
+    bells: Doorbells,
+    init: impl FnOnce(&Mapping),
+) -> Result<(), OpenError> {
+    let (size, _) = shm::file_shape(fd).map_err(not_regular)?;
+    let map = shm::map_shared(fd, size).map_err(OpenError::Io)?;
+    let mapping = Mapping {
+        map,
+        header,
+        name: None,
+        file: Arc::new(fd.try_clone().map_err(OpenError::Io)?),
+        bells,
+    };
+    let words = Mapping::header_words(&mapping.map);
+    header.write(&words.fields);
+    init(&mapping);
+    header::publish_ready(&words.init_state);
+    Ok(())
 }
 
 /// Removes a segment name (`shm_unlink`). Processes that have it mapped

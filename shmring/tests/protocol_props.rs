@@ -40,13 +40,15 @@ fn request() -> impl Strategy<Value = Request> {
         geometry,
         0u32..0o1000,
         prop_oneof![Just(Lifetime::Persistent), Just(Lifetime::Ephemeral)],
+        any::<bool>(),
     )
-        .prop_map(|(name, geometry, mode, lifetime)| {
+        .prop_map(|(name, geometry, mode, lifetime, huge_pages)| {
             Request::Create(CreateRequest {
                 name,
                 geometry,
                 mode,
                 lifetime,
+                huge_pages,
             })
         });
     prop_oneof![

@@ -87,6 +87,13 @@ enum Cmd {
         /// it is left (or when removed).
         #[arg(long)]
         ephemeral: bool,
+        /// Put the segment on huge pages (a hugetlb memfd, its size
+        /// rounded up to whole huge pages); needs huge pages reserved in
+        /// /proc/sys/vm/nr_hugepages. Prefaulting and locking are chosen
+        /// by each process that attaches (the library's `prefault` and
+        /// `lock_memory`), not here.
+        #[arg(long)]
+        huge_pages: bool,
     },
     /// List segments (like ipcs).
     Ls {
@@ -189,6 +196,7 @@ fn main() -> ExitCode {
             mode,
             priorities,
             ephemeral,
+            huge_pages,
         } => {
             let kind = match kind {
                 Kind::Spsc => RingKind::Spsc,
@@ -202,6 +210,7 @@ fn main() -> ExitCode {
                 mode,
                 priorities,
                 ephemeral,
+                huge_pages,
             };
             cli::create(&mut client, &args)
         }

@@ -57,6 +57,8 @@ pub struct CreateArgs {
     pub priorities: Option<u32>,
     /// Ephemeral lifetime.
     pub ephemeral: bool,
+    /// On huge pages (a hugetlb memfd).
+    pub huge_pages: bool,
 }
 
 impl CreateArgs {
@@ -92,6 +94,7 @@ impl CreateArgs {
             Some(mode) => options.mode(mode),
             None => options,
         };
+        let options = options.huge_pages(self.huge_pages);
         match self.ephemeral {
             true => options.lifetime(Lifetime::Ephemeral),
             false => options.lifetime(Lifetime::Persistent),
@@ -404,6 +407,7 @@ mod tests {
             mode: None,
             priorities: None,
             ephemeral: false,
+            huge_pages: false,
         }
     }
 
@@ -453,5 +457,10 @@ mod tests {
         .options();
         let expected = CreateOptions::spsc(4096).mode(0o640).ephemeral();
         assert_eq!(options, expected);
+        let huge = CreateArgs {
+            huge_pages: true,
+            ..args(RingKind::Spsc, Some(4096))
+        };
+        assert_eq!(huge.options(), CreateOptions::spsc(4096).huge_pages(true));
     }
 }

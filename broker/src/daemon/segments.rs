@@ -201,6 +201,10 @@ impl SegmentTable {
             // In the words clients have always seen for a bad shape.
             .map_err(|e| OpenError::InvalidConfig(e.0))
             .or_else(|e| refuse(Status::InvalidArgument, e.to_string()))?;
+        // Made (empty) before the limits are checked: on huge pages the
+        // memory charged is the size rounded up to the file's huge page.
+        let fd = new_memfd(&req.name, req.huge_pages)?;
+        let size = charged_size(&fd, size)?;
         if size > limits.max_segment_size {
             return refuse(
                 Status::LimitExceeded,
@@ -237,7 +241,7 @@ impl SegmentTable {
                 ),
             );
         }
-        let (fd, ring) = make_memfd(&req.name, req.geometry)?;
+        let ring = lay_out(&fd, req.geometry, req.huge_pages)?;
         let segment = Segment {
             fd,
             ring: Arc::new(Mapped::charge(ring, peer.uid, size, &self.usage)),
@@ -373,10 +377,9 @@ impl SegmentTable {
     }
 }
 
-/// `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, ring laid out, then
-/// sealed against shrinking, growing and further sealing: no descriptor
-/// leaves the daemon before the seals are on.
-fn make_memfd(name: &str, geometry: RingGeometry) -> Result<(OwnedFd, SegmentView), Refusal> {
+/// `memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING)`, with `MFD_HUGETLB`
+/// (the default huge page size) when asked for huge pages.
+fn new_memfd(name: &str, huge: bool) -> Result<OwnedFd, Refusal> {
     // memfd names are at most 249 bytes and only show in /proc.
     let mut label = format!("shmring:{name}");
     let mut end = label.len().min(240);
@@ -384,16 +387,66 @@ fn make_memfd(name: &str, geometry: RingGeometry) -> Result<(OwnedFd, SegmentVie
         end -= 1;
     }
     label.truncate(end);
-    let fd = rustix::fs::memfd_create(label, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)
-        .or_else(|e| refuse(Status::Internal, format!("memfd_create: {e}")))?;
-    // `initialise` seals it before mapping it.
-    let ring = SegmentView::initialise(&fd, geometry).or_else(|e| match e {
-        OpenError::NoSpace => refuse(Status::NoSpace, "no memory left for the segment"),
+    let mut flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    if huge {
+        flags |= MemfdFlags::HUGETLB;
+    }
+    rustix::fs::memfd_create(label, flags).or_else(|e| match (huge, e) {
+        // No hugetlbfs in this kernel, or no huge page size configured.
+        (true, rustix::io::Errno::INVAL | rustix::io::Errno::NOENT) => refuse(
+            Status::InvalidArgument,
+            format!("huge pages are not available on this system (memfd_create(MFD_HUGETLB): {e})"),
+        ),
+        _ => refuse(Status::Internal, format!("memfd_create: {e}")),
+    })
+}
+
+/// The bytes a segment of `size` takes in `fd`: on hugetlbfs (a memfd
+/// made with `MFD_HUGETLB`, `fstatfs` says) rounded up to whole huge
+/// pages (`f_bsize`).
+fn charged_size(fd: &OwnedFd, size: u64) -> Result<u64, Refusal> {
+    /// `f_type` of hugetlbfs (statfs(2)).
+    const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
+    let fs =
+        rustix::fs::fstatfs(fd).or_else(|e| refuse(Status::Internal, format!("fstatfs: {e}")))?;
+    let page = fs.f_bsize as u64;
+    if fs.f_type as u64 & 0xffff_ffff != HUGETLBFS_MAGIC || !page.is_power_of_two() {
+        return Ok(size);
+    }
+    match size.checked_add(page - 1) {
+        Some(s) => Ok(s & !(page - 1)),
+        None => refuse(Status::InvalidArgument, "segment too large for huge pages"),
+    }
+}
+
+/// The ring laid out in the empty memfd, then sealed against shrinking,
+/// growing and further sealing (`initialise` seals it before anyone
+/// else can see it): no descriptor leaves the daemon before the seals
+/// are on.
+fn lay_out(fd: &OwnedFd, geometry: RingGeometry, huge: bool) -> Result<SegmentView, Refusal> {
+    SegmentView::initialise(fd, geometry).or_else(|e| match e {
+        // hugetlbfs reports an empty pool as ENOSPC (fallocate) or ENOMEM
+        // (mmap); both arrive as NoSpace or as an I/O error.
+        OpenError::NoSpace => refuse(
+            Status::NoSpace,
+            match huge {
+                true => NO_HUGE_PAGES,
+                false => "no memory left for the segment",
+            },
+        ),
+        OpenError::Io(io)
+            if huge && io.raw_os_error() == Some(rustix::io::Errno::NOMEM.raw_os_error()) =>
+        {
+            refuse(Status::NoSpace, NO_HUGE_PAGES)
+        }
         OpenError::InvalidConfig(why) => refuse(Status::InvalidArgument, why),
         other => refuse(Status::Internal, other.to_string()),
-    })?;
-    Ok((fd, ring))
+    })
 }
+
+/// What a client is told when the huge page pool cannot hold a segment.
+const NO_HUGE_PAGES: &str = "no huge pages free for the segment: reserve some in \
+     /proc/sys/vm/nr_hugepages (HugePages_Free in /proc/meminfo)";
 
 #[cfg(test)]
 mod tests {
@@ -409,6 +462,7 @@ mod tests {
             geometry: RingGeometry::spsc(4096).with_max_message(1024),
             mode,
             lifetime: Lifetime::Persistent,
+            huge_pages: false,
         }
     }
 

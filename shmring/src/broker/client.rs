@@ -54,20 +54,22 @@ fn default_socket_location() -> (PathBuf, bool) {
     )
 }
 
-/// What a new segment looks like: its shape ([`RingGeometry`]), mode and
-/// lifetime.
+/// What a new segment looks like: its shape ([`RingGeometry`]), mode,
+/// lifetime and whether it lives on huge pages.
 ///
 /// ```
 /// use shmring::broker::CreateOptions;
 /// let spsc = CreateOptions::spsc(1 << 16).max_message(4096).mode(0o660);
 /// let mpmc = CreateOptions::mpmc(1024, 256).priorities(2).ephemeral();
-/// # let _ = (spsc, mpmc);
+/// let huge = CreateOptions::spsc(1 << 20).huge_pages(true);
+/// # let _ = (spsc, mpmc, huge);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreateOptions {
     geometry: RingGeometry,
     mode: u32,
     lifetime: Lifetime,
+    huge_pages: bool,
 }
 
 impl CreateOptions {
@@ -77,6 +79,7 @@ impl CreateOptions {
             geometry,
             mode: DEFAULT_MODE,
             lifetime: Lifetime::Persistent,
+            huge_pages: false,
         }
     }
 
@@ -121,6 +124,19 @@ impl CreateOptions {
         self.lifetime(Lifetime::Ephemeral)
     }
 
+    /// Lays the segment out on huge pages (default off): the broker makes
+    /// it a memfd with `MFD_HUGETLB` of the system's default huge page
+    /// size, and rounds its size up to whole huge pages. The pages come
+    /// from the pool the administrator reserved
+    /// (`/proc/sys/vm/nr_hugepages`); with too few free the create is
+    /// refused (`NoSpace`). A daemon older than this option refuses the
+    /// request as malformed. Named segments in `/dev/shm` (tmpfs) cannot
+    /// use huge pages.
+    pub fn huge_pages(mut self, huge: bool) -> CreateOptions {
+        self.huge_pages = huge;
+        self
+    }
+
     /// The ring's shape.
     pub fn geometry(&self) -> RingGeometry {
         self.geometry
@@ -129,6 +145,11 @@ impl CreateOptions {
     /// The ring kind.
     pub fn kind(&self) -> RingKind {
         self.geometry.kind()
+    }
+
+    /// Whether the segment is to live on huge pages.
+    pub fn uses_huge_pages(&self) -> bool {
+        self.huge_pages
     }
 }
 
@@ -151,6 +172,8 @@ pub struct BrokerClient {
     out: Vec<u8>,
     input: Vec<u8>,
     wait: WaitStrategy,
+    prefault: bool,
+    lock: bool,
 }
 
 /// Where the broker is and which daemon to trust.
@@ -244,6 +267,8 @@ impl BrokerClient {
             out: Vec::with_capacity(512),
             input: vec![0; MAX_FRAME_LEN],
             wait: WaitStrategy::default(),
+            prefault: false,
+            lock: false,
         };
         client.set_timeout(DEFAULT_REQUEST_TIMEOUT)?;
         let (reply, _) = client.request(&Request::Hello {
@@ -272,6 +297,30 @@ impl BrokerClient {
     /// How the handles this client returns wait (default spin-then-park).
     pub fn with_wait_strategy(mut self, wait: WaitStrategy) -> BrokerClient {
         self.wait = wait;
+        self
+    }
+
+    /// Whether the rings this client maps are populated when mapped, so
+    /// that their first messages take no page fault (default off; see
+    /// [`RingBuilder::prefault`]).
+    ///
+    /// ```no_run
+    /// use shmring::broker::BrokerClient;
+    /// let mut broker = BrokerClient::connect()?.with_prefault(true).with_lock_memory(true);
+    /// let producer = broker.producer("prices")?;
+    /// # drop(producer);
+    /// # Ok::<(), shmring::broker::BrokerError>(())
+    /// ```
+    pub fn with_prefault(mut self, populate: bool) -> BrokerClient {
+        self.prefault = populate;
+        self
+    }
+
+    /// Whether the rings this client maps are locked in memory (`mlock`;
+    /// default off; see [`RingBuilder::lock_memory`]). A refused lock is
+    /// `BrokerError::Open(OpenError::MemoryLock(_))`.
+    pub fn with_lock_memory(mut self, lock: bool) -> BrokerClient {
+        self.lock = lock;
         self
     }
 
@@ -398,7 +447,10 @@ impl BrokerClient {
     }
 
     fn builder<R: Ring>(&self) -> RingBuilder<R> {
-        RingBuilder::<R>::new().wait_strategy(self.wait)
+        RingBuilder::<R>::new()
+            .wait_strategy(self.wait)
+            .prefault(self.prefault)
+            .lock_memory(self.lock)
     }
 
     fn create_as<R: Ring>(
@@ -512,6 +564,7 @@ impl BrokerClient {
             geometry: o.geometry,
             mode: o.mode,
             lifetime: o.lifetime,
+            huge_pages: o.huge_pages,
         });
         let (reply, fd) = self.request(&request)?;
         let info = segment_reply(reply)?;

@@ -267,6 +267,9 @@ pub struct CreateRequest {
     pub mode: u32,
     /// When the broker forgets it.
     pub lifetime: Lifetime,
+    /// Lay the segment out on huge pages (a memfd made with
+    /// `MFD_HUGETLB`, its size rounded up to whole huge pages).
+    pub huge_pages: bool,
 }
 
 /// A decoded request.

@@ -193,6 +193,54 @@ impl<R: Ring> RingBuilder<R> {
         self
     }
 
+    /// Populates every page of this process's mapping when the ring is
+    /// made or opened (`madvise(MADV_POPULATE_WRITE)`, or one touch per
+    /// page before Linux 5.14), so that the first messages take no page
+    /// fault (default off). Applies to `create`, `open` and `from_fd`
+    /// alike: each process that maps the ring chooses for itself. Costs
+    /// the time to map every page once, at attach; nothing afterwards.
+    ///
+    /// There is no huge-pages option here: a named segment is a tmpfs
+    /// file in `/dev/shm`, which hugetlb cannot back. A broker segment
+    /// can be (`broker::CreateOptions::huge_pages`).
+    ///
+    /// ```
+    /// use shmring::SpscBuilder;
+    /// let name = format!("doc-prefault-{}", std::process::id());
+    /// let ring = SpscBuilder::new().capacity(1 << 16).prefault(true).create(&name)?;
+    /// # drop(ring);
+    /// shmring::unlink(&name)?;
+    /// # Ok::<(), shmring::OpenError>(())
+    /// ```
+    pub fn prefault(mut self, populate: bool) -> RingBuilder<R> {
+        self.options.prefault = populate;
+        self
+    }
+
+    /// Locks this process's mapping of the ring in memory (`mlock(2)`,
+    /// which also faults every page in), so that it is never paged out
+    /// (default off). Refused with [`OpenError::MemoryLock`] when
+    /// `RLIMIT_MEMLOCK` (`ulimit -l`) is smaller than the segment and the
+    /// process lacks `CAP_IPC_LOCK`; the lock goes when the ring's last
+    /// handle in this process does.
+    ///
+    /// ```
+    /// use shmring::{OpenError, SpscBuilder};
+    /// let name = format!("doc-lock-{}", std::process::id());
+    /// match SpscBuilder::new().capacity(4096).lock_memory(true).create(&name) {
+    ///     Ok(ring) => drop(ring),
+    ///     // `ulimit -l` too small for the segment: a clear error, no ring.
+    ///     Err(OpenError::MemoryLock(_)) => {}
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # let _ = shmring::unlink(&name);
+    /// # Ok::<(), shmring::OpenError>(())
+    /// ```
+    pub fn lock_memory(mut self, lock: bool) -> RingBuilder<R> {
+        self.options.lock = lock;
+        self
+    }
+
     /// How the endpoints made from this ring wait (default spin-then-park).
     pub fn wait_strategy(mut self, wait: WaitStrategy) -> RingBuilder<R> {
         self.wait = wait;

@@ -159,12 +159,14 @@ pub(crate) enum HeaderProblem {
 
 impl SegmentHeader {
     /// Checks the fields every kind shares; `file_size` is what fstat
-    /// says, not what the header claims.
+    /// says, not what the header claims, and `huge_block` the file's huge
+    /// page size if it is on hugetlbfs (`None` otherwise).
     pub(crate) fn check_common(
         &self,
         expected: RingKind,
         layout_hash: u64,
         file_size: u64,
+        huge_block: Option<u64>,
     ) -> Result<(), HeaderProblem> {
         if self.magic != MAGIC {
             return Err(HeaderProblem::BadMagic);
@@ -186,7 +188,14 @@ impl SegmentHeader {
                 found: self.layout_version,
             });
         }
-        if self.segment_size != file_size {
+        // A file on huge pages (`huge_block`: its huge page size) can only
+        // be sized in whole pages: the segment is then followed by unused
+        // bytes up to the next huge page, and nothing else.
+        let rounded = huge_block.and_then(|b| {
+            debug_assert!(b.is_power_of_two());
+            self.segment_size.checked_add(b - 1).map(|s| s & !(b - 1))
+        });
+        if self.segment_size != file_size && rounded != Some(file_size) {
             return Err(HeaderProblem::Corrupt(
                 "segment size differs from the file size",
             ));

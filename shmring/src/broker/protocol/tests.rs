@@ -10,6 +10,7 @@ fn create() -> Request {
         },
         mode: 0o660,
         lifetime: Lifetime::Ephemeral,
+        huge_pages: true,
     })
 }
 
@@ -178,16 +179,22 @@ fn payload_checks() {
     let mut lying = payload.to_vec();
     lying[2] = 0xff;
     assert!(decode_request(t, &lying).is_err());
-    // Trailing garbage, unknown kind, nonzero reserved bytes.
+    // Trailing garbage, unknown kind, unknown create flags.
     let mut trailing = payload.to_vec();
     trailing.push(1);
     assert!(decode_request(t, &trailing).is_err());
     let mut kind = payload.to_vec();
     kind[0] = 9;
     assert!(decode_request(t, &kind).is_err());
-    let mut reserved = payload.to_vec();
-    reserved[12] = 1;
-    assert!(decode_request(t, &reserved).is_err());
+    assert_eq!(payload[12], 1, "the huge-pages flag");
+    for (byte, bit) in [(12, 2), (13, 1), (15, 0x80)] {
+        let mut flags = payload.to_vec();
+        flags[byte] |= bit;
+        assert!(
+            decode_request(t, &flags).is_err(),
+            "flag {bit:#x} of byte {byte}"
+        );
+    }
     assert_eq!(
         decode_request(0x77, &[]),
         Err(FrameError::UnknownType(0x77))

@@ -27,10 +27,15 @@ struct CreateFixed {
     name_len: U16,
     mode: U32,
     levels: U32,
-    reserved: [u8; 4],
+    /// [`CREATE_HUGE_PAGES`]; once reserved (zero), so a daemon from
+    /// before it refuses a request that sets it.
+    flags: U32,
     capacity: U64,
     max_message: U64,
 }
+
+/// Create flag: lay the segment out on huge pages (`MFD_HUGETLB`).
+pub(super) const CREATE_HUGE_PAGES: u32 = 1;
 
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -194,7 +199,11 @@ pub(super) fn put_request(p: &mut Vec<u8>, request: &Request) {
                 name_len: name_len(&c.name),
                 mode: c.mode.into(),
                 levels: levels.into(),
-                reserved: [0; 4],
+                flags: match c.huge_pages {
+                    true => CREATE_HUGE_PAGES,
+                    false => 0,
+                }
+                .into(),
                 capacity: capacity.into(),
                 max_message: max_message.into(),
             };
@@ -244,8 +253,11 @@ pub fn decode_request(msg_type: u16, payload: &[u8]) -> Result<Request, FrameErr
         }
         MsgType::Create => {
             let f: CreateFixed = r.fixed("short create")?;
-            zero(&f.reserved)?;
+            if f.flags.get() & !CREATE_HUGE_PAGES != 0 {
+                return Err(FrameError::Malformed("unknown create flags"));
+            }
             Request::Create(CreateRequest {
+                huge_pages: f.flags.get() & CREATE_HUGE_PAGES != 0,
                 geometry: RingGeometry::from_wire(
                     kind_from(f.kind)?,
                     f.capacity.get(),
