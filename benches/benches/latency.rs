@@ -1,7 +1,9 @@
 //! `cargo bench --bench latency`: round-trip and one-way latency of every
 //! mechanism at every size, next to the physical limit; the rows that
 //! wait in `epoll_wait` (and, with the `tokio` feature, the tokio rows at
-//! 64 bytes) also next to the kernel's baselines of their group.
+//! 64 bytes) also next to the kernel's baselines of their group. Every
+//! row also gets its ratio to the limit for its own size (`limit-sized`),
+//! and with the `peers` feature the peer libraries' rows are measured too.
 
 use shmring_benches::mechanism::Mechanism;
 use shmring_benches::report::{self, Ratio, Report, Row};
@@ -11,6 +13,11 @@ fn main() -> shmring_benches::Result<()> {
     let plan = shmring_benches::plan::Plan::from_env();
     let tokio_rows: &[Mechanism] = if cfg!(feature = "tokio") {
         &Mechanism::TOKIO
+    } else {
+        &[]
+    };
+    let peer_rows: &[Mechanism] = if cfg!(feature = "peers") {
+        &Mechanism::PEERS
     } else {
         &[]
     };
@@ -24,7 +31,7 @@ fn main() -> shmring_benches::Result<()> {
     let total = plan
         .sizes
         .iter()
-        .map(|&size| Mechanism::LATENCY.len() + extra(size).len())
+        .map(|&size| Mechanism::LATENCY.len() + peer_rows.len() + extra(size).len())
         .sum();
     let mut runner = Runner::new("latency", total, env!("CARGO_BIN_EXE_shmring-bench-peer"));
     // The machine's speed drifts over minutes: the limit (one 8-byte
@@ -34,7 +41,11 @@ fn main() -> shmring_benches::Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     for &size in &plan.sizes {
         let limit = runner.latency(Mechanism::Limit, 8);
-        let mechanisms = Mechanism::LATENCY.iter().skip(1).chain(extra(size));
+        let mechanisms = Mechanism::LATENCY
+            .iter()
+            .skip(1)
+            .chain(peer_rows)
+            .chain(extra(size));
         for &mechanism in mechanisms {
             for mut row in runner.latency(mechanism, size) {
                 let reference = limit.iter().find(|l| l.pattern == row.pattern);
@@ -49,6 +60,7 @@ fn main() -> shmring_benches::Result<()> {
         limits.extend(limit);
     }
     compare_with_baselines(&mut rows);
+    compare_with_size_limit(&mut rows);
     let mut all: Vec<Row> = ["round-trip", "one-way"]
         .into_iter()
         .map(|pattern| merged_limit(&limits, pattern))
@@ -93,6 +105,24 @@ fn compare_with_baselines(rows: &mut [Row]) {
         .collect();
     for (row, ratios) in rows.iter_mut().zip(ratios) {
         row.ratios = ratios;
+    }
+}
+
+/// Each row gets its p50 over the p50 of the limit for its size
+/// (`limit-sized`), same size and pattern, same run.
+fn compare_with_size_limit(rows: &mut [Row]) {
+    let limits: Vec<(usize, String, u64)> = rows
+        .iter()
+        .filter(|r| r.mechanism == Mechanism::LimitSized.key())
+        .filter_map(|r| Some((r.size, r.pattern.clone(), r.p50_ns.filter(|&p| p > 0)?)))
+        .collect();
+    for row in rows.iter_mut() {
+        let limit = limits
+            .iter()
+            .find(|(size, pattern, _)| *size == row.size && *pattern == row.pattern);
+        row.ratio_to_size_limit = limit
+            .zip(row.p50_ns)
+            .map(|((_, _, l), p)| p as f64 / *l as f64);
     }
 }
 

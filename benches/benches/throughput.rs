@@ -1,5 +1,6 @@
 //! `cargo bench --bench throughput`: one-way stream of every mechanism at
-//! every size, next to one thread's memcpy.
+//! every size, next to one thread's memcpy (with the `peers` feature,
+//! the peer libraries' rows too).
 
 use shmring_benches::mechanism::Mechanism;
 use shmring_benches::report::{self, Report};
@@ -7,10 +8,20 @@ use shmring_benches::runner::Runner;
 
 fn main() -> shmring_benches::Result<()> {
     let plan = shmring_benches::plan::Plan::from_env();
+    let peer_rows: &[Mechanism] = if cfg!(feature = "peers") {
+        &Mechanism::PEERS
+    } else {
+        &[]
+    };
     let cells: Vec<(Mechanism, usize)> = plan
         .sizes
         .iter()
-        .flat_map(|&size| Mechanism::THROUGHPUT.map(|m| (m, size)))
+        .flat_map(|&size| {
+            Mechanism::THROUGHPUT
+                .iter()
+                .chain(peer_rows)
+                .map(move |&m| (m, size))
+        })
         .collect();
     let mut runner = Runner::new(
         "throughput",

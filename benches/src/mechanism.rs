@@ -7,6 +7,10 @@ use std::fmt;
 pub enum Mechanism {
     /// Two processes bouncing one cache line: two atomics, nothing else.
     Limit,
+    /// The limit for a size: two processes bouncing `size` bytes plus an
+    /// 8-byte sequence word (payload first, sequence last with Release;
+    /// the other side spins on the sequence, then reads the payload).
+    LimitSized,
     /// Single-threaded `memcpy` of each message into a ring-sized buffer:
     /// the bandwidth ceiling for moving bytes once.
     Memcpy,
@@ -64,14 +68,28 @@ pub enum Mechanism {
     TokioMtUnixStream,
     /// tokio: `tokio::sync::mpsc`, arranged as [`Mechanism::TokioMtSpsc`].
     TokioMtMpsc,
+    /// ringfire 0.5: its shared-memory SPSC ring of fixed-size records
+    /// (`RingProducer::push`, `RingConsumer::try_recv`), busy-polling
+    /// (feature `peers`).
+    Ringfire,
+    /// iceoryx2 0.10 publish-subscribe of byte slices, spinning on
+    /// `Subscriber::receive` (feature `peers`).
+    Iceoryx2,
+    /// iceoryx2 0.10 publish-subscribe, the receiver sleeping in an event
+    /// `Listener` that the sender's `Notifier` wakes (feature `peers`).
+    Iceoryx2Event,
+    /// rtrb 0.4 byte ring between two threads of one process: whole
+    /// messages pushed as slices, read in place (feature `peers`).
+    Rtrb,
 }
 
 use Mechanism::*;
 
 impl Mechanism {
     /// Rows of the latency bench, the physical limit first.
-    pub const LATENCY: [Mechanism; 17] = [
+    pub const LATENCY: [Mechanism; 18] = [
         Limit,
+        LimitSized,
         SpscSpin,
         SpscSpinPark,
         SpscPark,
@@ -114,6 +132,10 @@ impl Mechanism {
     /// The one message size of the tokio rows.
     pub const TOKIO_SIZE: usize = 64;
 
+    /// The peer libraries' rows (feature `peers`), in the latency and the
+    /// throughput bench alike.
+    pub const PEERS: [Mechanism; 4] = [Ringfire, Iceoryx2, Iceoryx2Event, Rtrb];
+
     /// Rows of the throughput bench, the memcpy ceiling first.
     pub const THROUGHPUT: [Mechanism; 15] = [
         Memcpy,
@@ -134,8 +156,9 @@ impl Mechanism {
     ];
 
     /// Every mechanism.
-    pub const ALL: [Mechanism; 26] = [
+    pub const ALL: [Mechanism; 31] = [
         Limit,
+        LimitSized,
         Memcpy,
         SpscSpin,
         SpscSpinPark,
@@ -161,12 +184,17 @@ impl Mechanism {
         TokioMtSpsc,
         TokioMtUnixStream,
         TokioMtMpsc,
+        Ringfire,
+        Iceoryx2,
+        Iceoryx2Event,
+        Rtrb,
     ];
 
     /// Short name, used on the peer's command line and in report.json.
     pub fn key(self) -> &'static str {
         match self {
             Limit => "limit",
+            LimitSized => "limit-sized",
             Memcpy => "memcpy",
             SpscSpin => "spsc-spin",
             SpscSpinPark => "spsc-spin-park",
@@ -192,6 +220,10 @@ impl Mechanism {
             TokioMtSpsc => "tokio-mt-spsc",
             TokioMtUnixStream => "tokio-mt-unix-stream",
             TokioMtMpsc => "tokio-mt-mpsc",
+            Ringfire => "ringfire",
+            Iceoryx2 => "iceoryx2",
+            Iceoryx2Event => "iceoryx2-event",
+            Rtrb => "rtrb",
         }
     }
 
@@ -204,6 +236,7 @@ impl Mechanism {
     pub fn label(self) -> &'static str {
         match self {
             Limit => "physical limit (cache-line ping-pong)",
+            LimitSized => "limit for this size (payload + sequence word)",
             Memcpy => "memcpy, one thread (ceiling)",
             SpscSpin => "shmring SPSC, busy-spin",
             SpscSpinPark => "shmring SPSC, spin-then-park",
@@ -229,13 +262,17 @@ impl Mechanism {
             TokioMtSpsc => "tokio, multi-thread: shmring SPSC (AsyncFd)",
             TokioMtUnixStream => "tokio, multi-thread: UNIX socket pair",
             TokioMtMpsc => "tokio, multi-thread: sync::mpsc",
+            Ringfire => "ringfire 0.5 SPSC ring, busy-poll",
+            Iceoryx2 => "iceoryx2 0.10 publish-subscribe, spinning",
+            Iceoryx2Event => "iceoryx2 0.10 publish-subscribe + event listener",
+            Rtrb => "rtrb 0.4 (threads)",
         }
     }
 
     /// Whether the second side is a thread of the bench process (no peer
     /// process is spawned).
     pub fn in_process(self) -> bool {
-        matches!(self, Memcpy | CrossbeamChannel) || self.is_tokio()
+        matches!(self, Memcpy | CrossbeamChannel | Rtrb) || self.is_tokio()
     }
 
     /// What to know when reading this row's numbers, if anything.
@@ -250,8 +287,33 @@ impl Mechanism {
                  to each CPU); tokio runs them on one worker or on both, which moves p50 \
                  between runs",
             ),
+            Ringfire => Some(
+                "fixed-size records ([u8; size], a type per size), copied in by push and out \
+                 by try_recv; round trips use its default LatestWins ring (one message in \
+                 flight, nothing to overwrite); the stream uses LosslessBackpressure (the \
+                 writer waits for the registered reader), since LatestWins overwrites a slow \
+                 reader: the sink checks every sequence number and a lap fails the row",
+            ),
+            Iceoryx2 | Iceoryx2Event => Some(
+                "[u8] slices: loan_slice_uninit + write_from_slice + send, receive read in \
+                 place; safe overflow off and RetryUntilDelivered, so the stream cannot lose \
+                 a message (the sink checks every sequence number)",
+            ),
+            Rtrb => Some(
+                "one process, two pinned threads: RingBuffer<u8>, push_entire_slice in, \
+                 read_chunk read in place (the in-process reference)",
+            ),
+            LimitSized => Some(
+                "size bytes + an 8-byte sequence word each way, on their own lines: the \
+                 floor for a ring carrying that many bytes with an in-band marker",
+            ),
             _ => None,
         }
+    }
+
+    /// Whether this is a peer library's row (feature `peers`).
+    pub fn is_peer(self) -> bool {
+        Mechanism::PEERS.contains(&self)
     }
 
     /// Whether both sides are tasks of a tokio runtime.
@@ -277,6 +339,12 @@ impl Mechanism {
     pub fn cannot_carry(self, size: usize) -> Option<String> {
         match self {
             Limit if size != 8 => Some("carries one 8-byte word, nothing else".into()),
+            Ringfire if !crate::link::RECORD_SIZES.contains(&size) => Some(format!(
+                "ringfire carries fixed-size records (T: Copy, moved by value), one type per \
+                 size; this bench builds {:?} bytes (larger by-value records stall the \
+                 release build and the stack)",
+                crate::link::RECORD_SIZES
+            )),
             _ => None,
         }
     }

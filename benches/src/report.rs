@@ -40,6 +40,11 @@ pub struct Row {
     pub ratio_to_limit: Option<f64>,
     /// Throughput only: messages/s over the pipe's at the same size.
     pub ratio_to_pipe: Option<f64>,
+    /// Latency: p50 over the p50 of the limit for this row's size
+    /// (`limit-sized`: the same number of bytes plus a sequence word,
+    /// same pattern, same run).
+    #[serde(default)]
+    pub ratio_to_size_limit: Option<f64>,
     /// Latency rows of a group with kernel baselines (the epoll rows, the
     /// tokio rows; see `Mechanism::baselines`): p50 over each baseline's
     /// p50, same size and pattern, same run.
@@ -67,6 +72,7 @@ impl Row {
             bytes_per_s: None,
             ratio_to_limit: None,
             ratio_to_pipe: None,
+            ratio_to_size_limit: None,
             ratios: Vec::new(),
             runs: 0,
             note: None,
@@ -187,8 +193,9 @@ pub fn write(dir: &Path, part: &str, report: &Report) -> Result<String> {
 }
 
 /// The mechanisms of the short table (the README's).
-const SUMMARY: [&str; 8] = [
+const SUMMARY: [&str; 13] = [
     "limit",
+    "limit-sized",
     "spsc-spin",
     "spsc-spin-park",
     "spsc-park",
@@ -196,6 +203,10 @@ const SUMMARY: [&str; 8] = [
     "pipe",
     "unix-stream",
     "posix-mq",
+    "ringfire",
+    "iceoryx2",
+    "iceoryx2-event",
+    "rtrb",
 ];
 
 /// The short table: 64-byte round trip and stream for the main rows.
@@ -207,8 +218,8 @@ pub fn summary(rows: &[Row]) -> String {
     };
     let mut out = String::from(
         "\n## Summary: 64-byte messages\n\n\
-         | mechanism | round trip p50 | p99 | × limit | stream messages/s | × pipe |\n\
-         |---|---:|---:|---:|---:|---:|\n",
+         | mechanism | round trip p50 | p99 | × limit | × 64 B limit | stream messages/s | × pipe |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
     );
     for key in SUMMARY {
         let rt = find(key, "round-trip").filter(|r| r.measured());
@@ -224,10 +235,11 @@ pub fn summary(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {label} | {} | {} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} |",
             rt.and_then(|r| r.p50_ns).map_or("—".into(), nanos),
             rt.and_then(|r| r.p99_ns).map_or("—".into(), nanos),
             ratio(rt.and_then(|r| r.ratio_to_limit)),
+            ratio(rt.and_then(|r| r.ratio_to_size_limit)),
             stream
                 .and_then(|r| r.msgs_per_s)
                 .map_or("—".into(), |m| rate(m, "msg")),
@@ -307,23 +319,26 @@ fn ratio(r: Option<f64>) -> String {
 fn latency_cells(row: Option<&Row>) -> String {
     match row {
         Some(r) if r.measured() => format!(
-            "{} | {} | {} | {} | {}",
+            "{} | {} | {} | {} | {} | {}",
             nanos(r.p50_ns.unwrap_or(0)),
             nanos(r.p99_ns.unwrap_or(0)),
             nanos(r.p999_ns.unwrap_or(0)),
             nanos(r.max_ns.unwrap_or(0)),
-            ratio(r.ratio_to_limit)
+            ratio(r.ratio_to_limit),
+            ratio(r.ratio_to_size_limit)
         ),
-        _ => "— | — | — | — | —".to_string(),
+        _ => "— | — | — | — | — | —".to_string(),
     }
 }
 
 fn latency_table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "\n## Latency (median of runs; × limit = p50 over the physical limit's p50)\n\n\
-         | mechanism | size | round trip p50 | p99 | p99.9 | max | × limit \
-         | one-way p50 | p99 | p99.9 | max | × limit | note |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "\n## Latency (median of runs; × limit = p50 over the physical limit's p50 (one \
+         8-byte word); × size = p50 over the p50 of the limit for the row's size \
+         (payload + sequence word))\n\n\
+         | mechanism | size | round trip p50 | p99 | p99.9 | max | × limit | × size \
+         | one-way p50 | p99 | p99.9 | max | × limit | × size | note |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for rt in rows.iter().filter(|r| r.pattern == "round-trip") {
         let one_way = rows

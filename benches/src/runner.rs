@@ -2,7 +2,7 @@
 //! run the loops, and turn the runs into a [`Row`] of medians.
 
 use crate::Result;
-use crate::link::{self, AnyEnds, Driver, Ends, Pattern, Unsupported};
+use crate::link::{self, Driver, Ends, Pattern, ThreadEnds, Unsupported};
 use crate::mechanism::Mechanism;
 use crate::peer::{Peer, Role};
 use crate::pin::{cpu_pair, pin_current_thread};
@@ -101,6 +101,7 @@ impl Runner {
                 let bytes = median(runs.iter().map(|r| r.bytes as f64 * 1e9 / r.nanos as f64));
                 row.msgs_per_s = Some(msgs);
                 row.bytes_per_s = Some(bytes);
+                row.note = mechanism.note().map(str::to_string);
                 self.progress
                     .finish(&format!("{:.3} M messages/s", msgs / 1e6));
             }
@@ -128,7 +129,7 @@ impl Runner {
             return outcome;
         }
         if mechanism.in_process() {
-            let (ours, theirs) = link::in_process_pair(size, Pattern::RoundTrip);
+            let (ours, theirs) = link::in_process_pair(mechanism, size, Pattern::RoundTrip)?;
             return self.in_process(&row, ours, theirs, sender, EchoThread);
         }
         self.with_peer(&row, Role::Echo, mechanism, size, sender)
@@ -146,7 +147,7 @@ impl Runner {
         }
         let sender = Streamer { size, plan };
         if mechanism.in_process() {
-            let (ours, theirs) = link::in_process_pair(size, Pattern::Stream);
+            let (ours, theirs) = link::in_process_pair(mechanism, size, Pattern::Stream)?;
             let ((), runs) = self.in_process(&row, ours, theirs, sender, SinkThread)?;
             return Ok(runs);
         }
@@ -165,6 +166,9 @@ impl Runner {
         self.watchdog.arm(row, self.plan.row_limit);
         let outcome = (|| {
             let mut prepared = link::prepare(mechanism, size, role.pattern())?;
+            // Declared before the peer so that, on an early return, the
+            // peer is killed first and only then are its files removed.
+            let mut cleanup;
             let mut peer = Peer::spawn(
                 self.peer_exe,
                 role,
@@ -173,8 +177,13 @@ impl Runner {
                 &mut prepared.handover,
                 self.cpus.map(|(_, theirs)| theirs),
             )?;
-            self.watchdog.track(peer.pid(), prepared.cleanup.sysv_ids());
-            let (ends, mut cleanup) = prepared.connect()?;
+            self.watchdog.track(
+                peer.pid(),
+                prepared.cleanup.sysv_ids(),
+                prepared.cleanup.tags(),
+            );
+            let ends;
+            (ends, cleanup) = prepared.connect()?;
             peer.wait_ready(ATTACH_TIMEOUT)?;
             cleanup.peer_attached();
             let ours = ends.drive(driver)?;
@@ -189,8 +198,8 @@ impl Runner {
     fn in_process<D: Driver + Send, E: Driver + Send + 'static>(
         &mut self,
         row: &str,
-        ours: AnyEnds,
-        theirs: AnyEnds,
+        ours: ThreadEnds,
+        theirs: ThreadEnds,
         driver: D,
         other: E,
     ) -> Result<(D::Out, E::Out)>

@@ -13,6 +13,7 @@ struct Armed {
     deadline: Instant,
     peer_pid: Option<u32>,
     sysv_ids: Vec<i32>,
+    tags: Vec<String>,
 }
 
 /// Shared by the bench thread and the watching thread.
@@ -44,6 +45,7 @@ impl Watchdog {
                     for &id in &a.sysv_ids {
                         let _ = crate::link::kernel_queues::SysvQueue::remove_id(id);
                     }
+                    crate::link::Cleanup::remove_files_of(&a.tags);
                     std::process::exit(3);
                 }
             }
@@ -58,11 +60,13 @@ impl Watchdog {
             deadline: Instant::now() + limit,
             peer_pid: None,
             sysv_ids: Vec::new(),
+            tags: Vec::new(),
         });
     }
 
-    /// What to kill and remove if the armed row hangs.
-    pub fn track(&self, peer_pid: u32, sysv_ids: &[i32]) {
+    /// What to kill and remove if the armed row hangs: the peer, System V
+    /// queues, the files of the row tags (iceoryx2's).
+    pub fn track(&self, peer_pid: u32, sysv_ids: &[i32], tags: Vec<String>) {
         if let Some(a) = self
             .armed
             .lock()
@@ -71,6 +75,7 @@ impl Watchdog {
         {
             a.peer_pid = Some(peer_pid);
             a.sysv_ids = sysv_ids.to_vec();
+            a.tags = tags;
         }
     }
 

@@ -15,10 +15,20 @@ fn the_last_run_left_a_complete_report() {
     let report: Report = serde_json::from_str(&text).expect("report.json parses");
     assert!(report.machine.cpus >= 1);
 
+    // The peer libraries' rows are there in a run built with `peers`
+    // (CI's): then all of them, in both benches.
+    let with_peers = report
+        .rows
+        .iter()
+        .any(|r| Mechanism::from_key(&r.mechanism).is_some_and(|m| m.is_peer()));
+    let peers: &[Mechanism] = if with_peers { &Mechanism::PEERS } else { &[] };
+    let latency: Vec<Mechanism> = Mechanism::LATENCY.iter().chain(peers).copied().collect();
+    let throughput: Vec<Mechanism> = Mechanism::THROUGHPUT.iter().chain(peers).copied().collect();
+
     for (pattern, mechanisms) in [
-        ("round-trip", &Mechanism::LATENCY[..]),
-        ("one-way", &Mechanism::LATENCY[..]),
-        ("stream", &Mechanism::THROUGHPUT[..]),
+        ("round-trip", &latency[..]),
+        ("one-way", &latency[..]),
+        ("stream", &throughput[..]),
     ] {
         for m in mechanisms {
             let rows: Vec<_> = report
@@ -65,8 +75,44 @@ fn the_last_run_left_a_complete_report() {
             }
         }
     }
-    // shmring itself and the limit always measure.
-    for key in ["limit", "spsc-spin", "spsc-park", "mpmc", "pipe"] {
+    // Every measured latency row carries its ratio to the limit of its own
+    // size, wherever that limit was measured.
+    for row in report
+        .rows
+        .iter()
+        .filter(|r| r.pattern != "stream" && r.measured() && r.mechanism != "limit")
+    {
+        let limit_measured = report.rows.iter().any(|l| {
+            l.mechanism == Mechanism::LimitSized.key()
+                && l.pattern == row.pattern
+                && l.size == row.size
+                && l.measured()
+        });
+        if limit_measured {
+            assert!(
+                row.ratio_to_size_limit.is_some_and(|r| r > 0.0),
+                "{} {} {} B: no ratio to the limit of its size",
+                row.mechanism,
+                row.pattern,
+                row.size
+            );
+        }
+    }
+
+    // shmring itself and the limits always measure (and, in a run with
+    // the peer rows, every peer library at 64 bytes).
+    let mut always = vec![
+        "limit",
+        "limit-sized",
+        "spsc-spin",
+        "spsc-park",
+        "mpmc",
+        "pipe",
+    ];
+    if with_peers {
+        always.extend(Mechanism::PEERS.iter().map(|m| m.key()));
+    }
+    for key in always {
         assert!(
             report
                 .rows

@@ -72,3 +72,86 @@ impl Rx for WordRx {
         }
     }
 }
+
+/// Bytes of one direction of the sized limit: the sequence word, then
+/// the payload, rounded up to whole 128-byte pairs of lines plus one
+/// spare pair, so that the two directions never share (or prefetch) a
+/// line.
+pub fn sized_region(size: usize) -> usize {
+    (8 + size).next_multiple_of(128) + 128
+}
+
+/// Length of the mapping of the sized limit at `size` bytes.
+pub fn sized_len(size: usize) -> usize {
+    2 * sized_region(size)
+}
+
+/// Sends `size` bytes and a sequence word: the payload is copied in
+/// first, then the sequence is stored with Release.
+#[derive(Debug)]
+pub struct SizedTx {
+    file: Arc<SharedFile>,
+    base: usize,
+    seq: u64,
+}
+
+/// Spins on the sequence word with Acquire, then reads the payload where
+/// it lies (the sender does not write it again before this side replies).
+#[derive(Debug)]
+pub struct SizedRx {
+    file: Arc<SharedFile>,
+    base: usize,
+    size: usize,
+    last: u64,
+}
+
+/// The sized limit's halves: sending into direction `tx` (0 or 1),
+/// receiving from the other.
+pub fn sized_pair(file: SharedFile, size: usize, tx: usize) -> (SizedTx, SizedRx) {
+    let file = Arc::new(file);
+    let region = sized_region(size);
+    (
+        SizedTx {
+            file: file.clone(),
+            base: tx * region,
+            seq: 0,
+        },
+        SizedRx {
+            file,
+            base: (1 - tx) * region,
+            size,
+            last: 0,
+        },
+    )
+}
+
+impl Tx for SizedTx {
+    #[inline]
+    fn send(&mut self, msg: &[u8]) -> Result<()> {
+        self.file.write(self.base + 8, msg);
+        self.seq += 1;
+        // Release: pairs with the Acquire load in `SizedRx::recv`; the
+        // payload written above is visible before the new sequence.
+        self.file
+            .atomic(self.base)
+            .store(self.seq, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Rx for SizedRx {
+    #[inline]
+    fn recv<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
+        let seq = self.file.atomic(self.base);
+        loop {
+            // Acquire: pairs with the Release store in `SizedTx::send`;
+            // the payload is read after it.
+            let value = seq.load(Ordering::Acquire);
+            if value != self.last {
+                self.last = value;
+                return Ok(self.file.with_bytes(self.base + 8, self.size, f));
+            }
+            std::hint::spin_loop();
+        }
+    }
+}

@@ -10,6 +10,8 @@ pub mod eventfd_shm;
 pub mod fd_stream;
 pub mod kernel_queues;
 pub mod limit;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod rings;
 pub mod shared_memory;
 
@@ -67,7 +69,7 @@ impl fmt::Display for Unsupported {
 
 impl std::error::Error for Unsupported {}
 
-fn unsupported(reason: impl Into<String>) -> Error {
+pub(crate) fn unsupported(reason: impl Into<String>) -> Error {
     Box::new(Unsupported(reason.into()))
 }
 
@@ -94,6 +96,8 @@ pub trait Driver {
 pub enum AnyEnds {
     /// Physical limit.
     Limit(Ends<limit::WordTx, limit::WordRx>),
+    /// The limit for a size: payload + sequence word.
+    LimitSized(Ends<limit::SizedTx, limit::SizedRx>),
     // Boxed: a pair of ring endpoints is several times the size of the
     // other variants. The loops run over the unboxed ends.
     /// shmring SPSC ring.
@@ -116,6 +120,12 @@ pub enum AnyEnds {
     EventfdEpoll(Ends<EventTx, WaitFirst<EventRx>>),
     /// crossbeam-channel.
     Crossbeam(Ends<ChannelTx, ChannelRx>),
+    /// ringfire's shared-memory ring, one record type per size.
+    #[cfg(feature = "peers")]
+    Ringfire(Box<peers::RingfireEnds>),
+    /// iceoryx2 publish-subscribe (spinning or with events).
+    #[cfg(feature = "peers")]
+    Iceoryx2(Box<Ends<peers::Iceoryx2Tx, peers::Iceoryx2Rx>>),
 }
 
 impl AnyEnds {
@@ -123,6 +133,12 @@ impl AnyEnds {
     pub fn drive<D: Driver>(self, driver: D) -> Result<D::Out> {
         match self {
             AnyEnds::Limit(e) => driver.drive(e),
+            AnyEnds::LimitSized(e) => driver.drive(e),
+            #[cfg(feature = "peers")]
+            AnyEnds::Ringfire(e) => e.drive(driver),
+            #[cfg(feature = "peers")]
+            AnyEnds::Iceoryx2(e) => driver.drive(*e),
+
             AnyEnds::Spsc(e) => e.drive(driver),
             AnyEnds::Mpmc(e) => e.drive(driver),
             AnyEnds::Stream(e) => driver.drive(e),
@@ -161,8 +177,63 @@ impl Rx for ChannelRx {
     }
 }
 
-/// Both sides of an in-process row: (bench side, other thread's side).
-pub fn in_process_pair(size: usize, pattern: Pattern) -> (AnyEnds, AnyEnds) {
+/// The record sizes ringfire rows are built for: a record is a type
+/// (`[u8; N]`), so each size is compiled in. Not 64 KiB or 1 MiB: ringfire
+/// moves records by value (`try_recv` returns `T`), and records that
+/// large made the crate's release build run for over 15 minutes (and
+/// would put megabytes on the stack).
+pub const RECORD_SIZES: [usize; 3] = [8, 64, 1024];
+
+/// One side of an in-process row, handed to a thread (so `Send`, unlike
+/// some of [`AnyEnds`]).
+#[derive(Debug)]
+pub enum ThreadEnds {
+    /// crossbeam-channel.
+    Crossbeam(Ends<ChannelTx, ChannelRx>),
+    /// rtrb.
+    #[cfg(feature = "peers")]
+    Rtrb(Ends<peers::RtrbTx, peers::RtrbRx>),
+}
+
+impl ThreadEnds {
+    /// Runs `driver` over the concrete halves.
+    pub fn drive<D: Driver>(self, driver: D) -> Result<D::Out> {
+        match self {
+            ThreadEnds::Crossbeam(e) => driver.drive(e),
+            #[cfg(feature = "peers")]
+            ThreadEnds::Rtrb(e) => driver.drive(e),
+        }
+    }
+}
+
+/// Both sides of an in-process row of `mechanism`: (bench side, other
+/// thread's side).
+pub fn in_process_pair(
+    mechanism: Mechanism,
+    size: usize,
+    pattern: Pattern,
+) -> Result<(ThreadEnds, ThreadEnds)> {
+    if let Some(reason) = mechanism.cannot_carry(size) {
+        return Err(unsupported(reason));
+    }
+    match mechanism {
+        Mechanism::CrossbeamChannel => Ok(crossbeam_pair(size, pattern)),
+        #[cfg(feature = "peers")]
+        Mechanism::Rtrb => Ok(peers::rtrb_pair(size, pattern)),
+        _ => Err(not_built(mechanism)),
+    }
+}
+
+/// The error of a row whose mechanism this build cannot run.
+fn not_built(mechanism: Mechanism) -> Error {
+    if mechanism.is_peer() && !cfg!(feature = "peers") {
+        format!("{mechanism}: shmring-benches was built without its `peers` feature").into()
+    } else {
+        format!("{mechanism} has no such side here").into()
+    }
+}
+
+fn crossbeam_pair(size: usize, pattern: Pattern) -> (ThreadEnds, ThreadEnds) {
     let capacity = (4 << 20) / size.max(1);
     let (up_tx, up_rx) = crossbeam_channel::bounded(capacity.clamp(2, 1024));
     let (down_tx, down_rx) = if pattern == Pattern::RoundTrip {
@@ -172,11 +243,11 @@ pub fn in_process_pair(size: usize, pattern: Pattern) -> (AnyEnds, AnyEnds) {
         (None, None)
     };
     (
-        AnyEnds::Crossbeam(Ends {
+        ThreadEnds::Crossbeam(Ends {
             tx: Some(ChannelTx(up_tx)),
             rx: down_rx,
         }),
-        AnyEnds::Crossbeam(Ends {
+        ThreadEnds::Crossbeam(Ends {
             tx: down_tx,
             rx: Some(ChannelRx(up_rx)),
         }),
@@ -204,6 +275,13 @@ pub struct Cleanup {
     posix_queues: Vec<String>,
     fifo_dir: Option<PathBuf>,
     sysv_ids: Vec<i32>,
+    /// Files mapped by path (ringfire's rings), removed once attached.
+    #[cfg_attr(not(feature = "peers"), allow(dead_code))]
+    paths: Vec<PathBuf>,
+    /// Tags of iceoryx2 rows: their files are removed when the row ends
+    /// (iceoryx2 opens some of them as it connects ports).
+    #[cfg_attr(not(feature = "peers"), allow(dead_code))]
+    iceoryx2: Vec<String>,
 }
 
 impl Cleanup {
@@ -219,19 +297,49 @@ impl Cleanup {
         if let Some(dir) = self.fifo_dir.take() {
             let _ = std::fs::remove_dir_all(dir);
         }
+        for path in self.paths.drain(..) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// System V queue ids, for a watchdog that must remove them itself.
     pub fn sysv_ids(&self) -> &[i32] {
         &self.sysv_ids
     }
+
+    /// Removes what a row leaves behind, by the names only (for a
+    /// watchdog stopping the bench with the row still running).
+    pub fn remove_files_of(tags: &[String]) {
+        for tag in tags {
+            remove_iceoryx2(tag);
+            for direction in ["up", "down"] {
+                let _ = std::fs::remove_file(format!("/dev/shm/{tag}-{direction}"));
+            }
+        }
+    }
+
+    /// Tags whose files [`remove_files_of`](Self::remove_files_of) removes.
+    pub fn tags(&self) -> Vec<String> {
+        self.iceoryx2.clone()
+    }
 }
+
+#[cfg(feature = "peers")]
+fn remove_iceoryx2(tag: &str) {
+    peers::iceoryx2_remove(tag);
+}
+
+#[cfg(not(feature = "peers"))]
+fn remove_iceoryx2(_: &str) {}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
         self.peer_attached();
         for id in self.sysv_ids.drain(..) {
             let _ = SysvQueue::remove_id(id);
+        }
+        for tag in self.iceoryx2.drain(..) {
+            remove_iceoryx2(&tag);
         }
     }
 }
@@ -255,6 +363,20 @@ enum Pending {
         size: usize,
         pattern: Pattern,
     },
+    /// Ends that need the peer's side first (ringfire: the peer makes the
+    /// ring it sends on).
+    #[cfg(feature = "peers")]
+    Later(Later),
+}
+
+#[cfg(feature = "peers")]
+struct Later(peers::Later);
+
+#[cfg(feature = "peers")]
+impl fmt::Debug for Later {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Later(..)")
+    }
 }
 
 impl Prepared {
@@ -263,6 +385,8 @@ impl Prepared {
     pub fn connect(self) -> Result<(AnyEnds, Cleanup)> {
         let ends = match self.ends {
             Pending::Ready(ends) => *ends,
+            #[cfg(feature = "peers")]
+            Pending::Later(Later(later)) => later()?,
             Pending::Fifo { dir, size, pattern } => {
                 use rustix::fs::{Mode, OFlags, open};
                 let up = open(
@@ -316,6 +440,7 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
     let ends = match mechanism {
         Mechanism::Memcpy
         | Mechanism::CrossbeamChannel
+        | Mechanism::Rtrb
         | Mechanism::TokioSpsc
         | Mechanism::TokioUnixStream
         | Mechanism::TokioMpsc
@@ -333,6 +458,40 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
                 tx: Some(tx),
                 rx: Some(rx),
             })
+        }
+        Mechanism::LimitSized => {
+            if !round_trip {
+                return Err(format!("{mechanism} is measured as round trips only").into());
+            }
+            let file = SharedFile::create(&tag, limit::sized_len(size))?;
+            cleanup.shm_names.push(tag.clone());
+            handover.spec = tag;
+            let (tx, rx) = limit::sized_pair(file, size, 0);
+            AnyEnds::LimitSized(Ends {
+                tx: Some(tx),
+                rx: Some(rx),
+            })
+        }
+        #[cfg(feature = "peers")]
+        Mechanism::Ringfire => {
+            let later = peers::ringfire_prepare(size, pattern, &tag, &mut cleanup)?;
+            handover.spec = tag;
+            return Ok(Prepared {
+                handover,
+                cleanup,
+                ends: Pending::Later(Later(later)),
+            });
+        }
+        #[cfg(feature = "peers")]
+        Mechanism::Iceoryx2 | Mechanism::Iceoryx2Event => {
+            let events = mechanism == Mechanism::Iceoryx2Event;
+            let ends = peers::iceoryx2_prepare(size, pattern, &tag, events, &mut cleanup)?;
+            handover.spec = tag;
+            ends
+        }
+        #[cfg(not(feature = "peers"))]
+        Mechanism::Ringfire | Mechanism::Iceoryx2 | Mechanism::Iceoryx2Event => {
+            return Err(not_built(mechanism));
         }
         Mechanism::SpscSpin
         | Mechanism::SpscSpinPark
@@ -546,6 +705,7 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
     Ok(match mechanism {
         Mechanism::Memcpy
         | Mechanism::CrossbeamChannel
+        | Mechanism::Rtrb
         | Mechanism::TokioSpsc
         | Mechanism::TokioUnixStream
         | Mechanism::TokioMpsc
@@ -560,6 +720,23 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
                 tx: Some(tx),
                 rx: Some(rx),
             })
+        }
+        Mechanism::LimitSized => {
+            let (tx, rx) = limit::sized_pair(SharedFile::open(spec)?, size, 1);
+            AnyEnds::LimitSized(Ends {
+                tx: Some(tx),
+                rx: Some(rx),
+            })
+        }
+        #[cfg(feature = "peers")]
+        Mechanism::Ringfire => peers::ringfire_attach(size, pattern, spec)?,
+        #[cfg(feature = "peers")]
+        Mechanism::Iceoryx2 | Mechanism::Iceoryx2Event => {
+            peers::iceoryx2_attach(size, pattern, spec, mechanism == Mechanism::Iceoryx2Event)?
+        }
+        #[cfg(not(feature = "peers"))]
+        Mechanism::Ringfire | Mechanism::Iceoryx2 | Mechanism::Iceoryx2Event => {
+            return Err(not_built(mechanism));
         }
         Mechanism::SpscSpin
         | Mechanism::SpscSpinPark

@@ -85,6 +85,21 @@ impl SharedFile {
         }
     }
 
+    /// Hands `f` the `len` bytes at `offset`, read where they lie.
+    ///
+    /// Only for a range the other process does not write until this one
+    /// answers (the sized limit: the sender writes a payload again only
+    /// after the receiver has replied to it).
+    pub fn with_bytes<T>(&self, offset: usize, len: usize, f: impl FnOnce(&[u8]) -> T) -> T {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len()));
+        // SAFETY: the range is inside the mapping (checked above), which
+        // lives as long as `self`; the slice does not outlive `f`. The
+        // protocol of the caller (one message in flight each way) keeps
+        // the other process from writing the range while `f` runs.
+        let bytes = unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), len) };
+        f(bytes)
+    }
+
     /// Copies `out.len()` bytes out of the mapping from `offset`.
     pub fn read(&self, offset: usize, out: &mut [u8]) {
         assert!(
