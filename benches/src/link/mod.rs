@@ -8,6 +8,7 @@
 pub mod epoll;
 pub mod eventfd_shm;
 pub mod fd_stream;
+pub mod in_process;
 pub mod kernel_queues;
 pub mod limit;
 #[cfg(feature = "peers")]
@@ -21,6 +22,7 @@ use crate::{Error, Result};
 use epoll::{EpollStreamRx, EpollStreamTx, WaitFirst};
 use eventfd_shm::{EventRx, EventTx, STREAM_SLOTS, Slots};
 use fd_stream::{PacketRx, PacketTx, StreamRx, StreamTx};
+pub use in_process::{ChannelRx, ChannelTx, ThreadEnds, in_process_pair};
 use kernel_queues::{PosixQueue, SysvQueue};
 use rings::{RingEnds, Side};
 use rustix::fd::{AsFd, OwnedFd};
@@ -153,30 +155,6 @@ impl AnyEnds {
     }
 }
 
-/// crossbeam-channel sender: each message a fresh `Vec<u8>`, as a user of
-/// a channel of owned buffers would send it.
-#[derive(Debug)]
-pub struct ChannelTx(pub crossbeam_channel::Sender<Vec<u8>>);
-
-/// crossbeam-channel receiver.
-#[derive(Debug)]
-pub struct ChannelRx(pub crossbeam_channel::Receiver<Vec<u8>>);
-
-impl Tx for ChannelTx {
-    fn send(&mut self, msg: &[u8]) -> Result<()> {
-        self.0
-            .send(msg.to_vec())
-            .map_err(|_| "channel closed".into())
-    }
-}
-
-impl Rx for ChannelRx {
-    fn recv<T>(&mut self, f: impl FnOnce(&[u8]) -> T) -> Result<T> {
-        let msg = self.0.recv().map_err(|_| "channel closed")?;
-        Ok(f(&msg))
-    }
-}
-
 /// The record sizes ringfire rows are built for: a record is a type
 /// (`[u8; N]`), so each size is compiled in. Not 64 KiB or 1 MiB: ringfire
 /// moves records by value (`try_recv` returns `T`), and records that
@@ -184,74 +162,13 @@ impl Rx for ChannelRx {
 /// would put megabytes on the stack).
 pub const RECORD_SIZES: [usize; 3] = [8, 64, 1024];
 
-/// One side of an in-process row, handed to a thread (so `Send`, unlike
-/// some of [`AnyEnds`]).
-#[derive(Debug)]
-pub enum ThreadEnds {
-    /// crossbeam-channel.
-    Crossbeam(Ends<ChannelTx, ChannelRx>),
-    /// rtrb.
-    #[cfg(feature = "peers")]
-    Rtrb(Ends<peers::RtrbTx, peers::RtrbRx>),
-}
-
-impl ThreadEnds {
-    /// Runs `driver` over the concrete halves.
-    pub fn drive<D: Driver>(self, driver: D) -> Result<D::Out> {
-        match self {
-            ThreadEnds::Crossbeam(e) => driver.drive(e),
-            #[cfg(feature = "peers")]
-            ThreadEnds::Rtrb(e) => driver.drive(e),
-        }
-    }
-}
-
-/// Both sides of an in-process row of `mechanism`: (bench side, other
-/// thread's side).
-pub fn in_process_pair(
-    mechanism: Mechanism,
-    size: usize,
-    pattern: Pattern,
-) -> Result<(ThreadEnds, ThreadEnds)> {
-    if let Some(reason) = mechanism.cannot_carry(size) {
-        return Err(unsupported(reason));
-    }
-    match mechanism {
-        Mechanism::CrossbeamChannel => Ok(crossbeam_pair(size, pattern)),
-        #[cfg(feature = "peers")]
-        Mechanism::Rtrb => Ok(peers::rtrb_pair(size, pattern)),
-        _ => Err(not_built(mechanism)),
-    }
-}
-
 /// The error of a row whose mechanism this build cannot run.
-fn not_built(mechanism: Mechanism) -> Error {
+pub(crate) fn not_built(mechanism: Mechanism) -> Error {
     if mechanism.is_peer() && !cfg!(feature = "peers") {
         format!("{mechanism}: shmring-benches was built without its `peers` feature").into()
     } else {
         format!("{mechanism} has no such side here").into()
     }
-}
-
-fn crossbeam_pair(size: usize, pattern: Pattern) -> (ThreadEnds, ThreadEnds) {
-    let capacity = (4 << 20) / size.max(1);
-    let (up_tx, up_rx) = crossbeam_channel::bounded(capacity.clamp(2, 1024));
-    let (down_tx, down_rx) = if pattern == Pattern::RoundTrip {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        (Some(ChannelTx(tx)), Some(ChannelRx(rx)))
-    } else {
-        (None, None)
-    };
-    (
-        ThreadEnds::Crossbeam(Ends {
-            tx: Some(ChannelTx(up_tx)),
-            rx: down_rx,
-        }),
-        ThreadEnds::Crossbeam(Ends {
-            tx: down_tx,
-            rx: Some(ChannelRx(up_rx)),
-        }),
-    )
 }
 
 /// What the peer process is given: a spec on its command line and, for
