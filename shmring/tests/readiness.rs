@@ -790,14 +790,16 @@ fn killing_the_last_receiver_process_wakes_a_sender_waiting_for_room() {
 
 /// A dying process lets its files go one at a time, so its doorbell can
 /// hang up while its liveness lock is still held (for a moment; the peer
-/// here keeps it 20 ms). A `try_*` call after that hang-up waits the
+/// here keeps it 5 ms: far inside the 100 ms a `try_*` call waits, so
+/// that only a stall of the peer of some 95 ms could fail the test). A
+/// `try_*` call after that hang-up waits the
 /// moment out and says `Disconnected`, never `Empty` or `Full`, which a
 /// level-triggered poll would turn into a busy loop. (CI caught the race
 /// with a real kill about once in twenty runs.)
 fn hang_up_before_the_lock_is_free(ring: AnyRing, name: &Name) {
     let mut rx = ring.receiver().unwrap();
     let _ = rx.as_fd();
-    let mut peer = Peer::spawn(&["bells-closed-first", name, "sender", "20"]);
+    let mut peer = Peer::spawn(&["bells-closed-first", name, "sender", "5"]);
     peer.expect("bells closed");
     let revents = poll_one(&rx, PollFlags::IN, EOF_BOUND);
     assert!(revents.contains(PollFlags::HUP), "{revents:?}");
@@ -807,7 +809,7 @@ fn hang_up_before_the_lock_is_free(ring: AnyRing, name: &Name) {
 
     let mut tx = ring.sender().unwrap();
     let _ = tx.as_fd();
-    let mut peer = Peer::spawn(&["bells-closed-first", name, "receiver", "20"]);
+    let mut peer = Peer::spawn(&["bells-closed-first", name, "receiver", "5"]);
     peer.expect("bells closed");
     let mut sent = 0u64;
     let stop = loop {
