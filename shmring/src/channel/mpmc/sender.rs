@@ -214,6 +214,7 @@ impl Sender {
 
     /// Claims a slot for `len` bytes, waiting as `patience` allows; the
     /// grant borrows this sender.
+    #[inline(always)]
     pub fn reserve_within(
         &self,
         len: usize,
@@ -350,6 +351,7 @@ impl MessageSender for Sender {
         Sender::send_within(self, msg, patience)
     }
 
+    #[inline]
     fn reserve_within(
         &mut self,
         len: usize,
@@ -395,11 +397,13 @@ impl<S: Borrow<Sender>> SlotGrantOf<S> {
 }
 
 impl<S: Borrow<Sender>> Grant for SlotGrantOf<S> {
+    #[inline]
     fn commit(self) {
         let len = self.view.bytes().len();
         self.commit_len(len);
     }
 
+    #[inline]
     fn commit_len(mut self, len: usize) {
         let len = len.min(self.view.bytes().len());
         let claim = self.claim.take().expect("a grant is committed once");
