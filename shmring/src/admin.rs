@@ -59,6 +59,7 @@ impl SegmentView {
             let init = match laid {
                 Laid::Spsc(_) => <Spsc as RingInternals>::initialise,
                 Laid::Mpmc(_) => <Mpmc as RingInternals>::initialise,
+                Laid::PubSub(_) => <crate::PubSub as RingInternals>::initialise,
             };
             segment::lay_out_mapped(fd, header, bells.clone(), init)?;
             return SegmentView::adopt(fd.try_clone().map_err(OpenError::Io)?, bells);
@@ -126,7 +127,7 @@ impl SegmentView {
     /// What crash recovery did ([`Mpmc::recovered`]); nothing for SPSC.
     pub fn recovered(&self) -> Recovered {
         match &self.ring {
-            AnyRing::Spsc(_) => Recovered::default(),
+            AnyRing::Spsc(_) | AnyRing::PubSub(_) => Recovered::default(),
             AnyRing::Mpmc(q) => q.recovered(),
         }
     }
@@ -136,6 +137,7 @@ impl SegmentView {
         match &self.ring {
             AnyRing::Spsc(r) => r.bytes_in_flight(),
             AnyRing::Mpmc(q) => q.messages_in_flight() * q.memory().geometry().stride(),
+            AnyRing::PubSub(p) => p.messages_in_flight() * p.memory().geometry().stride(),
         }
     }
 
@@ -162,6 +164,32 @@ impl SegmentView {
                 let receivers = receivers.into_iter().map(|w| info(w, Role::Receiver));
                 senders.chain(receivers).flatten().collect()
             }
+            AnyRing::PubSub(p) => {
+                let publisher = crate::channel::pubsub::publisher_role(p.memory().control())
+                    .live_holder_pid(p.locks())
+                    .map(|pid| EndpointInfo {
+                        role: Role::Publisher,
+                        pid,
+                    });
+                let subscribers = p
+                    .subscriber_states()
+                    .into_iter()
+                    .filter(|s| s.alive)
+                    .map(|s| EndpointInfo {
+                        role: Role::Subscriber,
+                        pid: s.pid,
+                    });
+                publisher.into_iter().chain(subscribers).collect()
+            }
+        }
+    }
+
+    /// Every subscriber of a publish/subscribe ring, with its position,
+    /// lag and counters (empty for other kinds).
+    pub fn subscribers(&self) -> Vec<crate::pubsub::SubscriberState> {
+        match &self.ring {
+            AnyRing::PubSub(p) => p.subscriber_states(),
+            _ => Vec::new(),
         }
     }
 
@@ -187,6 +215,16 @@ impl SegmentView {
                 reaped.len()
             }
             AnyRing::Mpmc(q) => reap_mpmc(q),
+            AnyRing::PubSub(p) => {
+                let role = crate::channel::pubsub::publisher_role(p.memory().control());
+                let publisher = usize::from(role.release_if_dead(p.locks()));
+                let subscribers = p.reap_dead_subscribers() as usize;
+                let control = p.memory().control();
+                wait::notify_all_sleepers(&control.readable);
+                wait::notify_all_sleepers(&control.writable);
+                ring_after_reap(p.doorbells(), publisher > 0, subscribers > 0);
+                publisher + subscribers
+            }
         }
     }
 

@@ -294,6 +294,10 @@ pub enum TryRecvError {
     Disconnected,
     /// A record or position is invalid.
     Corrupt(Corruption),
+    /// A lossy publish/subscribe ring overwrote this many messages the
+    /// subscriber had not read; the next receive goes on with the oldest
+    /// message still there.
+    Lagged(u64),
 }
 
 /// Blocking `recv` failed.
@@ -303,6 +307,10 @@ pub enum RecvError {
     Disconnected,
     /// A record or position is invalid.
     Corrupt(Corruption),
+    /// A lossy publish/subscribe ring overwrote this many messages the
+    /// subscriber had not read; the next receive goes on with the oldest
+    /// message still there.
+    Lagged(u64),
 }
 
 /// `recv_timeout` failed.
@@ -314,6 +322,10 @@ pub enum RecvTimeoutError {
     Disconnected,
     /// A record or position is invalid.
     Corrupt(Corruption),
+    /// A lossy publish/subscribe ring overwrote this many messages the
+    /// subscriber had not read; the next receive goes on with the oldest
+    /// message still there.
+    Lagged(u64),
 }
 
 /// A typed receive failed; the message (if any) stays in the ring.
@@ -323,6 +335,10 @@ pub enum RecvValueError {
     Disconnected,
     /// A record or position is invalid.
     Corrupt(Corruption),
+    /// A lossy publish/subscribe ring overwrote this many messages the
+    /// subscriber had not read; the next receive goes on with the oldest
+    /// message still there.
+    Lagged(u64),
     /// The next message is not `size_of::<T>()` bytes long.
     SizeMismatch {
         /// `size_of::<T>()`.
@@ -338,6 +354,10 @@ impl fmt::Display for TryRecvError {
             TryRecvError::Empty => f.write_str("the ring is empty"),
             TryRecvError::Disconnected => f.write_str("the sending side is gone"),
             TryRecvError::Corrupt(c) => c.fmt(f),
+            TryRecvError::Lagged(n) => write!(
+                f,
+                "lost {n} messages to the publisher (the subscriber fell a ring behind)"
+            ),
         }
     }
 }
@@ -347,6 +367,10 @@ impl fmt::Display for RecvError {
         match self {
             RecvError::Disconnected => f.write_str("the sending side is gone"),
             RecvError::Corrupt(c) => c.fmt(f),
+            RecvError::Lagged(n) => write!(
+                f,
+                "lost {n} messages to the publisher (the subscriber fell a ring behind)"
+            ),
         }
     }
 }
@@ -357,6 +381,10 @@ impl fmt::Display for RecvTimeoutError {
             RecvTimeoutError::Timeout => f.write_str("timed out waiting for a message"),
             RecvTimeoutError::Disconnected => f.write_str("the sending side is gone"),
             RecvTimeoutError::Corrupt(c) => c.fmt(f),
+            RecvTimeoutError::Lagged(n) => write!(
+                f,
+                "lost {n} messages to the publisher (the subscriber fell a ring behind)"
+            ),
         }
     }
 }
@@ -366,6 +394,10 @@ impl fmt::Display for RecvValueError {
         match self {
             RecvValueError::Disconnected => f.write_str("the sending side is gone"),
             RecvValueError::Corrupt(c) => c.fmt(f),
+            RecvValueError::Lagged(n) => write!(
+                f,
+                "lost {n} messages to the publisher (the subscriber fell a ring behind)"
+            ),
             RecvValueError::SizeMismatch { expected, actual } => {
                 write!(
                     f,

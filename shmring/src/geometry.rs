@@ -5,6 +5,7 @@
 use crate::layout::RingKind;
 use crate::layout::header::SegmentHeader;
 use crate::layout::mpmc::MpmcGeometry;
+use crate::layout::pubsub::{Delivery, PubSubGeometry};
 use crate::layout::spsc::SpscGeometry;
 use std::fmt;
 
@@ -14,11 +15,13 @@ pub const DEFAULT_CAPACITY: u64 = 64 * 1024;
 pub const DEFAULT_SLOTS: u64 = 1024;
 /// Default slot size (largest message) of a new MPMC queue.
 pub const DEFAULT_SLOT_SIZE: u64 = 256;
+/// Default subscriber entries of a new publish/subscribe ring.
+pub const DEFAULT_SUBSCRIBERS: u32 = 64;
 
-/// The largest message an SPSC shape is given when it is asked for more
-/// than one priority level: no ring can have it, and `laid` names the real
-/// mistake.
-const SPSC_WITH_PRIORITIES: u64 = u64::MAX;
+/// The largest message an SPSC or publish/subscribe shape is given when it
+/// is asked for more than one priority level: no ring can have it, and
+/// `laid` names the real mistake.
+const ONE_LEVEL_ONLY: u64 = u64::MAX;
 
 /// What a ring looks like: its kind and the numbers that size it.
 ///
@@ -51,6 +54,18 @@ pub enum RingGeometry {
         /// Priority levels, 1 to 8; each is its own queue of `slots`.
         priorities: u32,
     },
+    /// One publisher, many subscribers, each seeing every message, in
+    /// fixed-size slots.
+    PubSub {
+        /// Slots: a power of two, 2 to 16 Mi.
+        slots: u64,
+        /// Bytes per slot, the largest message: at most 16 MiB.
+        slot_size: u64,
+        /// Subscribers the ring holds at once, 1 to 1024.
+        subscribers: u32,
+        /// Whether the publisher waits for the slowest subscriber.
+        delivery: Delivery,
+    },
 }
 
 /// The layout-level geometry a [`RingGeometry`] stands for.
@@ -58,6 +73,7 @@ pub enum RingGeometry {
 pub(crate) enum Laid {
     Spsc(SpscGeometry),
     Mpmc(MpmcGeometry),
+    PubSub(PubSubGeometry),
 }
 
 impl Laid {
@@ -66,6 +82,7 @@ impl Laid {
         match self {
             Laid::Spsc(g) => g.header(creator_pid, creator_start_ticks),
             Laid::Mpmc(g) => g.header(creator_pid, creator_start_ticks),
+            Laid::PubSub(g) => g.header(creator_pid, creator_start_ticks),
         }
     }
 }
@@ -88,12 +105,25 @@ impl RingGeometry {
         }
     }
 
+    /// A lossless publish/subscribe ring of `slots` slots of `slot_size`
+    /// bytes, for up to 64 subscribers.
+    pub const fn pubsub(slots: u64, slot_size: u64) -> RingGeometry {
+        RingGeometry::PubSub {
+            slots,
+            slot_size,
+            subscribers: DEFAULT_SUBSCRIBERS,
+            delivery: Delivery::Lossless,
+        }
+    }
+
     /// The default shape of a new ring of `kind`: a 64 KiB SPSC ring with
-    /// messages up to 16 KiB, or 1024 MPMC slots of 256 bytes, one level.
+    /// messages up to 16 KiB, or 1024 slots of 256 bytes (MPMC: one
+    /// level; publish/subscribe: lossless, 64 subscribers).
     pub const fn default_for(kind: RingKind) -> RingGeometry {
         match kind {
             RingKind::Spsc => RingGeometry::spsc(DEFAULT_CAPACITY),
             RingKind::Mpmc => RingGeometry::mpmc(DEFAULT_SLOTS, DEFAULT_SLOT_SIZE),
+            RingKind::PubSub => RingGeometry::pubsub(DEFAULT_SLOTS, DEFAULT_SLOT_SIZE),
         }
     }
 
@@ -102,6 +132,7 @@ impl RingGeometry {
         match self {
             RingGeometry::Spsc { .. } => RingKind::Spsc,
             RingGeometry::Mpmc { .. } => RingKind::Mpmc,
+            RingGeometry::PubSub { .. } => RingKind::PubSub,
         }
     }
 
@@ -109,7 +140,64 @@ impl RingGeometry {
     pub const fn max_message(&self) -> u64 {
         match *self {
             RingGeometry::Spsc { max_message, .. } => max_message,
-            RingGeometry::Mpmc { slot_size, .. } => slot_size,
+            RingGeometry::Mpmc { slot_size, .. } | RingGeometry::PubSub { slot_size, .. } => {
+                slot_size
+            }
+        }
+    }
+
+    /// Subscribers a publish/subscribe ring holds (0 for other kinds).
+    pub const fn subscribers(&self) -> u32 {
+        match *self {
+            RingGeometry::PubSub { subscribers, .. } => subscribers,
+            _ => 0,
+        }
+    }
+
+    /// Whether a publish/subscribe ring is lossless or lossy (`None` for
+    /// other kinds).
+    pub const fn delivery(&self) -> Option<Delivery> {
+        match *self {
+            RingGeometry::PubSub { delivery, .. } => Some(delivery),
+            _ => None,
+        }
+    }
+
+    /// This shape with `subscribers` entries (publish/subscribe; other
+    /// kinds are returned unchanged).
+    pub const fn with_subscribers(self, subscribers: u32) -> RingGeometry {
+        match self {
+            RingGeometry::PubSub {
+                slots,
+                slot_size,
+                delivery,
+                ..
+            } => RingGeometry::PubSub {
+                slots,
+                slot_size,
+                subscribers,
+                delivery,
+            },
+            other => other,
+        }
+    }
+
+    /// This shape with `delivery` (publish/subscribe; other kinds are
+    /// returned unchanged).
+    pub const fn with_delivery(self, delivery: Delivery) -> RingGeometry {
+        match self {
+            RingGeometry::PubSub {
+                slots,
+                slot_size,
+                subscribers,
+                ..
+            } => RingGeometry::PubSub {
+                slots,
+                slot_size,
+                subscribers,
+                delivery,
+            },
+            other => other,
         }
     }
 
@@ -152,6 +240,17 @@ impl RingGeometry {
                 slot_size: bytes,
                 priorities,
             },
+            RingGeometry::PubSub {
+                slots,
+                subscribers,
+                delivery,
+                ..
+            } => RingGeometry::PubSub {
+                slots,
+                slot_size: bytes,
+                subscribers,
+                delivery,
+            },
         }
     }
 
@@ -166,20 +265,22 @@ impl RingGeometry {
                 slot_size,
                 priorities: levels,
             },
-            spsc if levels == 1 => spsc,
-            // Kept invalid on purpose: asking an SPSC ring for priority
-            // levels is a mistake to report, not to ignore.
+            one_level if levels == 1 => one_level,
+            // Kept invalid on purpose: asking an SPSC or publish/subscribe
+            // ring for priority levels is a mistake to report, not to
+            // ignore.
             RingGeometry::Spsc { capacity, .. } => RingGeometry::Spsc {
                 capacity,
-                max_message: SPSC_WITH_PRIORITIES,
+                max_message: ONE_LEVEL_ONLY,
             },
+            pubsub @ RingGeometry::PubSub { .. } => pubsub.with_max_message(ONE_LEVEL_ONLY),
         }
     }
 
-    /// Priority levels (1 for an SPSC ring).
+    /// Priority levels (1 for an SPSC or publish/subscribe ring).
     pub const fn priorities(&self) -> u32 {
         match *self {
-            RingGeometry::Spsc { .. } => 1,
+            RingGeometry::Spsc { .. } | RingGeometry::PubSub { .. } => 1,
             RingGeometry::Mpmc { priorities, .. } => priorities,
         }
     }
@@ -194,6 +295,7 @@ impl RingGeometry {
         Ok(match self.laid()? {
             Laid::Spsc(g) => g.segment_size(),
             Laid::Mpmc(g) => g.segment_size(),
+            Laid::PubSub(g) => g.segment_size(),
         })
     }
 
@@ -201,7 +303,7 @@ impl RingGeometry {
     pub(crate) fn laid(self) -> Result<Laid, InvalidGeometry> {
         match self {
             RingGeometry::Spsc {
-                max_message: SPSC_WITH_PRIORITIES,
+                max_message: ONE_LEVEL_ONLY,
                 ..
             } => Err("an SPSC ring has one priority level"),
             RingGeometry::Spsc {
@@ -224,12 +326,30 @@ impl RingGeometry {
             }
             .check()
             .map(Laid::Mpmc),
+            RingGeometry::PubSub {
+                slot_size: ONE_LEVEL_ONLY,
+                ..
+            } => Err("a publish/subscribe ring has one priority level"),
+            RingGeometry::PubSub {
+                slots,
+                slot_size,
+                subscribers,
+                delivery,
+            } => PubSubGeometry {
+                slots,
+                slot_size,
+                subscribers,
+                delivery,
+            }
+            .check()
+            .map(Laid::PubSub),
         }
         .map_err(InvalidGeometry)
     }
 
     /// The numbers the broker protocol carries: (capacity or slots, largest
-    /// message, priority levels; 0 levels for SPSC).
+    /// message, priority levels; 0 levels for SPSC; for publish/subscribe
+    /// the header's kind parameter, subscribers and the lossy bit).
     pub(crate) fn to_wire(self) -> (u64, u64, u32) {
         match self {
             RingGeometry::Spsc {
@@ -241,6 +361,22 @@ impl RingGeometry {
                 slot_size,
                 priorities,
             } => (slots, slot_size, priorities),
+            RingGeometry::PubSub {
+                slots,
+                slot_size,
+                subscribers,
+                delivery,
+            } => (
+                slots,
+                slot_size,
+                PubSubGeometry {
+                    slots,
+                    slot_size,
+                    subscribers,
+                    delivery,
+                }
+                .kind_param(),
+            ),
         }
     }
 
@@ -256,6 +392,15 @@ impl RingGeometry {
                 slot_size: max_message,
                 priorities: levels,
             },
+            RingKind::PubSub => {
+                let (subscribers, delivery) = PubSubGeometry::split_kind_param(levels);
+                RingGeometry::PubSub {
+                    slots: size,
+                    slot_size: max_message,
+                    subscribers,
+                    delivery,
+                }
+            }
         }
     }
 }
@@ -279,6 +424,26 @@ impl From<MpmcGeometry> for RingGeometry {
     }
 }
 
+impl From<PubSubGeometry> for RingGeometry {
+    fn from(g: PubSubGeometry) -> RingGeometry {
+        RingGeometry::PubSub {
+            slots: g.slots,
+            slot_size: g.slot_size,
+            subscribers: g.subscribers,
+            delivery: g.delivery,
+        }
+    }
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Delivery::Lossless => "lossless",
+            Delivery::Lossy => "lossy",
+        })
+    }
+}
+
 impl fmt::Display for RingGeometry {
     /// `spsc capacity=65536 max_message=16384` or
     /// `mpmc slots=1024 slot_size=256 priorities=1`.
@@ -295,6 +460,15 @@ impl fmt::Display for RingGeometry {
             } => write!(
                 f,
                 "mpmc slots={slots} slot_size={slot_size} priorities={priorities}"
+            ),
+            RingGeometry::PubSub {
+                slots,
+                slot_size,
+                subscribers,
+                delivery,
+            } => write!(
+                f,
+                "pubsub slots={slots} slot_size={slot_size} subscribers={subscribers} delivery={delivery}"
             ),
         }
     }
@@ -318,7 +492,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_and_of_their_kind() {
-        for kind in [RingKind::Spsc, RingKind::Mpmc] {
+        for kind in [RingKind::Spsc, RingKind::Mpmc, RingKind::PubSub] {
             let g = RingGeometry::default_for(kind);
             assert_eq!(g.kind(), kind);
             assert_eq!(g.validate(), Ok(g));
@@ -344,6 +518,9 @@ mod tests {
         for g in [
             RingGeometry::spsc(1 << 20),
             RingGeometry::mpmc(64, 100).with_priorities(3),
+            RingGeometry::pubsub(64, 100)
+                .with_subscribers(300)
+                .with_delivery(Delivery::Lossy),
         ] {
             let (size, max, levels) = g.to_wire();
             assert_eq!(RingGeometry::from_wire(g.kind(), size, max, levels), g);

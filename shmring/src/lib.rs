@@ -49,13 +49,15 @@ pub use channel::any::{AnyGrant, AnyGuard, AnyReceiver, AnyRing, AnySender};
 pub use channel::endpoint::{Grant, MessageReceiver, MessageSender, Patience, RecvStop, SendStop};
 pub use channel::mpmc::{Mpmc, MpmcBuilder};
 pub use channel::open::{OpenMode, Ring, RingBuilder};
+pub use channel::pubsub::{Delivery, JoinAt, PubSub, PubSubBuilder};
 pub use channel::spsc::{Spsc, SpscBuilder};
 pub use error::{
     AttachError, Corruption, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
     SendTimeoutError, TryRecvError, TrySendError,
 };
 pub use geometry::{
-    DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, InvalidGeometry, RingGeometry,
+    DEFAULT_CAPACITY, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, DEFAULT_SUBSCRIBERS, InvalidGeometry,
+    RingGeometry,
 };
 pub use layout::RingKind;
 #[cfg(not(shmring_loom))]
@@ -76,6 +78,15 @@ pub mod mpmc {
     pub use crate::channel::mpmc::{
         OwnedSlotGrant, OwnedSlotGuard, Receiver, Recovered, Sender, SlotGrant, SlotGrantOf,
         SlotGuard, SlotGuardOf,
+    };
+}
+
+/// The publish/subscribe kind's endpoints: one
+/// [`Publisher`](pubsub::Publisher), up to `subscribers`
+/// [`Subscriber`](pubsub::Subscriber)s, and what they hand out.
+pub mod pubsub {
+    pub use crate::channel::pubsub::{
+        Delivery, JoinAt, PublishGrant, Publisher, Subscriber, SubscriberGuard, SubscriberState,
     };
 }
 

@@ -112,6 +112,15 @@ atomic!(
     u64
 );
 
+/// A plain `fence(order)` (loom's under loom): the seqlock fences of the
+/// lossy publish/subscribe ring (`ring/broadcast.rs`), which pair a
+/// Release fence before payload writes with an Acquire fence after
+/// payload reads.
+#[inline(always)]
+pub(crate) fn seqlock_fence(order: Ordering) {
+    fence(order);
+}
+
 /// Store→load barrier on the fast path; pairs with [`heavy_fence`].
 #[inline(always)]
 pub(crate) fn light_fence() {

@@ -97,6 +97,7 @@ fn a_scribbled_ring_gives_corrupt_errors_or_valid_messages_only() {
                 consumer.try_recv().map(|m| m.len()).map_err(|e| match e {
                     TryRecvError::Empty | TryRecvError::Disconnected => None,
                     TryRecvError::Corrupt(c) => Some(c),
+                    TryRecvError::Lagged(_) => panic!("an SPSC ring never lags"),
                 })
             } else {
                 consumer
@@ -105,6 +106,7 @@ fn a_scribbled_ring_gives_corrupt_errors_or_valid_messages_only() {
                     .map_err(|e| match e {
                         RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected => None,
                         RecvTimeoutError::Corrupt(c) => Some(c),
+                        RecvTimeoutError::Lagged(_) => panic!("an SPSC ring never lags"),
                     })
             };
             match outcome {

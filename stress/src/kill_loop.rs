@@ -220,6 +220,11 @@ fn run_inner(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
             q.live_senders(),
             q.live_receivers()
         ),
+        AnyRing::PubSub(p) => format!(
+            "[pubsub: {} messages in flight, {} subscribers]",
+            p.messages_in_flight(),
+            p.subscriber_count()
+        ),
     };
     h.start_pair(0)
         .map_err(|e| format!("{e} {}", describe(&segment)))?;
@@ -279,7 +284,9 @@ fn run_inner(cfg: &KillLoopConfig) -> Result<KillLoopReport, String> {
             let allowed = report.recovered.map_or(0, |r| r.dead_receiver_messages);
             report.missing = c.finish(allowed)?;
         }
-        (Checker::Mpmc(_), AnyRing::Spsc(_)) => unreachable!("kind mismatch"),
+        (Checker::Mpmc(_), AnyRing::Spsc(_) | AnyRing::PubSub(_)) => {
+            unreachable!("kind mismatch")
+        }
     }
     drop(h);
     drop(segment);

@@ -157,6 +157,7 @@ pub fn open(
     Ok(match geometry.kind() {
         RingKind::Spsc => AnyEnds::Spsc(Box::new(row.open(tag, side, made)?)),
         RingKind::Mpmc => AnyEnds::Mpmc(Box::new(row.open(tag, side, made)?)),
+        RingKind::PubSub => return Err("no publish/subscribe rows yet".into()),
     })
 }
 

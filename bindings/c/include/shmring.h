@@ -79,6 +79,9 @@
 // `shmring_segment_info.kind`: an MPMC queue.
 #define SHMRING_KIND_MPMC 2
 
+// A publish/subscribe ring.
+#define SHMRING_KIND_PUBSUB 3
+
 // Status codes. Every function returns `SHMRING_OK` (0) or one of the
 // negative codes below, as an `int` (the `*_fd` functions return a
 // descriptor, >= 0, instead of `SHMRING_OK`).
@@ -148,6 +151,10 @@ typedef enum shmring_error {
   // A bug inside the library: a Rust panic was caught at the boundary.
   // The handle used may be in an unspecified (but memory-safe) state.
   SHMRING_E_INTERNAL = -22,
+  // A lossy publish/subscribe ring overwrote messages this subscriber
+  // had not read; `shmring_subscriber_missed` says how many in all.
+  // The next receive goes on with the oldest message still there.
+  SHMRING_E_LAGGED = -23,
 } shmring_error;
 
 // A connection to the broker (`shmringd`).

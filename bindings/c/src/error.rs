@@ -79,11 +79,15 @@ pub enum shmring_error {
     /// A bug inside the library: a Rust panic was caught at the boundary.
     /// The handle used may be in an unspecified (but memory-safe) state.
     SHMRING_E_INTERNAL = -22,
+    /// A lossy publish/subscribe ring overwrote messages this subscriber
+    /// had not read; `shmring_subscriber_missed` says how many in all.
+    /// The next receive goes on with the oldest message still there.
+    SHMRING_E_LAGGED = -23,
 }
 
 use shmring_error::*;
 
-const ALL: [shmring_error; 23] = [
+const ALL: [shmring_error; 24] = [
     SHMRING_OK,
     SHMRING_E_INVALID,
     SHMRING_E_BAD_HANDLE,
@@ -107,6 +111,7 @@ const ALL: [shmring_error; 23] = [
     SHMRING_E_BROKER,
     SHMRING_E_IO,
     SHMRING_E_INTERNAL,
+    SHMRING_E_LAGGED,
 ];
 
 impl shmring_error {
@@ -152,6 +157,7 @@ impl shmring_error {
             SHMRING_E_BROKER => c"the broker refused the request",
             SHMRING_E_IO => c"operating-system error",
             SHMRING_E_INTERNAL => c"internal error (a bug in shmring; please report)",
+            SHMRING_E_LAGGED => c"messages lost to a lossy publisher",
         }
     }
 }
@@ -328,6 +334,10 @@ pub(crate) fn recv_failure(stop: RecvStop) -> Failure {
             "the sending side is gone and the ring is drained",
         ),
         RecvStop::Corrupt(c) => Failure::new(SHMRING_E_CORRUPT, c.to_string()),
+        RecvStop::Lagged(n) => Failure::new(
+            SHMRING_E_LAGGED,
+            format!("lost {n} messages to the publisher (the subscriber fell a ring behind)"),
+        ),
     }
 }
 

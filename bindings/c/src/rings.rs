@@ -60,6 +60,8 @@ const ALL_FLAGS: u32 = SHMRING_CREATE | SHMRING_EPHEMERAL | SHMRING_WAIT_SPIN | 
 pub const SHMRING_KIND_SPSC: u32 = 1;
 /// `shmring_segment_info.kind`: an MPMC queue.
 pub const SHMRING_KIND_MPMC: u32 = 2;
+/// A publish/subscribe ring.
+pub const SHMRING_KIND_PUBSUB: u32 = 3;
 
 /// How to open or create an SPSC ring. Zero-initialise it
 /// (`shmring_spsc_options o = {0};`) and set what you need; every zero
@@ -371,6 +373,7 @@ fn segment_info(info: &SegmentInfo) -> shmring_segment_info {
         RingGeometry::Mpmc {
             slots, priorities, ..
         } => (SHMRING_KIND_MPMC, slots, priorities),
+        RingGeometry::PubSub { slots, .. } => (SHMRING_KIND_PUBSUB, slots, 1),
     };
     shmring_segment_info {
         name,

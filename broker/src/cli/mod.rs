@@ -132,7 +132,7 @@ fn endpoints(info: &SegmentInfo) -> String {
 fn capacity(geometry: RingGeometry) -> u64 {
     match geometry {
         RingGeometry::Spsc { capacity, .. } => capacity,
-        RingGeometry::Mpmc { slots, .. } => slots,
+        RingGeometry::Mpmc { slots, .. } | RingGeometry::PubSub { slots, .. } => slots,
     }
 }
 
@@ -218,6 +218,17 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
             println!("slots:       {slots}");
             println!("slot size:   {slot_size}");
             println!("priorities:  {priorities}");
+        }
+        RingGeometry::PubSub {
+            slots,
+            slot_size,
+            subscribers,
+            delivery,
+        } => {
+            println!("slots:       {slots}");
+            println!("slot size:   {slot_size}");
+            println!("subscribers: {subscribers} at most");
+            println!("delivery:    {delivery}");
         }
     }
     println!("owner:       uid {} gid {}", i.uid, i.gid);

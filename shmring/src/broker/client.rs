@@ -9,6 +9,7 @@ use super::protocol::{
     Role, SegmentInfo,
 };
 use super::trust::{self, Trusted};
+use crate::PubSub;
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use crate::mpmc::{Receiver, Sender};
@@ -383,6 +384,7 @@ impl BrokerClient {
         Ok(match kind {
             RingKind::Spsc => AnyRing::Spsc(self.open_ring(name, mode, options)?),
             RingKind::Mpmc => AnyRing::Mpmc(self.open_ring(name, mode, options)?),
+            RingKind::PubSub => AnyRing::PubSub(self.open_ring(name, mode, options)?),
         })
     }
 
@@ -395,6 +397,7 @@ impl BrokerClient {
         Ok(match kind {
             RingKind::Spsc => AnySender::Spsc(self.attach_sender::<Spsc>(name)?),
             RingKind::Mpmc => AnySender::Mpmc(self.attach_sender::<Mpmc>(name)?),
+            RingKind::PubSub => AnySender::PubSub(self.attach_sender::<PubSub>(name)?),
         })
     }
 
@@ -408,6 +411,7 @@ impl BrokerClient {
         Ok(match kind {
             RingKind::Spsc => AnyReceiver::Spsc(self.attach_receiver::<Spsc>(name)?),
             RingKind::Mpmc => AnyReceiver::Mpmc(self.attach_receiver::<Mpmc>(name)?),
+            RingKind::PubSub => AnyReceiver::PubSub(self.attach_receiver::<PubSub>(name)?),
         })
     }
 

@@ -164,6 +164,10 @@ pub enum Role {
     Sender = 3,
     /// MPMC receiver.
     Receiver = 4,
+    /// Publish/subscribe publisher.
+    Publisher = 5,
+    /// Publish/subscribe subscriber.
+    Subscriber = 6,
 }
 
 impl Role {
@@ -175,6 +179,8 @@ impl Role {
             2 => Role::Consumer,
             3 => Role::Sender,
             4 => Role::Receiver,
+            5 => Role::Publisher,
+            6 => Role::Subscriber,
             _ => return None,
         })
     }
@@ -192,6 +198,7 @@ impl Role {
         match kind {
             RingKind::Spsc => Role::Producer,
             RingKind::Mpmc => Role::Sender,
+            RingKind::PubSub => Role::Publisher,
         }
     }
 
@@ -200,6 +207,7 @@ impl Role {
         match kind {
             RingKind::Spsc => Role::Consumer,
             RingKind::Mpmc => Role::Receiver,
+            RingKind::PubSub => Role::Subscriber,
         }
     }
 
@@ -209,6 +217,7 @@ impl Role {
             Role::None => None,
             Role::Producer | Role::Consumer => Some(RingKind::Spsc),
             Role::Sender | Role::Receiver => Some(RingKind::Mpmc),
+            Role::Publisher | Role::Subscriber => Some(RingKind::PubSub),
         }
     }
 }
@@ -221,6 +230,8 @@ impl fmt::Display for Role {
             Role::Consumer => "consumer",
             Role::Sender => "sender",
             Role::Receiver => "receiver",
+            Role::Publisher => "publisher",
+            Role::Subscriber => "subscriber",
         })
     }
 }

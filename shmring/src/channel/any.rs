@@ -8,6 +8,7 @@ use crate::channel::endpoint::{
 };
 use crate::channel::mpmc::{Mpmc, Receiver, Sender, SlotGrant, SlotGuard};
 use crate::channel::open::{OpenMode, Ring, RingBuilder};
+use crate::channel::pubsub::{PubSub, PublishGrant, Publisher, Subscriber, SubscriberGuard};
 use crate::channel::spsc::{Consumer, Producer, RecvGuard, Spsc, WriteGrant};
 use crate::error::{AttachError, OpenError, RecvError, RecvValueError, TryRecvError};
 use crate::geometry::RingGeometry;
@@ -39,6 +40,8 @@ pub enum AnyRing {
     Spsc(Spsc),
     /// An MPMC queue.
     Mpmc(Mpmc),
+    /// A publish/subscribe ring.
+    PubSub(PubSub),
 }
 
 /// Applies one expression to whichever kind `$any` holds.
@@ -47,6 +50,7 @@ macro_rules! each_kind {
         match $any {
             $ty::Spsc($bind) => $body,
             $ty::Mpmc($bind) => $body,
+            $ty::PubSub($bind) => $body,
         }
     };
 }
@@ -85,12 +89,17 @@ impl AnyRing {
             kind,
             |b| b.open_named(name, mode),
             |b| b.open_named(name, mode),
+            |b| b.open_named(name, mode),
         );
         match first {
-            // Opened something of the other kind: open it as that.
-            Err(OpenError::WrongKind { found, .. }) if found != kind => {
-                AnyRing::open_kind(builder, found, |b| b.open(name), |b| b.open(name))
-            }
+            // Opened something of another kind: open it as that.
+            Err(OpenError::WrongKind { found, .. }) if found != kind => AnyRing::open_kind(
+                builder,
+                found,
+                |b| b.open(name),
+                |b| b.open(name),
+                |b| b.open(name),
+            ),
             other => other,
         }
     }
@@ -111,6 +120,13 @@ impl AnyRing {
                 .retype::<Mpmc>()
                 .from_fd(spare, bells)
                 .map(AnyRing::Mpmc),
+            Err(OpenError::WrongKind {
+                found: RingKind::PubSub,
+                ..
+            }) => builder
+                .retype::<PubSub>()
+                .from_fd(spare, bells)
+                .map(AnyRing::PubSub),
             other => other.map(AnyRing::Spsc),
         }
     }
@@ -120,10 +136,12 @@ impl AnyRing {
         kind: RingKind,
         spsc: impl FnOnce(RingBuilder<Spsc>) -> Result<Spsc, OpenError>,
         mpmc: impl FnOnce(RingBuilder<Mpmc>) -> Result<Mpmc, OpenError>,
+        pubsub: impl FnOnce(RingBuilder<PubSub>) -> Result<PubSub, OpenError>,
     ) -> Result<AnyRing, OpenError> {
         match kind {
             RingKind::Spsc => spsc(builder.retype()).map(AnyRing::Spsc),
             RingKind::Mpmc => mpmc(builder.retype()).map(AnyRing::Mpmc),
+            RingKind::PubSub => pubsub(builder.retype()).map(AnyRing::PubSub),
         }
     }
 
@@ -132,23 +150,27 @@ impl AnyRing {
         match self {
             AnyRing::Spsc(_) => RingKind::Spsc,
             AnyRing::Mpmc(_) => RingKind::Mpmc,
+            AnyRing::PubSub(_) => RingKind::PubSub,
         }
     }
 
-    /// Attaches a sending endpoint (the SPSC producer role, or an MPMC
-    /// sender).
+    /// Attaches a sending endpoint (the SPSC producer role, an MPMC
+    /// sender, or the publisher role).
     pub fn sender(&self) -> Result<AnySender, AttachError> {
         Ok(match self {
             AnyRing::Spsc(r) => AnySender::Spsc(r.producer()?),
             AnyRing::Mpmc(r) => AnySender::Mpmc(r.sender()?),
+            AnyRing::PubSub(r) => AnySender::PubSub(r.publisher()?),
         })
     }
 
-    /// Attaches a receiving endpoint.
+    /// Attaches a receiving endpoint (a subscriber starts at the next
+    /// message).
     pub fn receiver(&self) -> Result<AnyReceiver, AttachError> {
         Ok(match self {
             AnyRing::Spsc(r) => AnyReceiver::Spsc(r.consumer()?),
             AnyRing::Mpmc(r) => AnyReceiver::Mpmc(r.receiver()?),
+            AnyRing::PubSub(r) => AnyReceiver::PubSub(r.subscriber()?),
         })
     }
 
@@ -185,6 +207,12 @@ impl From<Mpmc> for AnyRing {
     }
 }
 
+impl From<PubSub> for AnyRing {
+    fn from(ring: PubSub) -> AnyRing {
+        AnyRing::PubSub(ring)
+    }
+}
+
 /// The sending endpoint of a ring of any kind.
 #[derive(Debug)]
 pub enum AnySender {
@@ -192,6 +220,8 @@ pub enum AnySender {
     Spsc(Producer),
     /// An MPMC sender.
     Mpmc(Sender),
+    /// A publisher.
+    PubSub(Publisher),
 }
 
 /// The receiving endpoint of a ring of any kind.
@@ -201,6 +231,8 @@ pub enum AnyReceiver {
     Spsc(Consumer),
     /// An MPMC receiver.
     Mpmc(Receiver),
+    /// A subscriber.
+    PubSub(Subscriber),
 }
 
 /// Room reserved in a ring of any kind.
@@ -210,6 +242,8 @@ pub enum AnyGrant<'a> {
     Spsc(WriteGrant<'a>),
     /// In an MPMC queue.
     Mpmc(SlotGrant<'a>),
+    /// In a publish/subscribe ring.
+    PubSub(PublishGrant<'a>),
 }
 
 /// A message received from a ring of any kind.
@@ -219,6 +253,8 @@ pub enum AnyGuard<'a> {
     Spsc(RecvGuard<'a>),
     /// From an MPMC queue.
     Mpmc(SlotGuard<'a>),
+    /// From a publish/subscribe ring.
+    PubSub(SubscriberGuard<'a>),
 }
 
 impl Sealed for AnySender {}
@@ -236,6 +272,7 @@ impl MessageSender for AnySender {
         Ok(match self {
             AnySender::Spsc(s) => AnyGrant::Spsc(s.reserve_within(len, patience)?),
             AnySender::Mpmc(s) => AnyGrant::Mpmc(Sender::reserve_within(s, len, patience)?),
+            AnySender::PubSub(s) => AnyGrant::PubSub(s.reserve_within(len, patience)?),
         })
     }
 
@@ -252,6 +289,7 @@ impl MessageReceiver for AnyReceiver {
         Ok(match self {
             AnyReceiver::Spsc(r) => AnyGuard::Spsc(r.recv_within(patience)?),
             AnyReceiver::Mpmc(r) => AnyGuard::Mpmc(Receiver::recv_within(r, patience)?),
+            AnyReceiver::PubSub(r) => AnyGuard::PubSub(r.recv_within(patience)?),
         })
     }
 

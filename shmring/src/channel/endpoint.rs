@@ -93,6 +93,9 @@ pub enum RecvStop {
     Disconnected,
     /// The ring's shared state is invalid.
     Corrupt(Corruption),
+    /// A lossy publish/subscribe ring overwrote this many messages the
+    /// subscriber had not read.
+    Lagged(u64),
 }
 
 impl RecvStop {
@@ -101,12 +104,14 @@ impl RecvStop {
             RecvStop::Empty | RecvStop::Timeout => TryRecvError::Empty,
             RecvStop::Disconnected => TryRecvError::Disconnected,
             RecvStop::Corrupt(c) => TryRecvError::Corrupt(c),
+            RecvStop::Lagged(n) => TryRecvError::Lagged(n),
         }
     }
 
     pub(crate) fn into_blocking(self) -> RecvError {
         match self {
             RecvStop::Corrupt(c) => RecvError::Corrupt(c),
+            RecvStop::Lagged(n) => RecvError::Lagged(n),
             RecvStop::Empty | RecvStop::Timeout | RecvStop::Disconnected => RecvError::Disconnected,
         }
     }
@@ -116,12 +121,14 @@ impl RecvStop {
             RecvStop::Empty | RecvStop::Timeout => RecvTimeoutError::Timeout,
             RecvStop::Disconnected => RecvTimeoutError::Disconnected,
             RecvStop::Corrupt(c) => RecvTimeoutError::Corrupt(c),
+            RecvStop::Lagged(n) => RecvTimeoutError::Lagged(n),
         }
     }
 
     pub(crate) fn into_value(self) -> RecvValueError {
         match self {
             RecvStop::Corrupt(c) => RecvValueError::Corrupt(c),
+            RecvStop::Lagged(n) => RecvValueError::Lagged(n),
             RecvStop::Empty | RecvStop::Timeout | RecvStop::Disconnected => {
                 RecvValueError::Disconnected
             }

@@ -5,7 +5,7 @@
 //! | `endpoint`    | what every sender and receiver does, written once      |
 //! | `open`        | the [`Ring`](open::Ring) trait and the one open path   |
 //! | `any`         | a ring whose kind is chosen at run time                |
-//! | `spsc`, `mpmc`| each kind's handles over its ring algorithm            |
+//! | `spsc`, `mpmc`, `pubsub` | each kind's handles over its ring algorithm |
 //! | `model`       | heap-memory rings for the loom models                  |
 
 pub(crate) mod any;
@@ -14,6 +14,7 @@ pub(crate) mod endpoint;
 mod model;
 pub(crate) mod mpmc;
 pub(crate) mod open;
+pub(crate) mod pubsub;
 pub(crate) mod spsc;
 
 use crate::liveness::Locks;

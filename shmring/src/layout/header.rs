@@ -47,6 +47,8 @@ pub enum RingKind {
     Spsc = 1,
     /// Multiple producers, multiple consumers, fixed-size slots.
     Mpmc = 2,
+    /// One publisher, many subscribers that each see every message.
+    PubSub = 3,
 }
 
 impl RingKind {
@@ -54,6 +56,7 @@ impl RingKind {
         match raw {
             1 => Some(RingKind::Spsc),
             2 => Some(RingKind::Mpmc),
+            3 => Some(RingKind::PubSub),
             _ => None,
         }
     }
@@ -64,6 +67,7 @@ impl std::fmt::Display for RingKind {
         f.write_str(match self {
             RingKind::Spsc => "spsc",
             RingKind::Mpmc => "mpmc",
+            RingKind::PubSub => "pubsub",
         })
     }
 }

@@ -8,6 +8,7 @@
 pub(crate) mod header;
 pub(crate) mod holder;
 pub(crate) mod mpmc;
+pub(crate) mod pubsub;
 pub(crate) mod record;
 pub(crate) mod spsc;
 

@@ -8,9 +8,7 @@
 //! bytes when an ordering is too weak.
 #![allow(unsafe_code)]
 
-use crate::sync::AtomicU64;
-#[cfg(shmring_loom)]
-use crate::sync::Ordering;
+use crate::sync::{AtomicU64, Ordering};
 use std::ptr::NonNull;
 
 /// A view of `len_words` 8-byte words. Offsets are in bytes.
@@ -129,6 +127,23 @@ impl DataArea {
                 let word = self.word(off + 8 * i as u64).load(Ordering::Relaxed);
                 chunk.copy_from_slice(&word.to_ne_bytes()[..chunk.len()]);
             }
+        }
+    }
+}
+
+impl DataArea {
+    /// Copies `dst.len()` bytes from byte offset `off` (8-aligned) word by
+    /// word with relaxed atomic loads: for bytes another process may be
+    /// overwriting while they are read (a lossy publish/subscribe ring),
+    /// which the reader validates afterwards. Slower than
+    /// [`read`](Self::read) for large payloads, but never a data race.
+    pub(crate) fn read_racing(&self, off: u64, dst: &mut [u8]) {
+        self.check_range(off, dst.len() as u64);
+        assert!(off % 8 == 0, "ring offset not word-aligned");
+        for (i, chunk) in dst.chunks_mut(8).enumerate() {
+            // Relaxed: the caller validates what it read afterwards.
+            let word = self.word(off + 8 * i as u64).load(Ordering::Relaxed);
+            chunk.copy_from_slice(&word.to_ne_bytes()[..chunk.len()]);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! files, no processes. The channel handles feed them a mapping; the loom
 //! models feed them heap memory.
 
+pub(crate) mod broadcast;
 pub(crate) mod data;
 pub(crate) mod mpmc;
 pub(crate) mod spsc;

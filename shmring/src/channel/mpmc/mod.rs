@@ -54,7 +54,7 @@ impl RingBuilder<Mpmc> {
                 slot_size,
                 priorities,
             }),
-            RingGeometry::Spsc { .. } => self,
+            RingGeometry::Spsc { .. } | RingGeometry::PubSub { .. } => self,
         }
     }
 

@@ -11,6 +11,9 @@ pub enum AsyncRecvError {
     Disconnected,
     /// A record or position is invalid.
     Corrupt(Corruption),
+    /// A lossy publish/subscribe ring overwrote this many messages the
+    /// subscriber had not read; the next receive goes on after them.
+    Lagged(u64),
     /// The reactor failed: the runtime is shutting down, or the descriptor
     /// could not be registered again (see [`AsyncReceiver`](super::AsyncReceiver)).
     Io(io::Error),
@@ -21,6 +24,7 @@ impl fmt::Display for AsyncRecvError {
         match self {
             AsyncRecvError::Disconnected => f.write_str("the sending side is gone"),
             AsyncRecvError::Corrupt(c) => c.fmt(f),
+            AsyncRecvError::Lagged(n) => write!(f, "lost {n} messages to the publisher"),
             AsyncRecvError::Io(e) => write!(f, "waiting for the endpoint's descriptor: {e}"),
         }
     }
@@ -29,7 +33,7 @@ impl fmt::Display for AsyncRecvError {
 impl std::error::Error for AsyncRecvError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            AsyncRecvError::Disconnected => None,
+            AsyncRecvError::Disconnected | AsyncRecvError::Lagged(_) => None,
             AsyncRecvError::Corrupt(c) => Some(c),
             AsyncRecvError::Io(e) => Some(e),
         }
@@ -41,6 +45,7 @@ impl From<RecvError> for AsyncRecvError {
         match e {
             RecvError::Disconnected => AsyncRecvError::Disconnected,
             RecvError::Corrupt(c) => AsyncRecvError::Corrupt(c),
+            RecvError::Lagged(n) => AsyncRecvError::Lagged(n),
         }
     }
 }

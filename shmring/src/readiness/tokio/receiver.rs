@@ -115,6 +115,7 @@ impl<R: MessageReceiver + Waitable> AsyncReceiver<R> {
                     return Poll::Ready(Err(AsyncRecvError::Disconnected));
                 }
                 Err(RecvStop::Corrupt(c)) => return Poll::Ready(Err(AsyncRecvError::Corrupt(c))),
+                Err(RecvStop::Lagged(n)) => return Poll::Ready(Err(AsyncRecvError::Lagged(n))),
             }
             ready!(self.registration.poll_wait(cx, self.endpoint.as_fd()))?;
         }
