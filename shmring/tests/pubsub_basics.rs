@@ -151,3 +151,111 @@ fn too_many_subscribers_is_an_error() {
         Err(shmring::AttachError::TooManyEndpoints)
     ));
 }
+
+/// Whether `fd` polls ready for `flags` within `wait`.
+fn ready(fd: impl std::os::fd::AsFd, flags: rustix::event::PollFlags, wait: Duration) -> bool {
+    let mut fds = [rustix::event::PollFd::new(&fd, flags)];
+    let timeout = rustix::event::Timespec::try_from(wait).unwrap();
+    rustix::event::poll(&mut fds, Some(&timeout)).unwrap() > 0 && fds[0].revents().intersects(flags)
+}
+
+use rustix::event::PollFlags;
+use std::os::fd::AsFd;
+use std::time::Duration;
+
+const NOW: Duration = Duration::ZERO;
+const BOUND: Duration = Duration::from_secs(10);
+
+#[test]
+fn each_subscriber_descriptor_wakes_for_its_own_messages() {
+    let n = name("fd");
+    let ring = PubSubBuilder::new()
+        .slots(8)
+        .max_message(8)
+        .create(&n)
+        .unwrap();
+    let mut publisher = ring.publisher().unwrap();
+    let (mut a, mut b) = (ring.subscriber().unwrap(), ring.subscriber().unwrap());
+    // Nothing yet: taking the descriptor arms it, and it stays quiet.
+    assert!(!ready(a.as_fd(), PollFlags::IN, Duration::from_millis(20)));
+    assert!(!ready(b.as_fd(), PollFlags::IN, NOW));
+    publisher.send(b"one").unwrap();
+    assert!(ready(a.as_fd(), PollFlags::IN, BOUND));
+    assert!(ready(b.as_fd(), PollFlags::IN, BOUND));
+    // One subscriber taking its message leaves the other's readiness alone.
+    assert_eq!(&*a.try_recv().unwrap(), b"one");
+    assert_eq!(a.try_recv().unwrap_err(), TryRecvError::Empty);
+    assert!(!ready(a.as_fd(), PollFlags::IN, NOW));
+    assert!(ready(b.as_fd(), PollFlags::IN, NOW));
+    assert_eq!(&*b.try_recv().unwrap(), b"one");
+    assert_eq!(b.try_recv().unwrap_err(), TryRecvError::Empty);
+    // The publisher's end makes both readable: then end of file.
+    drop(publisher);
+    for s in [&mut a, &mut b] {
+        assert!(ready(s.as_fd(), PollFlags::IN, BOUND));
+        assert_eq!(s.try_recv().unwrap_err(), TryRecvError::Disconnected);
+    }
+}
+
+#[test]
+fn a_full_lossless_publisher_descriptor_waits_for_room() {
+    let n = name("fd-room");
+    let ring = PubSubBuilder::new()
+        .slots(2)
+        .max_message(8)
+        .create(&n)
+        .unwrap();
+    let mut publisher = ring.publisher().unwrap();
+    let mut sub = ring.subscriber().unwrap();
+    assert!(ready(publisher.as_fd(), PollFlags::OUT, NOW));
+    publisher.try_send(b"1").unwrap();
+    publisher.try_send(b"2").unwrap();
+    assert!(publisher.try_send(b"3").is_err());
+    assert!(!ready(
+        publisher.as_fd(),
+        PollFlags::OUT,
+        Duration::from_millis(20)
+    ));
+    drop(sub.try_recv().unwrap());
+    assert!(ready(publisher.as_fd(), PollFlags::OUT, BOUND));
+    publisher.try_send(b"3").unwrap();
+}
+
+#[test]
+fn a_poller_waits_on_subscribers_of_two_rings() {
+    let (n1, n2) = (name("poll-1"), name("poll-2"));
+    let lossy = PubSubBuilder::new().delivery(Delivery::Lossy);
+    let (r1, r2) = (lossy.create(&n1).unwrap(), lossy.create(&n2).unwrap());
+    let (mut p1, mut p2) = (r1.publisher().unwrap(), r2.publisher().unwrap());
+    let (mut s1, mut s2) = (r1.subscriber().unwrap(), r2.subscriber().unwrap());
+    let mut poller = shmring::Poller::new().unwrap();
+    poller.add(&s1, 1).unwrap();
+    poller.add(&s2, 2).unwrap();
+    let mut events = shmring::Events::new();
+    // A poller reports what it was just given as ready once: receive
+    // until empty (which arms), then wait.
+    poller.wait(&mut events, Some(BOUND)).unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(s1.try_recv().unwrap_err(), TryRecvError::Empty);
+    assert_eq!(s2.try_recv().unwrap_err(), TryRecvError::Empty);
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(10));
+        p2.send(b"two").unwrap();
+        p1
+    });
+    poller.wait(&mut events, Some(BOUND)).unwrap();
+    let keys: Vec<u64> = events.iter().map(|e| e.key).collect();
+    assert_eq!(keys, vec![2]);
+    assert_eq!(&*s2.try_recv().unwrap(), b"two");
+    assert_eq!(s1.try_recv().unwrap_err(), TryRecvError::Empty);
+    p1 = sender.join().unwrap();
+    // The second publisher is gone by now: its subscriber's descriptor
+    // reports that (end of file) until it is removed.
+    assert_eq!(s2.try_recv().unwrap_err(), TryRecvError::Disconnected);
+    poller.remove(&s2).unwrap();
+    p1.send(b"one").unwrap();
+    poller.wait(&mut events, Some(BOUND)).unwrap();
+    let keys: Vec<u64> = events.iter().map(|e| e.key).collect();
+    assert_eq!(keys, vec![1]);
+    assert_eq!(&*s1.try_recv().unwrap(), b"one");
+}

@@ -28,6 +28,7 @@ pub use poller::{Event, Events, Poller};
 
 use crate::channel::any::{AnyReceiver, AnySender};
 use crate::channel::mpmc::{Receiver, Sender};
+use crate::channel::pubsub::{Publisher, Subscriber};
 use crate::channel::spsc::{Consumer, Producer};
 use rustix::fd::AsFd;
 
@@ -74,6 +75,10 @@ impl Waitable for Receiver {
     const INTEREST: Interest = Interest::READABLE;
 }
 
+impl Waitable for Subscriber {
+    const INTEREST: Interest = Interest::READABLE;
+}
+
 impl Waitable for AnyReceiver {
     const INTEREST: Interest = Interest::READABLE;
 }
@@ -83,6 +88,10 @@ impl Waitable for Producer {
 }
 
 impl Waitable for Sender {
+    const INTEREST: Interest = Interest::WRITABLE;
+}
+
+impl Waitable for Publisher {
     const INTEREST: Interest = Interest::WRITABLE;
 }
 

@@ -130,6 +130,17 @@ pub(crate) fn reopen(fifo: BorrowedFd<'_>, access: Access) -> Result<OwnedFd, Er
     Ok(fd)
 }
 
+/// A private doorbell: a pipe of this process (read end, write end),
+/// non-blocking and close-on-exec, one page deep where the kernel allows.
+pub(crate) fn private_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let (read, write) = rustix::pipe::pipe_with(
+        rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK,
+    )?;
+    // Best effort, as for the FIFOs.
+    let _ = rustix::pipe::fcntl_setpipe_size(&write, PIPE_SIZE);
+    Ok((read, write))
+}
+
 /// Creates an unnamed doorbell: a FIFO made in `dir` under a random name,
 /// opened as `O_PATH` and unlinked at once, with mode 0666 so that any
 /// process it is handed to can reopen it (only a holder of the descriptor

@@ -6,6 +6,8 @@
 
 mod membership;
 mod publisher;
+#[cfg(not(shmring_loom))]
+mod relay;
 mod subscriber;
 
 pub use crate::layout::pubsub::Delivery;
@@ -194,27 +196,18 @@ impl PubSub {
     /// role left by a dead process is taken over, after its last
     /// published message.
     pub fn publisher(&self) -> Result<Publisher, AttachError> {
-        let me = ProcessId::current().map_err(AttachError::Io)?;
-        crate::sys::membarrier::register();
-        let bell = self
-            .backing
-            .bells
-            .bell(BellSide::Sender)
-            .map_err(AttachError::Doorbell)?;
+        let parts = self.endpoint_parts(BellSide::Sender)?;
         let role = publisher_role(self.mem.control());
-        let lease = role.claim(&self.backing.locks, me)?;
+        let lease = role.claim(&self.backing.locks, parts.me)?;
         match PublisherRing::attach(self.mem) {
             Ok(ring) => Ok(Publisher::new(
                 ring,
-                Arc::clone(&self.backing.memory),
-                self.backing.wait,
-                me,
+                parts,
                 self.backing.locks.clone(),
                 lease,
-                bell,
             )),
             Err(c) => {
-                role.release(me);
+                role.release(parts.me);
                 Err(AttachError::Corrupt(c))
             }
         }
@@ -228,24 +221,40 @@ impl PubSub {
 
     /// Joins as a subscriber that starts where `at` says.
     pub fn subscriber_at(&self, at: JoinAt) -> Result<Subscriber, AttachError> {
-        let me = ProcessId::current().map_err(AttachError::Io)?;
-        crate::sys::membarrier::register();
-        let bell = self
-            .backing
-            .bells
-            .bell(BellSide::Receiver)
-            .map_err(AttachError::Doorbell)?;
-        let joined = membership::join(&self.mem, &self.backing.locks, me, at)?;
-        crate::wait::notify_all(&self.mem.control().writable, &bell);
+        let parts = self.endpoint_parts(BellSide::Receiver)?;
+        let joined = membership::join(&self.mem, &self.backing.locks, parts.me, at)?;
+        crate::wait::notify_all(&self.mem.control().writable, &parts.bell);
         Ok(Subscriber::new(
             self.mem,
             joined,
-            Arc::clone(&self.backing.memory),
-            self.backing.wait,
-            me,
+            parts,
             PeerWatch::new(self.backing.locks.clone()),
-            bell,
         ))
+    }
+
+    /// What an endpoint holds besides its own state, opened before its
+    /// role or entry is taken, so that running out of descriptors leaves
+    /// them free.
+    fn endpoint_parts(&self, side: BellSide) -> Result<EndpointParts, AttachError> {
+        let me = ProcessId::current().map_err(AttachError::Io)?;
+        crate::sys::membarrier::register();
+        Ok(EndpointParts {
+            memory: Arc::clone(&self.backing.memory),
+            wait: self.backing.wait,
+            me,
+            bell: self
+                .backing
+                .bells
+                .bell(side)
+                .map_err(AttachError::Doorbell)?,
+            #[cfg(not(shmring_loom))]
+            relay: relay::Relay::new(
+                self.mem,
+                Arc::clone(&self.backing.memory),
+                self.backing.locks.clone(),
+            )
+            .map_err(AttachError::Doorbell)?,
+        })
     }
 
     /// Lossless or lossy.
@@ -338,6 +347,20 @@ impl PubSub {
     pub fn name(&self) -> Option<&str> {
         self.backing.name.as_deref()
     }
+}
+
+/// What every endpoint is made with besides its own ring state.
+#[derive(Debug)]
+pub(super) struct EndpointParts {
+    /// Keeps the ring mapped.
+    pub(super) memory: crate::channel::Keepalive,
+    pub(super) wait: WaitStrategy,
+    pub(super) me: ProcessId,
+    /// The ring's doorbells, for the wake-up calls (pub/sub endpoints
+    /// never arm them: their descriptors are their relays').
+    pub(super) bell: crate::wait::doorbell::Bell,
+    #[cfg(not(shmring_loom))]
+    pub(super) relay: relay::Relay,
 }
 
 /// The publisher role of a ring: its word and lock byte.

@@ -1,6 +1,8 @@
 //! The publishing end of a publish/subscribe ring and its in-place grants.
 
-use super::{membership, publisher_role};
+#[cfg(not(shmring_loom))]
+use super::relay::{Relay, Watch};
+use super::{EndpointParts, membership, publisher_role};
 use crate::channel::Keepalive;
 use crate::channel::endpoint::{Grant, MessageSender, Patience, SendStop, sealed::Sealed};
 use crate::layout::pubsub::Delivery;
@@ -10,6 +12,8 @@ use crate::ring::data::WriteView;
 use crate::sys::process::ProcessId;
 use crate::wait::doorbell::Bell;
 use crate::wait::{self, LivenessThrottle, WaitOutcome, WaitStrategy};
+#[cfg(not(shmring_loom))]
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ops::{Deref, DerefMut};
 
 /// The publishing end of a publish/subscribe ring: one per ring. Sends
@@ -35,27 +39,29 @@ pub struct Publisher {
     _lease: Lease,
     bell: Bell,
     liveness: LivenessThrottle,
+    /// Its descriptor (`relay.rs`).
+    #[cfg(not(shmring_loom))]
+    relay: Relay,
 }
 
 impl Publisher {
     pub(super) fn new(
         ring: PublisherRing,
-        memory: Keepalive,
-        wait: WaitStrategy,
-        me: ProcessId,
+        parts: EndpointParts,
         locks: Locks,
         lease: Lease,
-        bell: Bell,
     ) -> Publisher {
         Publisher {
             ring,
-            _memory: memory,
-            wait,
-            me,
+            _memory: parts.memory,
+            wait: parts.wait,
+            me: parts.me,
             locks,
             _lease: lease,
-            bell,
+            bell: parts.bell,
             liveness: LivenessThrottle::new(),
+            #[cfg(not(shmring_loom))]
+            relay: parts.relay,
         }
     }
 
@@ -81,6 +87,12 @@ impl Publisher {
             let Patience::Until(deadline) = patience else {
                 if self.liveness.due() && self.reap_dead() > 0 {
                     continue;
+                }
+                #[cfg(not(shmring_loom))]
+                if self.relay.is_watched() {
+                    self.relay.arm(Watch::Room {
+                        next: self.ring.next(),
+                    });
                 }
                 return Err(SendStop::Full);
             };
@@ -221,10 +233,21 @@ impl DerefMut for PublishGrant<'_> {
     }
 }
 
-// READINESS-PENDING: replaced by the relay descriptor before commit.
+/// The descriptor `poll`/`epoll` report writable while the publisher may
+/// send: always for a lossy ring; for a lossless one, not after a `try_*`
+/// call found the ring full, until the slowest subscriber made room
+/// (`relay.rs`). The rule is every non-blocking descriptor's: send until
+/// `Full`, then wait.
 #[cfg(not(shmring_loom))]
-impl rustix::fd::AsFd for Publisher {
-    fn as_fd(&self) -> rustix::fd::BorrowedFd<'_> {
-        self.bell.fd()
+impl AsFd for Publisher {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.relay.writable_fd()
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl AsRawFd for Publisher {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }

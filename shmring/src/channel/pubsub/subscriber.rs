@@ -1,7 +1,9 @@
 //! The receiving end of a publish/subscribe ring and its guards.
 
 use super::membership::{self, Joined};
-use super::publisher_role;
+#[cfg(not(shmring_loom))]
+use super::relay::{Relay, Watch};
+use super::{EndpointParts, publisher_role};
 use crate::channel::Keepalive;
 use crate::channel::endpoint::{MessageReceiver, Patience, RecvStop, sealed::Sealed};
 use crate::layout::pubsub::Delivery;
@@ -11,6 +13,8 @@ use crate::ring::data::ReadView;
 use crate::sys::process::ProcessId;
 use crate::wait::doorbell::Bell;
 use crate::wait::{self, WaitOutcome, WaitStrategy};
+#[cfg(not(shmring_loom))]
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ops::Deref;
 
 /// One subscriber of a publish/subscribe ring. Receives through
@@ -39,28 +43,30 @@ pub struct Subscriber {
     bell: Bell,
     /// Lossy rings: the last message, copied out and validated.
     copy: Vec<u8>,
+    /// Its descriptor (`relay.rs`).
+    #[cfg(not(shmring_loom))]
+    relay: Relay,
 }
 
 impl Subscriber {
     pub(super) fn new(
         mem: PubSubMemory,
         joined: Joined,
-        memory: Keepalive,
-        wait: WaitStrategy,
-        me: ProcessId,
+        parts: EndpointParts,
         publisher: crate::channel::spsc::role::PeerWatch,
-        bell: Bell,
     ) -> Subscriber {
         Subscriber {
             ring: SubscriberRing::new(mem, joined.index, joined.cursor),
-            _memory: memory,
-            wait,
-            me,
+            _memory: parts.memory,
+            wait: parts.wait,
+            me: parts.me,
             index: joined.index,
             publisher,
             _lease: joined.lease,
-            bell,
+            bell: parts.bell,
             copy: Vec::new(),
+            #[cfg(not(shmring_loom))]
+            relay: parts.relay,
         }
     }
 
@@ -87,6 +93,12 @@ impl Subscriber {
             let Patience::Until(deadline) = patience else {
                 if self.publisher_gone(false) {
                     return self.last_look();
+                }
+                #[cfg(not(shmring_loom))]
+                if self.relay.is_watched() {
+                    self.relay.arm(Watch::News {
+                        cursor: self.ring.cursor(),
+                    });
                 }
                 return Err(RecvStop::Empty);
             };
@@ -263,10 +275,21 @@ impl Drop for SubscriberGuard<'_> {
     }
 }
 
-// READINESS-PENDING: replaced by the relay descriptor before commit.
+/// The descriptor `poll`/`epoll` report readable when a message (or a
+/// lag, or the publisher's end) is waiting for this subscriber. Each
+/// subscriber has its own: a private pipe made ready by a thread that the
+/// first wait starts (`relay.rs`). The rule is every non-blocking
+/// descriptor's: receive until `Empty`, then wait.
 #[cfg(not(shmring_loom))]
-impl rustix::fd::AsFd for Subscriber {
-    fn as_fd(&self) -> rustix::fd::BorrowedFd<'_> {
-        self.bell.fd()
+impl AsFd for Subscriber {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.relay.readable_fd(self.ring.cursor())
+    }
+}
+
+#[cfg(not(shmring_loom))]
+impl AsRawFd for Subscriber {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
     }
 }
