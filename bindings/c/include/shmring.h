@@ -9,9 +9,10 @@
  *    shmring_error code (the *_fd functions return a descriptor, >= 0,
  *    instead of 0). shmring_strerror(code) describes a code;
  *    shmring_last_error() gives detail on the calling thread's last failure.
- *  - Handles (shmring_spsc, shmring_mpmc, shmring_client, shmring_producer,
- *    shmring_consumer, shmring_sender, shmring_receiver) are opaque values
- *    made by one *_open (shmring_client_connect) and retired by one *_close.
+ *  - Handles (shmring_spsc, shmring_mpmc, shmring_pubsub, shmring_client,
+ *    shmring_producer, shmring_consumer, shmring_sender, shmring_receiver,
+ *    shmring_publisher, shmring_subscriber) are opaque values made by one
+ *    *_open (shmring_client_connect) and retired by one *_close.
  *    A closed or never-opened handle is reported as SHMRING_E_BAD_HANDLE:
  *    handles index a process-wide table with generation numbers and are
  *    never dereferenced, so using a closed handle is safe (not a crash).
@@ -20,10 +21,10 @@
  *  - No Rust panic crosses this boundary (SHMRING_E_INTERNAL instead).
  *
  * Threads
- *  - shmring_spsc, shmring_mpmc, shmring_sender: may be shared by threads
- *    and used concurrently.
- *  - shmring_client, shmring_producer, shmring_consumer, shmring_receiver:
- *    may move between threads (hand them over with the usual
+ *  - shmring_spsc, shmring_mpmc, shmring_pubsub, shmring_sender: may be
+ *    shared by threads and used concurrently.
+ *  - shmring_client, shmring_producer, shmring_consumer, shmring_receiver,
+ *    shmring_publisher, shmring_subscriber: may move between threads (hand them over with the usual
  *    synchronisation), but are used by one thread at a time, close
  *    included. These handles take no lock (a lock would cost more than the
  *    ring operation itself); a second thread arriving while a call runs is
@@ -34,14 +35,16 @@
  *  - After fork(), use in the child only handles it opens itself.
  *
  * Waiting in poll/epoll
- *  - shmring_consumer_fd, shmring_receiver_fd, shmring_producer_fd and
- *    shmring_sender_fd return an endpoint's readiness descriptor, owned by
- *    the endpoint (never close, read or write it). The rule: receive with
- *    try_recv until SHMRING_E_EMPTY (send with try_send until
- *    SHMRING_E_FULL), then poll; that empty (full) answer armed the
- *    descriptor. Receivers: POLLIN = a message may be waiting, POLLHUP =
- *    every sender gone (receive the rest, then SHMRING_E_DISCONNECTED).
- *    Senders: POLLOUT = there may be room, POLLERR = every receiver gone.
+ *  - shmring_consumer_fd, shmring_receiver_fd, shmring_subscriber_fd,
+ *    shmring_producer_fd, shmring_sender_fd and shmring_publisher_fd
+ *    return an endpoint's readiness descriptor, owned by the endpoint
+ *    (never close, read or write it). The rule: receive with try_recv
+ *    until SHMRING_E_EMPTY (send with try_send until SHMRING_E_FULL), then
+ *    poll; that empty (full) answer armed the descriptor. Receivers:
+ *    POLLIN = a message may be waiting, POLLHUP = every sender gone
+ *    (receive the rest, then SHMRING_E_DISCONNECTED; a subscriber sees
+ *    POLLIN instead). Senders: POLLOUT = there may be room, POLLERR =
+ *    every receiver gone (never for a publisher).
  */
 
 
@@ -79,8 +82,25 @@
 // `shmring_segment_info.kind`: an MPMC queue.
 #define SHMRING_KIND_MPMC 2
 
-// A publish/subscribe ring.
+// `shmring_segment_info.kind`: a publish/subscribe ring.
 #define SHMRING_KIND_PUBSUB 3
+
+// `shmring_pubsub_options.delivery`, `shmring_pubsub_stats.delivery`:
+// the publisher waits for the slowest live subscriber; every subscriber
+// sees every message (the default).
+#define SHMRING_LOSSLESS 0
+
+// `shmring_pubsub_options.delivery`, `shmring_pubsub_stats.delivery`:
+// the publisher never waits; a subscriber that falls a ring behind loses
+// the oldest messages and is told how many (`SHMRING_E_LAGGED`).
+#define SHMRING_LOSSY 1
+
+// `shmring_subscriber_open`: start at the next message published.
+#define SHMRING_JOIN_NEXT 0
+
+// `shmring_subscriber_open`: start at the oldest message the ring still
+// holds (up to `slots - 1` messages published before joining).
+#define SHMRING_JOIN_OLDEST 1
 
 // Status codes. Every function returns `SHMRING_OK` (0) or one of the
 // negative codes below, as an `int` (the `*_fd` functions return a
@@ -95,9 +115,9 @@ typedef enum shmring_error {
   // function, or a handle of another type. Detected reliably (handles
   // carry a generation number); the stale handle is never dereferenced.
   SHMRING_E_BAD_HANDLE = -2,
-  // A live process holds the role (producer/consumer) already; or an
-  // exclusive handle was caught in use by another thread (best-effort
-  // detection of a misuse, see the thread rules).
+  // A live process holds the role (producer, consumer, publisher)
+  // already; or an exclusive handle was caught in use by another thread
+  // (best-effort detection of a misuse, see the thread rules).
   SHMRING_E_BUSY = -3,
   // The call is not allowed in the handle's current state: commit
   // without a reservation, release without a peeked message, send while
@@ -140,7 +160,8 @@ typedef enum shmring_error {
   // The ring's shared memory is not valid (a peer wrote garbage).
   SHMRING_E_CORRUPT = -17,
   // A limit was reached: no space in /dev/shm, a broker limit, 32
-  // endpoints per MPMC side, or the handle table is full.
+  // endpoints per MPMC side, every subscriber entry of a
+  // publish/subscribe ring taken, or the handle table is full.
   SHMRING_E_LIMIT = -18,
   // No broker listens at the socket path.
   SHMRING_E_NO_BROKER = -19,
@@ -182,6 +203,21 @@ typedef struct shmring_mpmc shmring_mpmc;
 // Closing it is the end-of-file for the consumer.
 typedef struct shmring_producer shmring_producer;
 
+// The publishing end of a publish/subscribe ring (one per ring at a
+// time). Each message is written once, whatever the number of
+// subscribers.
+//
+// Thread safety: may move between threads, but is used by one thread at
+// a time, close included (no lock; a concurrent call is usually refused
+// with `SHMRING_E_BUSY`, not reliably).
+// Closing it is the end of file for the subscribers.
+typedef struct shmring_publisher shmring_publisher;
+
+// An open publish/subscribe ring; hands out its one publisher and up to
+// `subscribers` subscribers. Same rules as `shmring_spsc`: shareable
+// between threads, endpoints outlive it.
+typedef struct shmring_pubsub shmring_pubsub;
+
 // A receiving end of an MPMC queue (any number per queue; each message
 // goes to exactly one receiver).
 //
@@ -208,11 +244,17 @@ typedef struct shmring_sender shmring_sender;
 // from it (they keep the mapping alive).
 typedef struct shmring_spsc shmring_spsc;
 
+// One subscriber of a publish/subscribe ring (up to the ring's
+// `subscribers` at a time); it receives every message published after it
+// joined. Same thread rules as `shmring_publisher`; open one subscriber
+// per receiving thread.
+typedef struct shmring_subscriber shmring_subscriber;
+
 // What `shmring_client_stat` reports about a broker segment.
 typedef struct shmring_segment_info {
   // The name, NUL-terminated (names longer than 255 bytes are cut).
   char name[256];
-  // `SHMRING_KIND_SPSC` or `SHMRING_KIND_MPMC`.
+  // `SHMRING_KIND_SPSC`, `SHMRING_KIND_MPMC` or `SHMRING_KIND_PUBSUB`.
   uint32_t kind;
   // 1 if ephemeral, 0 if persistent.
   uint32_t ephemeral;
@@ -222,7 +264,7 @@ typedef struct shmring_segment_info {
   uint32_t uid;
   // Owner gid.
   uint32_t gid;
-  // MPMC priority levels (SPSC: 0).
+  // MPMC priority levels (SPSC: 0; publish/subscribe: 1).
   uint32_t levels;
   // Broker connections that created or opened it and are still open.
   uint32_t holders;
@@ -230,9 +272,9 @@ typedef struct shmring_segment_info {
   uint32_t endpoints;
   // Segment size in bytes.
   uint64_t size;
-  // SPSC: data bytes; MPMC: slots per level.
+  // SPSC: data bytes; MPMC: slots per level; publish/subscribe: slots.
   uint64_t capacity;
-  // SPSC: largest message; MPMC: slot size.
+  // SPSC: largest message; MPMC, publish/subscribe: slot size.
   uint64_t max_message;
   // Messages published and not yet consumed.
   uint64_t messages_in_flight;
@@ -318,6 +360,52 @@ typedef struct shmring_mpmc_stats {
   // releasing them (dropped, not delivered again).
   uint64_t dead_receiver_messages;
 } shmring_mpmc_stats;
+
+// How to open or create a publish/subscribe ring. Zero-initialise it;
+// zero fields mean "the default". The shape fields are used only when
+// creating.
+typedef struct shmring_pubsub_options {
+  // Segment name (required).
+  const char *name;
+  // NULL: a named segment in `/dev/shm`; otherwise the broker connection.
+  struct shmring_client *client;
+  // As for `shmring_spsc_options`.
+  uint32_t flags;
+  // Permission bits of a new segment (0: 0600).
+  uint32_t mode;
+  // Slots, the messages the ring holds: a power of two, 2 to 16 Mi
+  // (0: 1024).
+  uint64_t slots;
+  // Largest message (slot payload) in bytes, up to 16 MiB (0: 256).
+  uint64_t slot_size;
+  // Subscribers the ring holds at once, 1 to 1024 (0: 64).
+  uint32_t subscribers;
+  // `SHMRING_LOSSLESS` (0, the default) or `SHMRING_LOSSY`.
+  uint32_t delivery;
+} shmring_pubsub_options;
+
+// What `shmring_pubsub_stat` reports.
+typedef struct shmring_pubsub_stats {
+  // Slots (messages the ring holds).
+  uint64_t slots;
+  // Largest message in bytes.
+  uint64_t slot_size;
+  // Messages published since the ring was created.
+  uint64_t published;
+  // Messages the slowest subscriber has not read yet (at most `slots`;
+  // 0 without subscribers).
+  uint64_t messages_in_flight;
+  // Subscribers found dead and removed since the ring was created.
+  uint64_t reaped_subscribers;
+  // Subscribers the ring holds at once.
+  uint32_t subscribers;
+  // Subscribers attached now (alive, or dead and not yet found so).
+  uint32_t live_subscribers;
+  // `SHMRING_LOSSLESS` or `SHMRING_LOSSY`.
+  uint32_t delivery;
+  // Whether a live process holds the publisher role.
+  bool publisher_attached;
+} shmring_pubsub_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -432,6 +520,29 @@ int shmring_mpmc_close(struct shmring_mpmc *queue);
 // # Safety
 // `out` is NULL or points to a writable `shmring_mpmc_stats`.
 int shmring_mpmc_stat(struct shmring_mpmc *queue, struct shmring_mpmc_stats *out);
+
+// Creates (flag `SHMRING_CREATE`) or opens a publish/subscribe ring,
+// directly or through the broker. Errors as for `shmring_spsc_open`, and
+// `SHMRING_E_INVALID` for a `delivery` other than `SHMRING_LOSSLESS` and
+// `SHMRING_LOSSY`.
+//
+// # Safety
+// As for `shmring_spsc_open`.
+// `options->client`, if not NULL, is used by no other thread until the
+// call returns.
+int shmring_pubsub_open(const struct shmring_pubsub_options *options, struct shmring_pubsub **out);
+
+// Closes a publish/subscribe ring handle; the publisher and subscribers
+// opened from it stay open.
+int shmring_pubsub_close(struct shmring_pubsub *ring);
+
+// Reports the ring's geometry, how much was published, how far behind
+// the slowest subscriber is, and who is attached (the publisher's
+// liveness takes a lock probe: not for hot loops).
+//
+// # Safety
+// `out` is NULL or points to a writable `shmring_pubsub_stats`.
+int shmring_pubsub_stat(struct shmring_pubsub *ring, struct shmring_pubsub_stats *out);
 
 // Opens the producer of `ring`. Errors: `SHMRING_E_INVALID`,
 // `SHMRING_E_BAD_HANDLE`, `SHMRING_E_BUSY` (a live process holds the
@@ -877,6 +988,317 @@ int shmring_receiver_release(struct shmring_receiver *receiver);
 // `receiver` is used by no other thread until the call returns (an
 // exclusive handle: see its type).
 int shmring_receiver_fd(struct shmring_receiver *receiver);
+
+// Takes the publisher role of `ring`. A role left by a process that died
+// is taken over, after the last message it published.
+//
+// Errors: `SHMRING_E_INVALID`, `SHMRING_E_BAD_HANDLE`, `SHMRING_E_BUSY`
+// (a live process, this one included, holds the role),
+// `SHMRING_E_CORRUPT`.
+//
+// # Safety
+// `out` is NULL or points to writable memory for one handle.
+int shmring_publisher_open(struct shmring_pubsub *ring, struct shmring_publisher **out);
+
+// Closes the publisher (an open reservation is discarded). Subscribers
+// receive what was published, then `SHMRING_E_DISCONNECTED`. Errors:
+// `SHMRING_E_BAD_HANDLE`, `SHMRING_E_BUSY`.
+//
+// # Safety
+// `publisher` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_publisher_close(struct shmring_publisher *publisher);
+
+// Publishes `len` bytes from `data` to every subscriber. Lossless ring:
+// waits as long as it takes while the slowest live subscriber is a whole
+// ring behind (a subscriber that died stops holding it back within the
+// liveness interval, 100 ms). Lossy ring: never waits. Publishing with
+// no subscriber succeeds (the ring keeps the last `slots` messages for
+// subscribers joining at the oldest); there is no
+// `SHMRING_E_DISCONNECTED` for a publisher.
+//
+// Errors: `SHMRING_E_INVALID` (NULL `data`, `len` 0),
+// `SHMRING_E_BAD_HANDLE`, `SHMRING_E_BUSY`, `SHMRING_E_STATE` (a
+// reservation is open), `SHMRING_E_TOO_LARGE` (longer than the slot
+// size).
+//
+// # Safety
+// `data` is NULL or points to `len` readable bytes.
+// `publisher` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_publisher_send(struct shmring_publisher *publisher, const void *data, size_t len);
+
+// Publishes if there is room now; `SHMRING_E_FULL` otherwise (lossless
+// rings only: a lossy publisher always has room). Other errors as for
+// `shmring_publisher_send`.
+//
+// # Safety
+// `data` is NULL or points to `len` readable bytes.
+// `publisher` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_publisher_try_send(struct shmring_publisher *publisher, const void *data, size_t len);
+
+// Publishes, waiting for room at most `timeout_ms` milliseconds
+// (`SHMRING_INFINITE`: no limit; 0: like `try_send` but reporting
+// `SHMRING_E_TIMEOUT`). `SHMRING_E_TIMEOUT` when the time is up; other
+// errors as for `shmring_publisher_send`.
+//
+// # Safety
+// `data` is NULL or points to `len` readable bytes.
+// `publisher` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_publisher_send_timeout(struct shmring_publisher *publisher,
+                                   const void *data,
+                                   size_t len,
+                                   uint64_t timeout_ms);
+
+// Reserves the next slot for `len` bytes to be written in place, waiting
+// for room at most `timeout_ms` (0: not at all, `SHMRING_INFINITE`: no
+// limit). `*buf` receives the address of the bytes; they are the
+// caller's to write until `shmring_publisher_commit` publishes them or
+// `shmring_publisher_cancel` drops them. One reservation at a time; no
+// send while it is open. In a lossy ring the reservation already takes
+// the slot from the message it held: a subscriber a whole ring behind
+// is told it lost that message, even if the reservation is cancelled.
+//
+// Errors: `SHMRING_E_INVALID` (`buf` NULL, `len` 0), `SHMRING_E_STATE`
+// (a reservation is open), `SHMRING_E_FULL` (timeout 0),
+// `SHMRING_E_TIMEOUT`, `SHMRING_E_TOO_LARGE`.
+//
+// # Safety
+// `buf` is NULL or points to writable memory for one pointer.
+// `publisher` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_publisher_reserve(struct shmring_publisher *publisher,
+                              size_t len,
+                              uint64_t timeout_ms,
+                              void **buf);
+
+// Publishes the first `len` bytes (1 to the reserved length) of the open
+// reservation. Errors: `SHMRING_E_STATE` (no reservation),
+// `SHMRING_E_INVALID` (`len` 0 or longer than reserved; the reservation
+// stays open), `SHMRING_E_CORRUPT`.
+//
+// # Safety
+// `publisher` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_publisher_commit(struct shmring_publisher *publisher, size_t len);
+
+// Drops the open reservation without publishing anything (the next
+// message takes the slot). Errors: `SHMRING_E_STATE` (no reservation).
+//
+// # Safety
+// `publisher` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_publisher_cancel(struct shmring_publisher *publisher);
+
+// The publisher's readiness descriptor, to wait for room with `poll`,
+// `epoll` or `select` beside other descriptors. Returns the descriptor
+// (>= 0) or a negative code: `SHMRING_E_BAD_HANDLE` (NULL, closed, or
+// another handle type), `SHMRING_E_BUSY`.
+//
+// The descriptor belongs to the publisher: do not close, read or write
+// it. It is valid until `shmring_publisher_close` (every call returns
+// the same one), close-on-exec and non-blocking.
+//
+// Taking it switches the publisher to descriptor mode. THE RULE (arm,
+// check, wait): call `shmring_publisher_try_send` (or
+// `shmring_publisher_reserve` with timeout 0) until it returns
+// `SHMRING_E_FULL`; only then poll for `POLLOUT`. That `SHMRING_E_FULL`
+// armed the descriptor: it stops polling writable and becomes writable
+// again when the slowest subscriber makes room (or leaves, or is found
+// dead). Until a full send arms it, it stays writable; a lossy
+// publisher's always is. There is no `POLLERR`: a publisher without
+// subscribers may go on publishing. (`send_timeout` with timeout 0
+// reports `SHMRING_E_TIMEOUT` and does not arm.)
+//
+// # Safety
+// `publisher` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_publisher_fd(struct shmring_publisher *publisher);
+
+// Joins `ring` as a subscriber starting at `at`: `SHMRING_JOIN_NEXT`
+// (the next message published) or `SHMRING_JOIN_OLDEST` (the oldest
+// message the ring still holds). An entry left by a process that died is
+// taken over.
+//
+// Errors: `SHMRING_E_INVALID` (`out` NULL, another `at`),
+// `SHMRING_E_BAD_HANDLE`, `SHMRING_E_LIMIT` (every subscriber entry is
+// held by a live process), `SHMRING_E_CORRUPT`.
+//
+// # Safety
+// `out` is NULL or points to writable memory for one handle.
+int shmring_subscriber_open(struct shmring_pubsub *ring,
+                            uint32_t at,
+                            struct shmring_subscriber **out);
+
+// Leaves the ring: a lossless publisher stops waiting for this
+// subscriber. A peeked or kept message is dropped. Errors:
+// `SHMRING_E_BAD_HANDLE`, `SHMRING_E_BUSY`.
+//
+// # Safety
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_close(struct shmring_subscriber *subscriber);
+
+// Waits for the next message as long as it takes and copies it into
+// `buf` (`cap` bytes); `*len` receives its length. Messages arrive in the
+// order published.
+//
+// Lossy ring: `SHMRING_E_LAGGED` when the publisher overwrote messages
+// this subscriber had not read yet. Nothing is received by that call
+// (`*len` is not set); `shmring_subscriber_missed` gives the count, and
+// the next receive goes on with the oldest message still there. A
+// message overwritten while it was being copied is never delivered (it
+// counts as missed).
+//
+// If the message is longer than `cap`: `SHMRING_E_BUFFER_TOO_SMALL`,
+// `*len` holds the length needed, and this subscriber keeps the message
+// for its next receive or peek (lossless: in the ring; lossy: a copy in
+// the handle, which the publisher cannot overwrite). Other errors:
+// `SHMRING_E_INVALID` (NULL `buf`/`len`, `cap` 0),
+// `SHMRING_E_BAD_HANDLE`, `SHMRING_E_BUSY`, `SHMRING_E_STATE` (a message
+// is peeked), `SHMRING_E_DISCONNECTED` (the publisher is gone and every
+// message it published was received), `SHMRING_E_CORRUPT`.
+//
+// # Safety
+// `buf` is NULL or points to `cap` writable bytes; `len` is NULL or
+// points to a writable `size_t`.
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_recv(struct shmring_subscriber *subscriber,
+                            void *buf,
+                            size_t cap,
+                            size_t *len);
+
+// Like `shmring_subscriber_recv` but returns `SHMRING_E_EMPTY` at once
+// if no message is there.
+//
+// # Safety
+// As for `shmring_subscriber_recv`.
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_try_recv(struct shmring_subscriber *subscriber,
+                                void *buf,
+                                size_t cap,
+                                size_t *len);
+
+// Like `shmring_subscriber_recv`, waiting at most `timeout_ms`
+// milliseconds (`SHMRING_INFINITE`: no limit); `SHMRING_E_TIMEOUT` when
+// the time is up.
+//
+// # Safety
+// As for `shmring_subscriber_recv`.
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_recv_timeout(struct shmring_subscriber *subscriber,
+                                    void *buf,
+                                    size_t cap,
+                                    size_t *len,
+                                    uint64_t timeout_ms);
+
+// Receive without a buffer of your own: waits at most `timeout_ms` (0:
+// not at all, `SHMRING_INFINITE`: no limit) for the next message (a kept
+// one first) and stores its address in `*data` and its length in
+// `*len`. The bytes stay valid and unchanged until
+// `shmring_subscriber_release` (or close); until then other receives
+// fail with `SHMRING_E_STATE`.
+//
+// What the address is depends on the ring. Lossless: the message in
+// place in the ring, not copied (the publisher does not write its slot
+// again before this subscriber releases it, so a peek held long holds
+// the publisher back). Lossy: a copy in the subscriber handle, made and
+// validated when the message was taken (the publisher may overwrite the
+// slot at any moment, so the ring's bytes are never handed out); the
+// subscriber has already moved past it, and holding it holds nobody
+// back.
+//
+// Errors: `SHMRING_E_INVALID`, `SHMRING_E_STATE` (already peeked),
+// `SHMRING_E_EMPTY` (timeout 0), `SHMRING_E_TIMEOUT`, `SHMRING_E_LAGGED`
+// (lossy: nothing peeked, see `shmring_subscriber_recv`),
+// `SHMRING_E_DISCONNECTED`, `SHMRING_E_CORRUPT`.
+//
+// # Safety
+// `data` is NULL or points to writable memory for one pointer; `len` is
+// NULL or points to a writable `size_t`.
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_peek(struct shmring_subscriber *subscriber,
+                            uint64_t timeout_ms,
+                            const void **data,
+                            size_t *len);
+
+// Releases the message returned by `shmring_subscriber_peek` (its bytes
+// must not be used afterwards). Errors: `SHMRING_E_STATE` (nothing
+// peeked), `SHMRING_E_CORRUPT`.
+//
+// # Safety
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_release(struct shmring_subscriber *subscriber);
+
+// Stores in `*missed` how many messages this subscriber lost to a lossy
+// publisher since it joined (always 0 in a lossless ring). Each
+// `SHMRING_E_LAGGED` adds the messages it reports: with the messages
+// received, this counts every message published since joining.
+//
+// Errors: `SHMRING_E_INVALID` (`missed` NULL), `SHMRING_E_BAD_HANDLE`,
+// `SHMRING_E_BUSY`.
+//
+// # Safety
+// `missed` is NULL or points to a writable `uint64_t`.
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_missed(struct shmring_subscriber *subscriber, uint64_t *missed);
+
+// Stores in `*position` the sequence number of the next message this
+// subscriber reads (messages are numbered from 0 in publishing order; a
+// kept or peeked lossy message is already behind it). Errors as for
+// `shmring_subscriber_missed`.
+//
+// # Safety
+// `position` is NULL or points to a writable `uint64_t`.
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_position(struct shmring_subscriber *subscriber, uint64_t *position);
+
+// Stores in `*lag` how many messages were published that this subscriber
+// has not read yet (in a lossy ring it may exceed the slots: the excess
+// is lost, reported by the next receive). Errors as for
+// `shmring_subscriber_missed`.
+//
+// # Safety
+// `lag` is NULL or points to a writable `uint64_t`.
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_lag(struct shmring_subscriber *subscriber, uint64_t *lag);
+
+// The subscriber's readiness descriptor, to wait for messages with
+// `poll`, `epoll` or `select` beside other descriptors. Returns the
+// descriptor (>= 0) or a negative code: `SHMRING_E_BAD_HANDLE` (NULL,
+// closed, or another handle type), `SHMRING_E_BUSY`.
+//
+// The descriptor belongs to the subscriber: do not close, read or write
+// it. It is valid until `shmring_subscriber_close` (every call returns
+// the same one), close-on-exec and non-blocking. Each subscriber has its
+// own (a private pipe, made ready by a helper thread that its first
+// wait starts), so subscribers never take each other's wake-ups.
+//
+// Taking it switches the subscriber to descriptor mode. THE RULE (arm,
+// check, wait): call `shmring_subscriber_try_recv` (or
+// `shmring_subscriber_peek` with timeout 0) until it returns
+// `SHMRING_E_EMPTY`, and only then poll for `POLLIN`. That
+// `SHMRING_E_EMPTY` armed the descriptor: it becomes readable when a
+// message, a lag (`SHMRING_E_LAGGED`) or the publisher's end
+// (`SHMRING_E_DISCONNECTED`) is there for this subscriber: all three
+// show as `POLLIN` (there is no `POLLHUP`); receive to see which.
+// `shmring_subscriber_recv_timeout` with timeout 0 reports
+// `SHMRING_E_TIMEOUT` and does not arm.
+//
+// # Safety
+// `subscriber` is used by no other thread until the call returns (an
+// exclusive handle: see its type).
+int shmring_subscriber_fd(struct shmring_subscriber *subscriber);
 
 #ifdef __cplusplus
 }  // extern "C"

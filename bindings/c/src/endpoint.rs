@@ -1,11 +1,11 @@
-//! The endpoint calls, written once for both kinds: sending over
-//! `MessageSender` (the SPSC producer, the MPMC sender), receiving and
-//! peeking under the rules both kinds share. What differs per kind is
-//! how a C handle reaches its endpoint and how a reservation or a message
-//! is kept between two C calls: `spsc.rs` and `mpmc.rs` say that by
-//! implementing [`SendHandle`] and [`ReceiveHandle`] for their C handle
-//! types, and their exported functions are one-line shims over the
-//! functions here.
+//! The endpoint calls, written once for every kind: sending over
+//! `MessageSender` (the SPSC producer, the MPMC sender, the publisher),
+//! receiving and peeking under the rules all kinds share. What differs
+//! per kind is how a C handle reaches its endpoint and how a reservation
+//! or a message is kept between two C calls: `spsc.rs`, `mpmc.rs` and
+//! `pubsub.rs` say that by implementing [`SendHandle`] and
+//! [`ReceiveHandle`] for their C handle types, and their exported
+//! functions are one-line shims over the functions here.
 #![allow(unsafe_code)] // C pointers
 
 use crate::error::{Failure, fail, recv_failure, send_failure, shmring_error::*};
@@ -47,7 +47,8 @@ impl Access for Exclusive {
 /// The C handle of a sending endpoint.
 pub(crate) trait SendHandle: Sized {
     /// What a call must bring to use the handle: the caller's promise
-    /// ([`Exclusive`]) for the producer, nothing ([`Shared`]) for the sender.
+    /// ([`Exclusive`]) for the producer and the publisher, nothing
+    /// ([`Shared`]) for the sender.
     type Access: Access;
     /// The endpoint a message goes through.
     type Tx: MessageSender;

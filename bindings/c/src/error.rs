@@ -23,9 +23,9 @@ pub enum shmring_error {
     /// function, or a handle of another type. Detected reliably (handles
     /// carry a generation number); the stale handle is never dereferenced.
     SHMRING_E_BAD_HANDLE = -2,
-    /// A live process holds the role (producer/consumer) already; or an
-    /// exclusive handle was caught in use by another thread (best-effort
-    /// detection of a misuse, see the thread rules).
+    /// A live process holds the role (producer, consumer, publisher)
+    /// already; or an exclusive handle was caught in use by another thread
+    /// (best-effort detection of a misuse, see the thread rules).
     SHMRING_E_BUSY = -3,
     /// The call is not allowed in the handle's current state: commit
     /// without a reservation, release without a peeked message, send while
@@ -68,7 +68,8 @@ pub enum shmring_error {
     /// The ring's shared memory is not valid (a peer wrote garbage).
     SHMRING_E_CORRUPT = -17,
     /// A limit was reached: no space in /dev/shm, a broker limit, 32
-    /// endpoints per MPMC side, or the handle table is full.
+    /// endpoints per MPMC side, every subscriber entry of a
+    /// publish/subscribe ring taken, or the handle table is full.
     SHMRING_E_LIMIT = -18,
     /// No broker listens at the socket path.
     SHMRING_E_NO_BROKER = -19,

@@ -29,8 +29,8 @@
 //!
 //! | objects | access |
 //! |---------|--------|
-//! | client, producer, consumer, receiver | *exclusive*, no lock: the caller promises one thread at a time (the C contract). A call sets `BUSY` with a plain store and clears it when it returns, so a second thread arriving meanwhile — typically a close while another thread blocks in a receive — gets `SHMRING_E_BUSY` instead of freeing the object under it. This detection is best-effort (two threads starting within nanoseconds can both pass); it costs two plain stores, where a lock costs two atomic read-modify-writes (about 20–30 ns each on the benchmark machine) per call. |
-//! | spsc, mpmc, sender | *shared*: the slot's lock is held only to clone an `Arc`; calls run concurrently, and a close during a call frees the object when that call ends |
+//! | client, producer, consumer, receiver, publisher, subscriber | *exclusive*, no lock: the caller promises one thread at a time (the C contract). A call sets `BUSY` with a plain store and clears it when it returns, so a second thread arriving meanwhile — typically a close while another thread blocks in a receive — gets `SHMRING_E_BUSY` instead of freeing the object under it. This detection is best-effort (two threads starting within nanoseconds can both pass); it costs two plain stores, where a lock costs two atomic read-modify-writes (about 20–30 ns each on the benchmark machine) per call. |
+//! | spsc, mpmc, pubsub, sender | *shared*: the slot's lock is held only to clone an `Arc`; calls run concurrently, and a close during a call frees the object when that call ends |
 #![allow(unsafe_code)]
 // the object cell of a slot
 // Process-local bookkeeping, not shared memory and not modelled by loom:
@@ -39,9 +39,10 @@
 
 use crate::error::{Failure, fail, shmring_error::*};
 use crate::mpmc::{ReceiverEntry, SenderEntry};
+use crate::pubsub::{PublisherEntry, SubscriberEntry};
 use crate::rings::ClientEntry;
 use crate::spsc::{ConsumerEntry, ProducerEntry};
-use shmring_core::{Mpmc, Spsc};
+use shmring_core::{Mpmc, PubSub, Spsc};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -56,6 +57,9 @@ pub(crate) enum Object {
     Consumer(Box<ConsumerEntry>),
     Sender(Arc<SenderEntry>),
     Receiver(Box<ReceiverEntry>),
+    PubSub(Arc<PubSub>),
+    Publisher(Box<PublisherEntry>),
+    Subscriber(Box<SubscriberEntry>),
 }
 
 /// The type of handle a function expects.
@@ -68,11 +72,14 @@ pub(crate) enum Kind {
     Consumer = 5,
     Sender = 6,
     Receiver = 7,
+    PubSub = 8,
+    Publisher = 9,
+    Subscriber = 10,
 }
 
 impl Kind {
     fn shared(self) -> bool {
-        matches!(self, Kind::Spsc | Kind::Mpmc | Kind::Sender)
+        matches!(self, Kind::Spsc | Kind::Mpmc | Kind::Sender | Kind::PubSub)
     }
 }
 
@@ -99,6 +106,9 @@ impl Object {
             Object::Consumer(_) => Kind::Consumer,
             Object::Sender(_) => Kind::Sender,
             Object::Receiver(_) => Kind::Receiver,
+            Object::PubSub(_) => Kind::PubSub,
+            Object::Publisher(_) => Kind::Publisher,
+            Object::Subscriber(_) => Kind::Subscriber,
         }
     }
 }
@@ -240,6 +250,15 @@ fn bad_handle(kind: Kind) -> Failure {
             }
             Kind::Receiver => {
                 "not an open shmring_receiver handle (closed, never opened, or another type)"
+            }
+            Kind::PubSub => {
+                "not an open shmring_pubsub handle (closed, never opened, or another type)"
+            }
+            Kind::Publisher => {
+                "not an open shmring_publisher handle (closed, never opened, or another type)"
+            }
+            Kind::Subscriber => {
+                "not an open shmring_subscriber handle (closed, never opened, or another type)"
             }
         },
     )

@@ -17,9 +17,10 @@
 //! | `handle`   | the handle table (index + generation, state word per slot)   |
 //! | `ffi`      | entry guard (`catch_unwind`) and checked pointer access      |
 //! | `rings`    | rings: direct and broker-backed open/close/stat, the client  |
-//! | `endpoint` | send, receive, zero-copy and descriptor calls, for both kinds |
+//! | `endpoint` | send, receive, zero-copy and descriptor calls, for every kind |
 //! | `spsc`     | producer and consumer                                        |
 //! | `mpmc`     | sender and receiver                                          |
+//! | `pubsub`   | publisher and subscriber                                     |
 //!
 //! See `docs/c-api.md` for the user documentation.
 #![deny(unsafe_code)]
@@ -41,8 +42,11 @@ pub mod spsc;
 
 pub mod mpmc;
 
+pub mod pubsub;
+
 pub use error::*;
 pub use mpmc::*;
+pub use pubsub::*;
 pub use rings::*;
 pub use spsc::*;
 

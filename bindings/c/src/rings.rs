@@ -1,5 +1,6 @@
-//! Rings and the broker connection: `shmring_spsc`, `shmring_mpmc` (open
-//! directly in `/dev/shm` or through the broker) and `shmring_client`.
+//! Rings and the broker connection: `shmring_spsc`, `shmring_mpmc`,
+//! `shmring_pubsub` (open directly in `/dev/shm` or through the broker)
+//! and `shmring_client`.
 #![allow(unsafe_code)] // exported functions taking C pointers
 
 use crate::error::{Failure, broker_failure, fail, open_failure, shmring_error::*};
@@ -7,7 +8,8 @@ use crate::ffi::{call, non_null, put, put_handle, raw, str_arg};
 use crate::handle::{self, Exclusive, Kind, Object};
 use shmring_core::broker::{BrokerClient, CreateOptions, Lifetime, SegmentInfo};
 use shmring_core::{
-    DEFAULT_MODE, Mpmc, OpenMode, Ring, RingBuilder, RingGeometry, RingKind, Spsc, WaitStrategy,
+    DEFAULT_MODE, Delivery, Mpmc, OpenMode, PubSub, Ring, RingBuilder, RingGeometry, RingKind,
+    Spsc, WaitStrategy,
 };
 use std::ffi::{c_char, c_int};
 use std::sync::Arc;
@@ -28,6 +30,14 @@ pub struct shmring_spsc {
 /// `shmring_spsc`: shareable between threads, endpoints outlive it.
 #[derive(Debug)]
 pub struct shmring_mpmc {
+    _opaque: [u8; 0],
+}
+
+/// An open publish/subscribe ring; hands out its one publisher and up to
+/// `subscribers` subscribers. Same rules as `shmring_spsc`: shareable
+/// between threads, endpoints outlive it.
+#[derive(Debug)]
+pub struct shmring_pubsub {
     _opaque: [u8; 0],
 }
 
@@ -60,8 +70,17 @@ const ALL_FLAGS: u32 = SHMRING_CREATE | SHMRING_EPHEMERAL | SHMRING_WAIT_SPIN | 
 pub const SHMRING_KIND_SPSC: u32 = 1;
 /// `shmring_segment_info.kind`: an MPMC queue.
 pub const SHMRING_KIND_MPMC: u32 = 2;
-/// A publish/subscribe ring.
+/// `shmring_segment_info.kind`: a publish/subscribe ring.
 pub const SHMRING_KIND_PUBSUB: u32 = 3;
+
+/// `shmring_pubsub_options.delivery`, `shmring_pubsub_stats.delivery`:
+/// the publisher waits for the slowest live subscriber; every subscriber
+/// sees every message (the default).
+pub const SHMRING_LOSSLESS: u32 = 0;
+/// `shmring_pubsub_options.delivery`, `shmring_pubsub_stats.delivery`:
+/// the publisher never waits; a subscriber that falls a ring behind loses
+/// the oldest messages and is told how many (`SHMRING_E_LAGGED`).
+pub const SHMRING_LOSSY: u32 = 1;
 
 /// How to open or create an SPSC ring. Zero-initialise it
 /// (`shmring_spsc_options o = {0};`) and set what you need; every zero
@@ -108,6 +127,31 @@ pub struct shmring_mpmc_options {
     pub priorities: u32,
 }
 
+/// How to open or create a publish/subscribe ring. Zero-initialise it;
+/// zero fields mean "the default". The shape fields are used only when
+/// creating.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct shmring_pubsub_options {
+    /// Segment name (required).
+    pub name: *const c_char,
+    /// NULL: a named segment in `/dev/shm`; otherwise the broker connection.
+    pub client: *mut shmring_client,
+    /// As for `shmring_spsc_options`.
+    pub flags: u32,
+    /// Permission bits of a new segment (0: 0600).
+    pub mode: u32,
+    /// Slots, the messages the ring holds: a power of two, 2 to 16 Mi
+    /// (0: 1024).
+    pub slots: u64,
+    /// Largest message (slot payload) in bytes, up to 16 MiB (0: 256).
+    pub slot_size: u64,
+    /// Subscribers the ring holds at once, 1 to 1024 (0: 64).
+    pub subscribers: u32,
+    /// `SHMRING_LOSSLESS` (0, the default) or `SHMRING_LOSSY`.
+    pub delivery: u32,
+}
+
 /// What `shmring_spsc_stat` reports.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -150,13 +194,38 @@ pub struct shmring_mpmc_stats {
     pub dead_receiver_messages: u64,
 }
 
+/// What `shmring_pubsub_stat` reports.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct shmring_pubsub_stats {
+    /// Slots (messages the ring holds).
+    pub slots: u64,
+    /// Largest message in bytes.
+    pub slot_size: u64,
+    /// Messages published since the ring was created.
+    pub published: u64,
+    /// Messages the slowest subscriber has not read yet (at most `slots`;
+    /// 0 without subscribers).
+    pub messages_in_flight: u64,
+    /// Subscribers found dead and removed since the ring was created.
+    pub reaped_subscribers: u64,
+    /// Subscribers the ring holds at once.
+    pub subscribers: u32,
+    /// Subscribers attached now (alive, or dead and not yet found so).
+    pub live_subscribers: u32,
+    /// `SHMRING_LOSSLESS` or `SHMRING_LOSSY`.
+    pub delivery: u32,
+    /// Whether a live process holds the publisher role.
+    pub publisher_attached: bool,
+}
+
 /// What `shmring_client_stat` reports about a broker segment.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct shmring_segment_info {
     /// The name, NUL-terminated (names longer than 255 bytes are cut).
     pub name: [c_char; 256],
-    /// `SHMRING_KIND_SPSC` or `SHMRING_KIND_MPMC`.
+    /// `SHMRING_KIND_SPSC`, `SHMRING_KIND_MPMC` or `SHMRING_KIND_PUBSUB`.
     pub kind: u32,
     /// 1 if ephemeral, 0 if persistent.
     pub ephemeral: u32,
@@ -166,7 +235,7 @@ pub struct shmring_segment_info {
     pub uid: u32,
     /// Owner gid.
     pub gid: u32,
-    /// MPMC priority levels (SPSC: 0).
+    /// MPMC priority levels (SPSC: 0; publish/subscribe: 1).
     pub levels: u32,
     /// Broker connections that created or opened it and are still open.
     pub holders: u32,
@@ -174,9 +243,9 @@ pub struct shmring_segment_info {
     pub endpoints: u32,
     /// Segment size in bytes.
     pub size: u64,
-    /// SPSC: data bytes; MPMC: slots per level.
+    /// SPSC: data bytes; MPMC: slots per level; publish/subscribe: slots.
     pub capacity: u64,
-    /// SPSC: largest message; MPMC: slot size.
+    /// SPSC: largest message; MPMC, publish/subscribe: slot size.
     pub max_message: u64,
     /// Messages published and not yet consumed.
     pub messages_in_flight: u64,
@@ -393,7 +462,7 @@ fn segment_info(info: &SegmentInfo) -> shmring_segment_info {
     }
 }
 
-/// What an open function is asked, whatever the kind: the fields the two
+/// What an open function is asked, whatever the kind: the fields the
 /// options structs share, and their shape as one [`RingGeometry`].
 #[derive(Debug, Clone, Copy)]
 struct OpenRequest {
@@ -411,8 +480,9 @@ trait RingOptions: Copy {
     /// The C handle of that ring.
     type Handle;
     /// The request, with every zero field of the shape given
-    /// [`RingGeometry::default_for`]'s value.
-    fn request(&self) -> OpenRequest;
+    /// [`RingGeometry::default_for`]'s value; `SHMRING_E_INVALID` for a
+    /// field no ring can have whatever its other fields.
+    fn request(&self) -> Result<OpenRequest, Failure>;
     /// The ring in its handle slot.
     fn object(ring: Self::Ring) -> Object;
 }
@@ -421,14 +491,14 @@ impl RingOptions for shmring_spsc_options {
     type Ring = Spsc;
     type Handle = shmring_spsc;
 
-    fn request(&self) -> OpenRequest {
+    fn request(&self) -> Result<OpenRequest, Failure> {
         // As in `RingGeometry::spsc`, the largest message follows the
         // capacity unless it is given.
         let shape = match self.capacity {
             0 => RingGeometry::default_for(RingKind::Spsc),
             capacity => RingGeometry::spsc(capacity),
         };
-        OpenRequest {
+        Ok(OpenRequest {
             name: self.name,
             client: self.client,
             flags: self.flags,
@@ -437,7 +507,7 @@ impl RingOptions for shmring_spsc_options {
                 0 => shape,
                 bytes => shape.with_max_message(bytes),
             },
-        }
+        })
     }
 
     fn object(ring: Spsc) -> Object {
@@ -449,7 +519,7 @@ impl RingOptions for shmring_mpmc_options {
     type Ring = Mpmc;
     type Handle = shmring_mpmc;
 
-    fn request(&self) -> OpenRequest {
+    fn request(&self) -> Result<OpenRequest, Failure> {
         let mut geometry = RingGeometry::default_for(RingKind::Mpmc);
         if let RingGeometry::Mpmc {
             slots,
@@ -461,17 +531,58 @@ impl RingOptions for shmring_mpmc_options {
             given(slot_size, self.slot_size);
             given(priorities, self.priorities);
         }
-        OpenRequest {
+        Ok(OpenRequest {
             name: self.name,
             client: self.client,
             flags: self.flags,
             mode: self.mode,
             geometry,
-        }
+        })
     }
 
     fn object(queue: Mpmc) -> Object {
         Object::Mpmc(Arc::new(queue))
+    }
+}
+
+impl RingOptions for shmring_pubsub_options {
+    type Ring = PubSub;
+    type Handle = shmring_pubsub;
+
+    fn request(&self) -> Result<OpenRequest, Failure> {
+        let mut geometry = RingGeometry::default_for(RingKind::PubSub);
+        if let RingGeometry::PubSub {
+            slots,
+            slot_size,
+            subscribers,
+            delivery,
+        } = &mut geometry
+        {
+            given(slots, self.slots);
+            given(slot_size, self.slot_size);
+            given(subscribers, self.subscribers);
+            *delivery = match self.delivery {
+                SHMRING_LOSSLESS => Delivery::Lossless,
+                SHMRING_LOSSY => Delivery::Lossy,
+                _ => {
+                    return fail(
+                        SHMRING_E_INVALID,
+                        "options->delivery must be SHMRING_LOSSLESS or SHMRING_LOSSY",
+                    );
+                }
+            };
+        }
+        Ok(OpenRequest {
+            name: self.name,
+            client: self.client,
+            flags: self.flags,
+            mode: self.mode,
+            geometry,
+        })
+    }
+
+    fn object(ring: PubSub) -> Object {
+        Object::PubSub(Arc::new(ring))
     }
 }
 
@@ -490,7 +601,7 @@ fn lifetime(flags: u32) -> Lifetime {
     }
 }
 
-/// The one open path of both kinds: makes or opens the ring `options`
+/// The one open path of every kind: makes or opens the ring `options`
 /// describe, as a named segment or through the broker, and stores its
 /// handle in `*out`.
 ///
@@ -501,7 +612,7 @@ unsafe fn open<O: RingOptions>(options: *const O, out: *mut *mut O::Handle) -> c
         non_null(options, "options is NULL")?;
         non_null(out, "out is NULL")?;
         // SAFETY: non-NULL and readable, as the caller promises.
-        let o = unsafe { options.read() }.request();
+        let o = unsafe { options.read() }.request()?;
         // SAFETY: as the caller promises.
         let name = unsafe { str_arg(o.name, "options->name is NULL")? };
         let wait = wait_strategy(o.flags)?;
@@ -667,6 +778,75 @@ pub unsafe extern "C" fn shmring_mpmc_stat(
             live_receivers: u32::try_from(q.live_receivers()).unwrap_or(u32::MAX),
             dead_sender_slots: recovered.dead_sender_slots,
             dead_receiver_messages: recovered.dead_receiver_messages,
+        };
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { put(out, stats) };
+        Ok(())
+    })
+}
+
+pub(crate) fn pubsub_ring(ring: *mut shmring_pubsub) -> Result<Arc<PubSub>, Failure> {
+    handle::shared(raw(ring), Kind::PubSub, |o| match o {
+        Object::PubSub(r) => Some(Arc::clone(r)),
+        _ => None,
+    })
+}
+
+/// Creates (flag `SHMRING_CREATE`) or opens a publish/subscribe ring,
+/// directly or through the broker. Errors as for `shmring_spsc_open`, and
+/// `SHMRING_E_INVALID` for a `delivery` other than `SHMRING_LOSSLESS` and
+/// `SHMRING_LOSSY`.
+///
+/// # Safety
+/// As for `shmring_spsc_open`.
+/// `options->client`, if not NULL, is used by no other thread until the
+/// call returns.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_pubsub_open(
+    options: *const shmring_pubsub_options,
+    out: *mut *mut shmring_pubsub,
+) -> c_int {
+    // SAFETY: this function's contract.
+    unsafe { open(options, out) }
+}
+
+/// Closes a publish/subscribe ring handle; the publisher and subscribers
+/// opened from it stay open.
+#[unsafe(no_mangle)]
+pub extern "C" fn shmring_pubsub_close(ring: *mut shmring_pubsub) -> c_int {
+    call(|| {
+        drop(handle::remove(None, raw(ring), Kind::PubSub)?);
+        Ok(())
+    })
+}
+
+/// Reports the ring's geometry, how much was published, how far behind
+/// the slowest subscriber is, and who is attached (the publisher's
+/// liveness takes a lock probe: not for hot loops).
+///
+/// # Safety
+/// `out` is NULL or points to a writable `shmring_pubsub_stats`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmring_pubsub_stat(
+    ring: *mut shmring_pubsub,
+    out: *mut shmring_pubsub_stats,
+) -> c_int {
+    call(|| {
+        non_null(out, "out is NULL")?;
+        let r = pubsub_ring(ring)?;
+        let stats = shmring_pubsub_stats {
+            slots: r.slots(),
+            slot_size: r.slot_size(),
+            published: r.published(),
+            messages_in_flight: r.messages_in_flight(),
+            reaped_subscribers: r.reaped(),
+            subscribers: r.geometry().subscribers(),
+            live_subscribers: u32::try_from(r.subscriber_count()).unwrap_or(u32::MAX),
+            delivery: match r.delivery() {
+                Delivery::Lossless => SHMRING_LOSSLESS,
+                Delivery::Lossy => SHMRING_LOSSY,
+            },
+            publisher_attached: r.is_publisher_attached(),
         };
         // SAFETY: checked non-NULL; the caller promises it is writable.
         unsafe { put(out, stats) };

@@ -135,6 +135,7 @@ fn programs() -> &'static Programs {
         shared(examples.join("producer.c"), "producer", &cc, &[]);
         shared(examples.join("consumer.c"), "consumer", &cc, &[]);
         shared(examples.join("broker_echo.c"), "broker_echo", &cc, &[]);
+        shared(examples.join("pubsub.c"), "pubsub_example", &cc, &[]);
         shared(
             examples.join("poll_loop.c"),
             "poll_loop",
@@ -149,6 +150,7 @@ fn programs() -> &'static Programs {
             &["-std=c11", "-pedantic"],
         );
         shared(tests.join("threads.c"), "threads", &cc, &["-pthread"]);
+        shared(tests.join("pubsub.c"), "pubsub", &cc, &["-g"]);
         shared(
             tests.join("zombie_leader.c"),
             "zombie_leader",
@@ -435,9 +437,8 @@ fn sigkill(pid: u32) {
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).expect("kill");
 }
 
-#[test]
-fn valgrind_memcheck_is_clean() {
-    let c = programs();
+/// Whether valgrind can be run (in CI it must).
+fn valgrind_found() -> bool {
     let found = Command::new("valgrind")
         .arg("--version")
         .stdout(Stdio::null())
@@ -450,9 +451,14 @@ fn valgrind_memcheck_is_clean() {
             "valgrind is required in CI (apt-get install valgrind)"
         );
         eprintln!("valgrind not installed: memcheck test skipped");
-        return;
     }
-    let prefix = unique("valgrind");
+    found
+}
+
+/// Runs `program args` under valgrind memcheck and asserts that every
+/// process it made (forked children too) exited cleanly with no errors and
+/// no definite, indirect or possible leaks.
+fn memcheck(program: &Path, args: &[&std::ffi::OsStr], what: &str) -> Finished {
     let f = finish(
         spawn(
             Command::new("valgrind")
@@ -462,29 +468,70 @@ fn valgrind_memcheck_is_clean() {
                     "--show-leak-kinds=definite,indirect,possible",
                     "--errors-for-leak-kinds=definite,indirect,possible",
                 ])
-                .arg(c.path("misuse"))
-                .arg(&prefix),
+                .arg(program)
+                .args(args),
         ),
-        "valgrind misuse",
+        what,
     );
-    let _ = shmring_core::unlink(&format!("{prefix}-spsc"));
-    let _ = shmring_core::unlink(&format!("{prefix}-mpmc"));
-    assert_ok(&f, "valgrind misuse");
+    assert_ok(&f, what);
     for line in f.stderr.lines() {
         if line.contains("ERROR SUMMARY") || line.contains("definitely lost") {
             eprintln!("{line}");
         }
     }
+    let summaries: Vec<&str> = f
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ERROR SUMMARY:"))
+        .collect();
     assert!(
-        f.stderr.contains("ERROR SUMMARY: 0 errors"),
-        "valgrind reported errors:\n{}",
+        !summaries.is_empty()
+            && summaries
+                .iter()
+                .all(|l| l.contains("ERROR SUMMARY: 0 errors")),
+        "valgrind reported errors in {what}:\n{}",
         f.stderr
     );
     assert!(
-        f.stderr.contains("definitely lost: 0 bytes") || f.stderr.contains("no leaks are possible"),
-        "valgrind reported leaks:\n{}",
+        f.stderr
+            .lines()
+            .filter(|l| l.contains("definitely lost:"))
+            .all(|l| l.contains("definitely lost: 0 bytes")),
+        "valgrind reported leaks in {what}:\n{}",
         f.stderr
     );
+    f
+}
+
+#[test]
+fn valgrind_memcheck_is_clean() {
+    let c = programs();
+    if !valgrind_found() {
+        return;
+    }
+    let prefix = unique("valgrind");
+    let f = memcheck(&c.path("misuse"), &[prefix.as_ref()], "valgrind misuse");
+    let _ = shmring_core::unlink(&format!("{prefix}-spsc"));
+    let _ = shmring_core::unlink(&format!("{prefix}-mpmc"));
+    assert!(f.stdout.contains("checks passed"), "{}", f.stdout);
+}
+
+/// `tests/c/pubsub.c` under memcheck, its forked subscribers included
+/// (fewer messages: valgrind runs them some 50 times slower).
+#[test]
+fn valgrind_memcheck_is_clean_for_pubsub() {
+    let c = programs();
+    if !valgrind_found() {
+        return;
+    }
+    let prefix = unique("vgpubsub");
+    let f = memcheck(
+        &c.path("pubsub"),
+        &[prefix.as_ref(), "2000".as_ref()],
+        "valgrind pubsub",
+    );
+    unlink_pubsub_names(&prefix);
+    assert!(f.stdout.contains("checks passed"), "{}", f.stdout);
 }
 
 #[test]
@@ -518,6 +565,85 @@ fn broker_echo_through_a_real_broker() {
         "unexpected output: {}",
         f.stdout
     );
+}
+
+/// The names `tests/c/pubsub.c` uses under `prefix` (it unlinks them
+/// itself; this is for a failure half-way).
+fn unlink_pubsub_names(prefix: &str) {
+    for tag in ["errors", "spsc", "lossless", "lossy", "copies", "poll"] {
+        let _ = shmring_core::unlink(&format!("{prefix}-{tag}"));
+    }
+}
+
+/// `tests/c/pubsub.c`: a C publisher and two forked C subscriber
+/// processes, lossless (100 000 messages each, in order, checksums equal,
+/// one subscriber reading in place) and lossy (received plus missed is
+/// exactly what was published, for a subscriber reading meanwhile and for
+/// one that starts after the publisher ended), the documented error codes,
+/// the lossy in-place copy, the readiness descriptors, and a lossy ring
+/// made through a real broker.
+#[test]
+fn pubsub_from_c_with_subscriber_processes() {
+    let c = programs();
+    let dir = std::env::temp_dir().join(unique("psbroker"));
+    let socket = dir.join("broker.sock");
+    let daemon = shmring_broker::daemon::InProcess::start(&socket, Default::default())
+        .expect("start the broker");
+    let prefix = unique("pubsub");
+    let f = finish(
+        spawn(
+            Command::new(c.path("pubsub"))
+                .arg(&prefix)
+                .arg(MESSAGES.to_string())
+                .arg(&socket),
+        ),
+        "pubsub",
+    );
+    daemon.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    unlink_pubsub_names(&prefix);
+    assert_ok(&f, "pubsub");
+    assert!(f.stdout.contains("checks passed"), "{}", f.stdout);
+}
+
+/// `examples/pubsub.c`: one publisher process and two subscriber
+/// processes on a lossless ring the test made; both subscribers receive
+/// exactly what was published.
+#[test]
+fn pubsub_example_fans_out_to_two_processes() {
+    let c = programs();
+    let ring = Segment(unique("psexample"));
+    shmring_core::PubSubBuilder::new()
+        .slots(64)
+        .max_message(128)
+        .create(&ring.0)
+        .expect("create ring");
+    let subscribers: Vec<Child> = (0..2)
+        .map(|_| spawn(Command::new(c.path("pubsub_example")).args([&ring.0, "subscribe"])))
+        .collect();
+    let publisher = spawn(Command::new(c.path("pubsub_example")).args([
+        &ring.0,
+        "publish",
+        &MESSAGES.to_string(),
+        "2",
+    ]));
+    let publisher = finish(publisher, "publisher");
+    let subscribers: Vec<Finished> = subscribers
+        .into_iter()
+        .map(|s| finish(s, "subscriber"))
+        .collect();
+    assert_ok(&publisher, "publisher");
+    let published = checksum(publisher.stdout.trim());
+    assert_eq!(published.0, MESSAGES);
+    for s in &subscribers {
+        assert_ok(s, "subscriber");
+        let line = s.stdout.trim();
+        let (head, missed) = line
+            .rsplit_once(" missed ")
+            .unwrap_or_else(|| panic!("unexpected output {line:?}"));
+        assert_eq!(missed, "0", "{line}");
+        assert_eq!(checksum(head), published, "checksums differ");
+    }
 }
 
 #[test]
