@@ -124,7 +124,8 @@ impl SegmentView {
         self.ring.messages_in_flight()
     }
 
-    /// What crash recovery did ([`Mpmc::recovered`]); nothing for SPSC.
+    /// What crash recovery did ([`Mpmc::recovered`]); nothing for the
+    /// other kinds.
     pub fn recovered(&self) -> Recovered {
         match &self.ring {
             AnyRing::Spsc(_) | AnyRing::PubSub(_) => Recovered::default(),
@@ -132,7 +133,8 @@ impl SegmentView {
         }
     }
 
-    /// SPSC: record bytes in flight; MPMC: messages × slot stride.
+    /// SPSC: record bytes in flight; MPMC and publish/subscribe:
+    /// messages × slot stride.
     pub fn bytes_in_flight(&self) -> u64 {
         match &self.ring {
             AnyRing::Spsc(r) => r.bytes_in_flight(),
@@ -181,6 +183,15 @@ impl SegmentView {
                     });
                 publisher.into_iter().chain(subscribers).collect()
             }
+        }
+    }
+
+    /// Messages published so far in a publish/subscribe ring (`None` for
+    /// other kinds).
+    pub fn published(&self) -> Option<u64> {
+        match &self.ring {
+            AnyRing::PubSub(p) => Some(p.published()),
+            _ => None,
         }
     }
 
@@ -389,6 +400,47 @@ mod tests {
             consumer.try_recv(),
             Err(crate::TryRecvError::Disconnected)
         ));
+    }
+
+    #[test]
+    fn a_pubsub_segment_reports_its_subscribers_and_reaps_the_dead() {
+        let fd = memfd();
+        let geometry = RingGeometry::pubsub(4, 16).with_subscribers(3);
+        let seg = SegmentView::initialise(&fd, geometry).unwrap();
+        assert_eq!(seg.geometry(), geometry);
+        let ring = crate::PubSubBuilder::new()
+            .from_fd(fd, seg.doorbells().clone())
+            .unwrap();
+        let mut publisher = ring.publisher().unwrap();
+        let mut sub = ring.subscriber().unwrap();
+        for i in 0..3u8 {
+            publisher.send(&[i]).unwrap();
+        }
+        assert_eq!(&*sub.recv().unwrap(), &[0]);
+        assert_eq!(seg.published(), Some(3));
+        let me = std::process::id();
+        let roles: Vec<_> = seg.endpoints().iter().map(|e| (e.role, e.pid)).collect();
+        assert_eq!(roles, vec![(Role::Publisher, me), (Role::Subscriber, me)]);
+        let states = seg.subscribers();
+        assert_eq!(states.len(), 1);
+        assert_eq!((states[0].cursor, states[0].lag), (1, 2));
+        assert_eq!(seg.reap_dead(), 0);
+        // An entry naming a process that cannot exist (pid 0x7fff_fff0,
+        // start time 1), its lock free: a dead subscriber, reaped once.
+        let AnyRing::PubSub(view) = &seg.ring else {
+            panic!("a publish/subscribe view")
+        };
+        let dead = (0..3).find(|&i| i != sub.index()).expect("a free entry");
+        let mem = view.memory();
+        mem.entry(dead)
+            .role
+            .store(1 << 32 | 0x7fff_fff0, Ordering::Relaxed);
+        mem.membership().live.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(seg.subscribers().len(), 2);
+        assert_eq!(seg.reap_dead(), 1);
+        assert_eq!(seg.reap_dead(), 0);
+        assert_eq!(seg.subscribers().len(), 1);
+        assert_eq!(view.reaped(), 1);
     }
 
     #[test]

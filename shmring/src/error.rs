@@ -130,8 +130,9 @@ pub enum AttachError {
     },
     /// The ring's shared state is invalid.
     Corrupt(Corruption),
-    /// Every registry entry of this side of an MPMC queue is taken (32
-    /// endpoint families per side).
+    /// Every entry is taken: of this side of an MPMC queue's registry (32
+    /// endpoint families per side), or of a publish/subscribe ring's
+    /// subscriber table (its `subscribers`).
     TooManyEndpoints,
     /// The endpoint's doorbell descriptors could not be opened (for
     /// example: no descriptor left, or `/proc` not mounted).
@@ -146,7 +147,9 @@ impl fmt::Display for AttachError {
             AttachError::Busy { pid } => write!(f, "the role is held by live process {pid}"),
             AttachError::Corrupt(c) => c.fmt(f),
             AttachError::TooManyEndpoints => {
-                f.write_str("the queue's endpoint registry is full (32 per side)")
+                f.write_str(
+                    "every endpoint entry is taken (MPMC: 32 per side; publish/subscribe: the ring's subscribers)",
+                )
             }
             AttachError::Doorbell(e) => write!(f, "opening the endpoint's doorbell: {e}"),
             AttachError::Io(e) => write!(f, "I/O error: {e}"),

@@ -3,7 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use shmring::{
-    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, RingGeometry, RingKind,
+    DEFAULT_CAPACITY, DEFAULT_MODE, DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, JoinAt, RingGeometry,
+    RingKind,
 };
 use shmring_broker::cli::{self, CreateArgs, RecvEnd, demo};
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ struct Args {
 enum Kind {
     Spsc,
     Mpmc,
+    Pubsub,
 }
 
 fn octal(s: &str) -> Result<u32, String> {
@@ -41,15 +43,30 @@ fn octal(s: &str) -> Result<u32, String> {
 
 fn size_help() -> String {
     format!(
-        "SPSC: ring capacity in bytes (a power of two); MPMC: bytes of slots in all \
+        "SPSC: ring capacity in bytes (a power of two); MPMC, pubsub: bytes of slots in all \
          (rounded down to a power-of-two slot count) [default: {DEFAULT_CAPACITY} for SPSC, \
-         {DEFAULT_SLOTS} slots for MPMC]"
+         {DEFAULT_SLOTS} slots for MPMC and pubsub]"
     )
 }
 
 fn max_msg_help() -> String {
     format!(
-        "Largest message (SPSC, default size/4) or slot size (MPMC, default {DEFAULT_SLOT_SIZE})"
+        "Largest message (SPSC, default size/4) or slot size (MPMC, pubsub, default \
+         {DEFAULT_SLOT_SIZE})"
+    )
+}
+
+fn slots_help() -> String {
+    format!(
+        "MPMC, pubsub: slot count, a power of two (instead of --size) [default: {DEFAULT_SLOTS}]"
+    )
+}
+
+fn subscribers_help() -> String {
+    let pubsub = RingGeometry::default_for(RingKind::PubSub);
+    format!(
+        "Pubsub: subscribers the ring holds at once (1 to 1024) [default: {}]",
+        pubsub.subscribers()
     )
 }
 
@@ -75,10 +92,19 @@ enum Cmd {
         #[arg(long, value_enum)]
         kind: Kind,
         // The defaults in the help texts are the library's.
-        #[arg(long, value_name = "BYTES", help = size_help())]
+        #[arg(long, value_name = "BYTES", help = size_help(), conflicts_with = "slots")]
         size: Option<u64>,
-        #[arg(long, value_name = "BYTES", help = max_msg_help())]
+        #[arg(long, value_name = "BYTES", help = max_msg_help(), visible_alias = "slot-size")]
         max_msg: Option<u64>,
+        #[arg(long, value_name = "N", help = slots_help())]
+        slots: Option<u64>,
+        #[arg(long, value_name = "N", help = subscribers_help())]
+        subscribers: Option<u32>,
+        /// Pubsub: the publisher never waits; a subscriber a ring behind
+        /// loses the oldest messages and is told how many [default:
+        /// lossless, the publisher waits for the slowest subscriber].
+        #[arg(long)]
+        lossy: bool,
         #[arg(long, value_parser = octal, help = mode_help())]
         mode: Option<u32>,
         #[arg(long, help = priorities_help())]
@@ -114,12 +140,12 @@ enum Cmd {
         /// Segment name.
         name: String,
     },
-    /// Send each line of stdin as one message.
+    /// Send each line of stdin as one message (pubsub: publish it).
     Send {
         /// Segment name.
         name: String,
     },
-    /// Print each message received as one line.
+    /// Print each message received as one line (pubsub: subscribe).
     Recv {
         /// Segment names: with more than one, they are followed at once
         /// and each line is prefixed with its ring's name and `: `.
@@ -131,6 +157,10 @@ enum Cmd {
         /// Give up after this many seconds (exit code 6).
         #[arg(long, value_name = "SECS")]
         timeout: Option<f64>,
+        /// Pubsub: start at the oldest message the ring still holds, not
+        /// at the next one published.
+        #[arg(long)]
+        from_oldest: bool,
     },
     /// Start a private broker, stream through a ring and a pipe, compare.
     Demo {
@@ -152,6 +182,44 @@ enum Cmd {
         #[arg(long)]
         paced: bool,
     },
+}
+
+/// What `shmring create` was asked for (`None` for other commands).
+fn create_args(command: &Cmd) -> Option<CreateArgs> {
+    let Cmd::Create {
+        name,
+        kind,
+        size,
+        max_msg,
+        slots,
+        subscribers,
+        lossy,
+        mode,
+        priorities,
+        ephemeral,
+        huge_pages,
+    } = command
+    else {
+        return None;
+    };
+    let kind = match kind {
+        Kind::Spsc => RingKind::Spsc,
+        Kind::Mpmc => RingKind::Mpmc,
+        Kind::Pubsub => RingKind::PubSub,
+    };
+    Some(CreateArgs {
+        name: name.clone(),
+        kind,
+        size: *size,
+        max_msg: *max_msg,
+        slots: *slots,
+        subscribers: *subscribers,
+        lossy: *lossy,
+        mode: *mode,
+        priorities: *priorities,
+        ephemeral: *ephemeral,
+        huge_pages: *huge_pages,
+    })
 }
 
 fn main() -> ExitCode {
@@ -183,35 +251,19 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
+    // Options that do not fit the kind are a bad command line, said
+    // before any broker is asked.
+    let create = create_args(&args.command);
+    if let Some(Err(why)) = create.as_ref().map(CreateArgs::check) {
+        return fail(&why, 2);
+    }
     let mut client = match cli::connect(socket) {
         Ok(c) => c,
         Err(e) => return fail(&e, cli::exit_code(&e)),
     };
     let result = match args.command {
-        Cmd::Create {
-            name,
-            kind,
-            size,
-            max_msg,
-            mode,
-            priorities,
-            ephemeral,
-            huge_pages,
-        } => {
-            let kind = match kind {
-                Kind::Spsc => RingKind::Spsc,
-                Kind::Mpmc => RingKind::Mpmc,
-            };
-            let args = CreateArgs {
-                name,
-                kind,
-                size,
-                max_msg,
-                mode,
-                priorities,
-                ephemeral,
-                huge_pages,
-            };
+        Cmd::Create { .. } => {
+            let args = create.expect("made from the create command above");
             cli::create(&mut client, &args)
         }
         Cmd::Ls { json } => cli::ls(&mut client, json),
@@ -222,11 +274,16 @@ fn main() -> ExitCode {
             names,
             count,
             timeout,
+            from_oldest,
         } => {
             let timeout = timeout.map(Duration::from_secs_f64);
+            let join = match from_oldest {
+                true => JoinAt::Oldest,
+                false => JoinAt::Next,
+            };
             let ended = match names.as_slice() {
-                [name] => cli::recv(&mut client, name, count, timeout),
-                _ => cli::recv_many(&mut client, &names, count, timeout),
+                [name] => cli::recv(&mut client, name, join, count, timeout),
+                _ => cli::recv_many(&mut client, &names, join, count, timeout),
             };
             match ended {
                 Ok(RecvEnd::TimedOut) => return fail(&"timed out", 6),

@@ -14,9 +14,10 @@
 pub mod demo;
 
 use serde_json::json;
+use shmring::broker::protocol::SubscriberList;
 use shmring::broker::{BrokerClient, BrokerError, CreateOptions, Lifetime, SegmentInfo};
 use shmring::prelude::*;
-use shmring::{RecvTimeoutError, RingGeometry, RingKind};
+use shmring::{AnyReceiver, Delivery, JoinAt, RecvTimeoutError, RingGeometry, RingKind};
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -47,10 +48,16 @@ pub struct CreateArgs {
     pub name: String,
     /// Ring kind.
     pub kind: RingKind,
-    /// SPSC: data bytes; MPMC: bytes of slots in all.
+    /// SPSC: data bytes; MPMC and publish/subscribe: bytes of slots in all.
     pub size: Option<u64>,
-    /// Largest message (SPSC) or slot size (MPMC).
+    /// Largest message (SPSC) or slot size (MPMC, publish/subscribe).
     pub max_msg: Option<u64>,
+    /// Slot count (MPMC, publish/subscribe; instead of `size`).
+    pub slots: Option<u64>,
+    /// Subscribers the ring can hold (publish/subscribe).
+    pub subscribers: Option<u32>,
+    /// A lossy publish/subscribe ring (the publisher never waits).
+    pub lossy: bool,
     /// Permission bits.
     pub mode: Option<u32>,
     /// Priority levels (MPMC; an SPSC ring has one).
@@ -62,6 +69,21 @@ pub struct CreateArgs {
 }
 
 impl CreateArgs {
+    /// Options that do not fit the kind: what to say instead of ignoring
+    /// them (the command line's exit code 2).
+    pub fn check(&self) -> Result<(), String> {
+        let kind = self.kind;
+        if kind != RingKind::PubSub && (self.subscribers.is_some() || self.lossy) {
+            return Err(format!(
+                "--subscribers and --lossy are for --kind pubsub, not {kind}"
+            ));
+        }
+        if kind == RingKind::Spsc && self.slots.is_some() {
+            return Err("--slots is for --kind mpmc or pubsub; an spsc ring has --size".into());
+        }
+        Ok(())
+    }
+
     /// The ring shape these arguments ask for. It is not checked here: the
     /// broker refuses a bad one with the library's reason.
     pub fn geometry(&self) -> RingGeometry {
@@ -72,6 +94,14 @@ impl CreateArgs {
         };
         let shape = self.max_msg.map_or(shape, |b| shape.with_max_message(b));
         let shape = self.priorities.map_or(shape, |l| shape.with_priorities(l));
+        let shape = self
+            .subscribers
+            .map_or(shape, |n| shape.with_subscribers(n));
+        let shape = match self.lossy {
+            true => shape.with_delivery(Delivery::Lossy),
+            false => shape,
+        };
+        let shape = self.slots.map_or(shape, |n| with_slots(shape, n));
         match (self.size, shape) {
             // An MPMC size is bytes of slots: a count once the slot size
             // and the levels are known.
@@ -83,6 +113,7 @@ impl CreateArgs {
                     ..
                 },
             ) => RingGeometry::mpmc_within(size, slot_size, priorities),
+            (Some(size), RingGeometry::PubSub { .. }) => pubsub_within(size, shape),
             _ => shape,
         }
     }
@@ -100,6 +131,54 @@ impl CreateArgs {
             false => options.lifetime(Lifetime::Persistent),
         }
     }
+}
+
+/// `shape` with `slots` slots (MPMC, publish/subscribe; an SPSC ring has
+/// none and is returned unchanged).
+fn with_slots(shape: RingGeometry, slots: u64) -> RingGeometry {
+    match shape {
+        RingGeometry::Mpmc {
+            slot_size,
+            priorities,
+            ..
+        } => RingGeometry::Mpmc {
+            slots,
+            slot_size,
+            priorities,
+        },
+        RingGeometry::PubSub {
+            slot_size,
+            subscribers,
+            delivery,
+            ..
+        } => RingGeometry::PubSub {
+            slots,
+            slot_size,
+            subscribers,
+            delivery,
+        },
+        spsc @ RingGeometry::Spsc { .. } => spsc,
+    }
+}
+
+/// The publish/subscribe ring of `shape` whose slots take at most `bytes`
+/// in all: as for MPMC, the largest power-of-two slot count, at least 2.
+/// What a slot takes is the library's (what two more slots add to the
+/// segment), not a copy of the layout here.
+fn pubsub_within(bytes: u64, shape: RingGeometry) -> RingGeometry {
+    let stride = match (
+        with_slots(shape, 4).segment_size(),
+        with_slots(shape, 2).segment_size(),
+    ) {
+        (Ok(four), Ok(two)) => (four - two) / 2,
+        // A bad shape: the broker refuses it with the library's reason.
+        _ => return with_slots(shape, 2),
+    };
+    let slots = match bytes / stride.max(1) {
+        0..=2 => 2,
+        n => 1 << n.ilog2(),
+    };
+    with_slots(shape, slots)
 }
 
 /// `shmring create`.
@@ -138,7 +217,7 @@ fn capacity(geometry: RingGeometry) -> u64 {
 
 fn to_json(info: &SegmentInfo) -> serde_json::Value {
     let g = info.geometry;
-    json!({
+    let mut value = json!({
         "name": info.name,
         "kind": g.kind().to_string(),
         "geometry": g.to_string(),
@@ -158,6 +237,48 @@ fn to_json(info: &SegmentInfo) -> serde_json::Value {
         "endpoints": info.endpoints.iter()
             .map(|e| json!({"role": e.role.to_string(), "pid": e.pid}))
             .collect::<Vec<_>>(),
+    });
+    if let RingGeometry::PubSub {
+        slots,
+        slot_size,
+        subscribers,
+        delivery,
+    } = g
+    {
+        let fields = json!({
+            "slots": slots,
+            "slot_size": slot_size,
+            "max_subscribers": subscribers,
+            "delivery": delivery.to_string(),
+        });
+        merge(&mut value, fields);
+    }
+    value
+}
+
+/// Adds the fields of the object `more` to the object `value`.
+fn merge(value: &mut serde_json::Value, more: serde_json::Value) {
+    if let (Some(to), serde_json::Value::Object(from)) = (value.as_object_mut(), more) {
+        to.extend(from);
+    }
+}
+
+/// What `stat --json` adds for a publish/subscribe ring: the count
+/// published and every subscriber.
+fn subscribers_json(list: &SubscriberList) -> serde_json::Value {
+    json!({
+        "published": list.published,
+        "subscribers": list.subscribers.iter()
+            .map(|s| json!({
+                "index": s.index,
+                "pid": s.pid,
+                "alive": s.alive,
+                "position": s.cursor,
+                "lag": s.lag,
+                "missed": s.missed,
+                "received": s.received,
+            }))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -170,12 +291,12 @@ pub fn ls(client: &mut BrokerClient, as_json: bool) -> Result<(), BrokerError> {
         return Ok(());
     }
     println!(
-        "{:<24} {:<5} {:>12} {:>6} {:>6} {:<5} {:<10} {:>8} {:>10}  ENDPOINTS",
+        "{:<24} {:<6} {:>12} {:>6} {:>6} {:<5} {:<10} {:>8} {:>10}  ENDPOINTS",
         "NAME", "KIND", "SIZE", "UID", "GID", "MODE", "LIFETIME", "MSGS", "BYTES"
     );
     for i in &all {
         println!(
-            "{:<24} {:<5} {:>12} {:>6} {:>6} {:04o}  {:<10} {:>8} {:>10}  {}",
+            "{:<24} {:<6} {:>12} {:>6} {:>6} {:04o}  {:<10} {:>8} {:>10}  {}",
             i.name,
             i.geometry.kind().to_string(),
             i.size,
@@ -191,11 +312,20 @@ pub fn ls(client: &mut BrokerClient, as_json: bool) -> Result<(), BrokerError> {
     Ok(())
 }
 
-/// `shmring stat`.
+/// `shmring stat`: for a publish/subscribe ring also the count published
+/// and every subscriber (a second request, its own snapshot).
 pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), BrokerError> {
     let i = client.stat(name)?;
+    let subscribers = match i.geometry.kind() {
+        RingKind::PubSub => Some(client.subscribers(name)?),
+        RingKind::Spsc | RingKind::Mpmc => None,
+    };
     if as_json {
-        println!("{}", to_json(&i));
+        let mut value = to_json(&i);
+        if let Some(list) = &subscribers {
+            merge(&mut value, subscribers_json(list));
+        }
+        println!("{value}");
         return Ok(());
     }
     println!("name:        {}", i.name);
@@ -234,6 +364,9 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
     println!("owner:       uid {} gid {}", i.uid, i.gid);
     println!("mode:        {:04o}", i.mode);
     println!("holders:     {}", i.holders);
+    if let Some(list) = &subscribers {
+        println!("published:   {}", list.published);
+    }
     println!("messages:    {}", i.messages_in_flight);
     println!("bytes:       {}", i.bytes_in_flight);
     if i.geometry.kind() == RingKind::Mpmc {
@@ -245,7 +378,34 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
         );
     }
     println!("endpoints:   {}", endpoints(&i));
+    if let Some(list) = subscribers {
+        print_subscribers(&list);
+    }
     Ok(())
+}
+
+/// The subscriber table of `stat`, one line per held entry.
+fn print_subscribers(list: &SubscriberList) {
+    println!("subscribed:  {}", list.subscribers.len());
+    if list.subscribers.is_empty() {
+        return;
+    }
+    println!(
+        "  {:>5} {:>10} {:<5} {:>12} {:>10} {:>10} {:>12}",
+        "INDEX", "PID", "ALIVE", "POSITION", "LAG", "MISSED", "RECEIVED"
+    );
+    for s in &list.subscribers {
+        println!(
+            "  {:>5} {:>10} {:<5} {:>12} {:>10} {:>10} {:>12}",
+            s.index,
+            s.pid,
+            if s.alive { "yes" } else { "no" },
+            s.cursor,
+            s.lag,
+            s.missed,
+            s.received
+        );
+    }
 }
 
 /// `shmring rm`.
@@ -257,12 +417,36 @@ fn other(e: impl std::fmt::Display) -> BrokerError {
     BrokerError::Io(std::io::Error::other(e.to_string()))
 }
 
-/// Maps the segment `name` as the kind of ring the broker says it holds:
-/// the one place the tool names the kinds (`send` and `recv` are written
-/// once, over [`AnyRing`]'s endpoints).
+/// Attaches the receiving endpoint of `name`, as the kind of ring the
+/// broker says it holds (`send` and `recv` are written once, over
+/// [`AnyReceiver`] and [`AnySender`](shmring::AnySender)): only a
+/// subscriber can start at the oldest message.
+fn attach_receiver(
+    client: &mut BrokerClient,
+    name: &str,
+    join: JoinAt,
+) -> Result<AnyReceiver, BrokerError> {
+    if join == JoinAt::Next {
+        return client.attach_any_receiver(name);
+    }
+    match client.stat(name)?.geometry.kind() {
+        RingKind::PubSub => Ok(AnyReceiver::PubSub(client.subscriber_at(name, join)?)),
+        kind @ (RingKind::Spsc | RingKind::Mpmc) => Err(BrokerError::WrongKind(format!(
+            "{name} is an {kind} ring; --from-oldest is for pubsub rings"
+        ))),
+    }
+}
+
+/// The line a subscriber that fell a ring behind prints before going on.
+fn report_lost(name: &str, lost: u64) {
+    eprintln!("shmring: {name}: lost {lost} messages (fell a ring behind)");
+}
+
 /// `shmring send`: each line of stdin (without its newline) becomes one
 /// message; the sender is dropped at end of input, which the receiver
-/// sees as end of stream (for MPMC: once every sender is gone).
+/// sees as end of stream (for MPMC: once every sender is gone). For a
+/// publish/subscribe ring it publishes: a lossless send waits for the
+/// slowest subscriber, a lossy one never waits.
 pub fn send(client: &mut BrokerClient, name: &str) -> Result<(), BrokerError> {
     let mut sender = client.attach_any_sender(name)?;
     for line in std::io::stdin().lock().split(b'\n') {
@@ -292,13 +476,14 @@ const TURN: usize = 64;
 pub fn recv_many(
     client: &mut BrokerClient,
     names: &[String],
+    join: JoinAt,
     count: Option<u64>,
     timeout: Option<Duration>,
 ) -> Result<RecvEnd, BrokerError> {
-    let mut rings: Vec<Option<shmring::AnyReceiver>> = Vec::with_capacity(names.len());
+    let mut rings: Vec<Option<AnyReceiver>> = Vec::with_capacity(names.len());
     let mut poller = shmring::Poller::new().map_err(BrokerError::Io)?;
     for (key, name) in names.iter().enumerate() {
-        let receiver = client.attach_any_receiver(name)?;
+        let receiver = attach_receiver(client, name, join)?;
         poller.add(&receiver, key as u64).map_err(BrokerError::Io)?;
         rings.push(Some(receiver));
     }
@@ -344,6 +529,10 @@ pub fn recv_many(
                         ended = true;
                         false
                     }
+                    Err(shmring::TryRecvError::Lagged(lost)) => {
+                        report_lost(&names[key], lost);
+                        continue;
+                    }
                     Err(e) => return Err(other(e)),
                 };
                 if !taken {
@@ -363,14 +552,17 @@ pub fn recv_many(
 }
 
 /// `shmring recv`: one message per stdout line, until `count` messages,
-/// end of stream, or `timeout` (measured from the start).
+/// end of stream, or `timeout` (measured from the start). A subscriber
+/// starts where `join` says; one that falls a ring behind (lossy rings)
+/// says on stderr how many messages it lost and goes on.
 pub fn recv(
     client: &mut BrokerClient,
     name: &str,
+    join: JoinAt,
     count: Option<u64>,
     timeout: Option<Duration>,
 ) -> Result<RecvEnd, BrokerError> {
-    let mut receiver = client.attach_any_receiver(name)?;
+    let mut receiver = attach_receiver(client, name, join)?;
     let deadline = timeout.map(|t| Instant::now() + t);
     let left = || match deadline {
         Some(d) => d.saturating_duration_since(Instant::now()),
@@ -393,6 +585,12 @@ pub fn recv(
                 got += 1;
             }
             Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Lagged(lost)) => {
+                // Whatever was printed goes out before the line about
+                // what is missing between it and what follows.
+                out.flush().map_err(BrokerError::Io)?;
+                report_lost(name, lost);
+            }
             Err(RecvTimeoutError::Timeout) if deadline.is_some() => {
                 out.flush().map_err(BrokerError::Io)?;
                 return Ok(RecvEnd::TimedOut);
@@ -415,6 +613,9 @@ mod tests {
             kind,
             size,
             max_msg: None,
+            slots: None,
+            subscribers: None,
+            lossy: false,
             mode: None,
             priorities: None,
             ephemeral: false,
@@ -423,9 +624,68 @@ mod tests {
     }
 
     #[test]
+    fn pubsub_options_map_to_one_geometry() {
+        let default = args(RingKind::PubSub, None);
+        assert_eq!(
+            default.geometry(),
+            RingGeometry::default_for(RingKind::PubSub)
+        );
+        let lossy = CreateArgs {
+            slots: Some(16),
+            max_msg: Some(100),
+            subscribers: Some(3),
+            lossy: true,
+            ..args(RingKind::PubSub, None)
+        };
+        assert_eq!(
+            lossy.geometry(),
+            RingGeometry::pubsub(16, 100)
+                .with_subscribers(3)
+                .with_delivery(Delivery::Lossy)
+        );
+        // A size is bytes of slots (16 bytes of header and the payload
+        // rounded up to 8 each), rounded down to a power-of-two count.
+        let sized = |size| CreateArgs {
+            max_msg: Some(100),
+            ..args(RingKind::PubSub, Some(size))
+        };
+        assert_eq!(sized(65536).geometry(), RingGeometry::pubsub(512, 100));
+        assert_eq!(sized(1000).geometry(), RingGeometry::pubsub(8, 100));
+        assert_eq!(sized(10).geometry(), RingGeometry::pubsub(2, 100));
+        // MPMC takes --slots too.
+        let mpmc = CreateArgs {
+            slots: Some(32),
+            ..args(RingKind::Mpmc, None)
+        };
+        assert_eq!(mpmc.geometry(), RingGeometry::mpmc(32, 256));
+    }
+
+    #[test]
+    fn options_of_another_kind_are_refused() {
+        assert!(args(RingKind::PubSub, None).check().is_ok());
+        for kind in [RingKind::Spsc, RingKind::Mpmc] {
+            let lossy = CreateArgs {
+                lossy: true,
+                ..args(kind, None)
+            };
+            assert!(lossy.check().is_err());
+            let subscribers = CreateArgs {
+                subscribers: Some(2),
+                ..args(kind, None)
+            };
+            assert!(subscribers.check().is_err());
+        }
+        let spsc_slots = CreateArgs {
+            slots: Some(8),
+            ..args(RingKind::Spsc, None)
+        };
+        assert!(spsc_slots.check().is_err());
+    }
+
+    #[test]
     fn create_options_map_to_one_geometry() {
         // Nothing given: the library's default shape and mode.
-        for kind in [RingKind::Spsc, RingKind::Mpmc] {
+        for kind in [RingKind::Spsc, RingKind::Mpmc, RingKind::PubSub] {
             let options = args(kind, None).options();
             assert_eq!(options, CreateOptions::new(RingGeometry::default_for(kind)));
         }

@@ -34,7 +34,7 @@ pub fn lock_path(socket: &Path) -> PathBuf {
 impl Runtime {
     /// Creates the directory (mode `modes.directory`, missing parents
     /// too) if needed or checks that nobody else controls it (see
-    /// [`prepare_dir`]), takes the lock, replaces a stale socket and
+    /// `prepare_dir`), takes the lock, replaces a stale socket and
     /// listens.
     pub fn start(socket_path: &Path, modes: &Modes) -> Result<Runtime, String> {
         let dir = socket_path

@@ -5,7 +5,7 @@ use crate::config::Limits;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::MemfdFlags;
 use shmring::admin::SegmentView;
-use shmring::broker::protocol::{self, CreateRequest, MAX_FRAME_LEN};
+use shmring::broker::protocol::{self, CreateRequest, MAX_FRAME_LEN, SubscriberList};
 use shmring::broker::{Lifetime, Role, SegmentInfo, Status};
 use shmring::{OpenError, RingGeometry};
 use std::collections::{BTreeMap, HashMap};
@@ -300,6 +300,11 @@ impl SegmentTable {
 
     /// Describes a segment `peer` may read.
     pub fn stat(&self, peer: &Peer, name: &str) -> Result<SegmentInfo, Refusal> {
+        self.readable(peer, name).map(|segment| segment.info(name))
+    }
+
+    /// The segment `name`, if `peer` may read it.
+    fn readable(&self, peer: &Peer, name: &str) -> Result<&Segment, Refusal> {
         let Some(segment) = self.segments.get(name) else {
             return refuse(Status::NotFound, format!("no segment named {name}"));
         };
@@ -312,7 +317,23 @@ impl SegmentTable {
                 ),
             );
         }
-        Ok(segment.info(name))
+        Ok(segment)
+    }
+
+    /// The subscribers of a publish/subscribe segment `peer` may read.
+    pub fn subscribers(&self, peer: &Peer, name: &str) -> Result<SubscriberList, Refusal> {
+        let segment = self.readable(peer, name)?;
+        let Some(published) = segment.ring.published() else {
+            let kind = segment.ring.kind();
+            return refuse(
+                Status::WrongKind,
+                format!("{name} is an {kind} ring: it has no subscribers"),
+            );
+        };
+        Ok(SubscriberList {
+            published,
+            subscribers: segment.ring.subscribers(),
+        })
     }
 
     /// One page of the segments `peer` may read, from the `offset`-th on,
@@ -491,6 +512,12 @@ mod tests {
         assert_eq!(
             r.open(&owner, "a", Role::Sender, yes).unwrap_err().0,
             Status::WrongKind
+        );
+        // Only a publish/subscribe ring has subscribers to list.
+        assert_eq!(r.subscribers(&owner, "a").unwrap_err().0, Status::WrongKind);
+        assert_eq!(
+            r.subscribers(&peer(1002, 200), "a").unwrap_err().0,
+            Status::PermissionDenied
         );
         assert_eq!(
             r.unlink(&peer(1001, 100), "a").unwrap_err(),

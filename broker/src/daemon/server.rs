@@ -528,6 +528,10 @@ impl Server {
                 let (total, segments) = self.segments.list(&peer, *offset);
                 Ok((Reply::List { total, segments }, Vec::new()))
             }
+            Request::Subscribers { name } => self
+                .segments
+                .subscribers(&peer, name)
+                .map(|list| (Reply::Subscribers(list), Vec::new())),
             Request::Unlink { name } => self.segments.unlink(&peer, name).map(|()| {
                 tracing::info!(%name, uid = peer.uid, "unlinked");
                 (Reply::Unlinked, Vec::new())

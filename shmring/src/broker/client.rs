@@ -6,18 +6,19 @@ use super::error::BrokerError;
 use super::fdpass::{self, RecvFrameError};
 use super::protocol::{
     self, CreateRequest, FrameError, Lifetime, MAX_FRAME_LEN, PROTOCOL_VERSION, Reply, Request,
-    Role, SegmentInfo,
+    Role, SegmentInfo, SubscriberList,
 };
 use super::trust::{self, Trusted};
-use crate::PubSub;
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
 use crate::mpmc::{Receiver, Sender};
+use crate::pubsub::{Publisher, Subscriber};
 use crate::wait::doorbell::Doorbells;
 use crate::{
     AnyReceiver, AnyRing, AnySender, Consumer, Mpmc, OpenMode, Producer, Ring, RingBuilder, Spsc,
 };
 use crate::{DEFAULT_MODE, WaitStrategy};
+use crate::{JoinAt, PubSub};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::SealFlags;
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
@@ -326,8 +327,8 @@ impl BrokerClient {
     }
 
     /// Creates a segment and returns its description (the descriptor the
-    /// broker sends with it is closed: use [`create_ring`](Self::create_ring)
-    /// to map it).
+    /// broker sends with it is closed: use [`open_ring`](Self::open_ring)
+    /// with [`OpenMode::Create`] to map it).
     pub fn create(
         &mut self,
         name: &str,
@@ -520,6 +521,61 @@ impl BrokerClient {
     /// Opens an MPMC queue and attaches a receiver.
     pub fn receiver(&mut self, name: &str) -> Result<Receiver, BrokerError> {
         self.attach_receiver::<Mpmc>(name)
+    }
+
+    /// Opens a publish/subscribe ring and takes its publisher role.
+    pub fn publisher(&mut self, name: &str) -> Result<Publisher, BrokerError> {
+        self.attach_sender::<PubSub>(name)
+    }
+
+    /// Opens a publish/subscribe ring and joins it as a subscriber that
+    /// starts at the next message published.
+    pub fn subscriber(&mut self, name: &str) -> Result<Subscriber, BrokerError> {
+        self.attach_receiver::<PubSub>(name)
+    }
+
+    /// Opens a publish/subscribe ring and joins it as a subscriber that
+    /// starts where `at` says ([`JoinAt::Oldest`]: at the oldest message
+    /// the ring still holds), announcing the role to the broker.
+    ///
+    /// ```no_run
+    /// use shmring::JoinAt;
+    /// use shmring::broker::BrokerClient;
+    /// use shmring::prelude::*;
+    /// let mut broker = BrokerClient::connect()?;
+    /// let mut late = broker.subscriber_at("ticks", JoinAt::Oldest)?;
+    /// let first = late.try_recv();
+    /// # drop(first);
+    /// # Ok::<(), shmring::broker::BrokerError>(())
+    /// ```
+    pub fn subscriber_at(&mut self, name: &str, at: JoinAt) -> Result<Subscriber, BrokerError> {
+        let (fd, bells) = self.open_fd(name, Role::Subscriber, RingKind::PubSub)?;
+        Ok(self
+            .builder::<PubSub>()
+            .from_fd(fd, bells)?
+            .subscriber_at(at)?)
+    }
+
+    /// Every subscriber of the publish/subscribe ring `name`, with its
+    /// position, lag and counters, and the number of messages published
+    /// (needs read permission, as [`stat`](Self::stat) does). A daemon
+    /// older than this request refuses it as malformed.
+    ///
+    /// ```no_run
+    /// use shmring::broker::BrokerClient;
+    /// let mut broker = BrokerClient::connect()?;
+    /// let list = broker.subscribers("ticks")?;
+    /// for s in &list.subscribers {
+    ///     println!("{} (pid {}): {} behind", s.index, s.pid, s.lag);
+    /// }
+    /// # Ok::<(), shmring::broker::BrokerError>(())
+    /// ```
+    pub fn subscribers(&mut self, name: &str) -> Result<SubscriberList, BrokerError> {
+        let name = name.to_owned();
+        match self.request(&Request::Subscribers { name })?.0 {
+            Reply::Subscribers(list) => Ok(list),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Describes one segment.

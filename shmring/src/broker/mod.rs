@@ -27,5 +27,5 @@ pub use client::{
     check_sealed, default_socket_path,
 };
 pub use error::BrokerError;
-pub use protocol::{EndpointInfo, Lifetime, Role, SegmentInfo, Status};
+pub use protocol::{EndpointInfo, Lifetime, Role, SegmentInfo, Status, SubscriberList};
 pub use trust::DAEMON_UID_ENV;

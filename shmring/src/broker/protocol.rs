@@ -21,6 +21,7 @@
 
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
+use crate::pubsub::SubscriberState;
 use std::fmt;
 use zerocopy::little_endian::{U16, U32};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
@@ -83,6 +84,8 @@ pub enum MsgType {
     List = 5,
     /// Remove a name.
     Unlink = 6,
+    /// Describe the subscribers of a publish/subscribe ring.
+    Subscribers = 7,
 }
 
 /// Bit set in the type of every reply.
@@ -98,6 +101,7 @@ impl MsgType {
             4 => MsgType::Stat,
             5 => MsgType::List,
             6 => MsgType::Unlink,
+            7 => MsgType::Subscribers,
             _ => return None,
         })
     }
@@ -192,7 +196,6 @@ impl Role {
         self != Role::None
     }
 
-    /// The ring kind this role belongs to (`None` fits both).
     /// The role of the sending endpoint of `kind`.
     pub fn sender_of(kind: RingKind) -> Role {
         match kind {
@@ -317,6 +320,11 @@ pub enum Request {
         /// Segment name.
         name: String,
     },
+    /// Describe every subscriber of a publish/subscribe ring.
+    Subscribers {
+        /// Segment name.
+        name: String,
+    },
 }
 
 impl Request {
@@ -329,6 +337,7 @@ impl Request {
             Request::Stat { .. } => MsgType::Stat,
             Request::List { .. } => MsgType::List,
             Request::Unlink { .. } => MsgType::Unlink,
+            Request::Subscribers { .. } => MsgType::Subscribers,
         }
     }
 }
@@ -336,7 +345,7 @@ impl Request {
 /// An endpoint attached to a segment, as read from its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndpointInfo {
-    /// Producer, consumer, sender or receiver.
+    /// Producer, consumer, sender, receiver, publisher or subscriber.
     pub role: Role,
     /// The holder's pid.
     pub pid: u32,
@@ -361,9 +370,11 @@ pub struct SegmentInfo {
     pub size: u64,
     /// Broker connections that created or opened it and are still open.
     pub holders: u32,
-    /// Messages published and not yet consumed.
+    /// Messages published and not yet consumed (publish/subscribe: not
+    /// yet read by the slowest live subscriber).
     pub messages_in_flight: u64,
-    /// SPSC: bytes in flight; MPMC: `messages × slot stride`.
+    /// SPSC: bytes in flight; MPMC and publish/subscribe:
+    /// `messages × slot stride`.
     pub bytes_in_flight: u64,
     /// MPMC: slots claimed by senders that died before publishing, passed
     /// over (crash recovery); SPSC: 0.
@@ -372,6 +383,18 @@ pub struct SegmentInfo {
     pub dead_receiver_messages: u64,
     /// Endpoints held by live processes.
     pub endpoints: Vec<EndpointInfo>,
+}
+
+/// What the broker reports about the subscribers of a publish/subscribe
+/// ring: one snapshot, taken when the request was served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberList {
+    /// Messages published so far (the sequence number of the next).
+    pub published: u64,
+    /// Every held entry of the subscriber table, in table order: its
+    /// index, holder pid, whether the holder is alive, position (cursor),
+    /// lag, missed and received counts.
+    pub subscribers: Vec<SubscriberState>,
 }
 
 /// A decoded reply.
@@ -402,6 +425,8 @@ pub enum Reply {
     },
     /// Unlink done.
     Unlinked,
+    /// The subscribers of a publish/subscribe ring.
+    Subscribers(SubscriberList),
 }
 
 /// Why a frame could not be decoded.
@@ -538,6 +563,10 @@ pub fn encode_reply(out: &mut Vec<u8>, to: MsgType, request_id: u32, reply: &Rep
             }
         }
         Reply::Unlinked => p.extend_from_slice(&[0; 4]),
+        Reply::Subscribers(list) => {
+            p.extend_from_slice(&[0; 4]);
+            wire::put_subscribers(p, list);
+        }
     });
 }
 

@@ -58,7 +58,26 @@ fn requests() -> Vec<Request> {
         Request::Stat { name: "q".into() },
         Request::List { offset: 7 },
         Request::Unlink { name: "q".into() },
+        Request::Subscribers {
+            name: "ticks".into(),
+        },
     ]
+}
+
+fn subscriber_list() -> SubscriberList {
+    let state = |index, alive, cursor, missed| SubscriberState {
+        index,
+        pid: 4000 + index as u32,
+        alive,
+        cursor,
+        lag: 10 - cursor,
+        missed,
+        received: cursor - missed,
+    };
+    SubscriberList {
+        published: 10,
+        subscribers: vec![state(0, true, 7, 2), state(1023, false, 10, 0)],
+    }
 }
 
 #[test]
@@ -95,6 +114,14 @@ fn replies_round_trip() {
             },
         ),
         (MsgType::Unlink, Reply::Unlinked),
+        (MsgType::Subscribers, Reply::Subscribers(subscriber_list())),
+        (
+            MsgType::Subscribers,
+            Reply::Subscribers(SubscriberList {
+                published: 0,
+                subscribers: Vec::new(),
+            }),
+        ),
         (
             MsgType::Create,
             Reply::Error {
@@ -221,6 +248,27 @@ fn reply_counts_are_checked_before_allocating() {
     assert!(decode_reply(t, &payload).is_err());
     // Truncated anywhere.
     let payload = &buf[HEADER_LEN..];
+    for cut in 4..payload.len() {
+        assert!(decode_reply(t, &payload[..cut]).is_err(), "cut at {cut}");
+    }
+}
+
+#[test]
+fn subscriber_lists_are_checked_before_allocating() {
+    let mut buf = Vec::new();
+    let reply = Reply::Subscribers(subscriber_list());
+    encode_reply(&mut buf, MsgType::Subscribers, 1, &reply, 0);
+    let t = MsgType::Subscribers as u16 | REPLY_BIT;
+    let payload = buf[HEADER_LEN..].to_vec();
+    // Status (4), published (8), count (4), reserved (4), 2 × 40.
+    assert_eq!(payload.len(), 4 + 16 + 2 * 40);
+    let mut huge = payload.clone();
+    huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(decode_reply(t, &huge).is_err());
+    // The liveness byte of the first entry is 0 or 1, nothing else.
+    let mut alive = payload.clone();
+    alive[4 + 16 + 2] = 2;
+    assert!(decode_reply(t, &alive).is_err());
     for cut in 4..payload.len() {
         assert!(decode_reply(t, &payload[..cut]).is_err(), "cut at {cut}");
     }

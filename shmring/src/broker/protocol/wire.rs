@@ -4,10 +4,11 @@
 
 use super::{
     CreateRequest, EndpointInfo, FrameError, Lifetime, MAX_NAME_LEN, MsgType, REPLY_BIT, Reply,
-    Request, Role, SegmentInfo, Status,
+    Request, Role, SegmentInfo, Status, SubscriberList,
 };
 use crate::geometry::RingGeometry;
 use crate::layout::RingKind;
+use crate::pubsub::SubscriberState;
 use zerocopy::little_endian::{U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
@@ -107,6 +108,33 @@ pub(super) struct InfoFixed {
 }
 
 const _: () = assert!(std::mem::size_of::<InfoFixed>() == 88);
+
+/// The fixed part of a subscribers reply (16 bytes), followed by
+/// `count` × 40 bytes of [`SubscriberWire`].
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct SubscribersFixed {
+    published: U64,
+    count: U32,
+    reserved: [u8; 4],
+}
+
+/// One subscriber entry as `stat` shows it.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct SubscriberWire {
+    index: U16,
+    /// 1 if its holder holds its lock, 0 if it is dead and not yet reaped.
+    alive: u8,
+    reserved: u8,
+    pid: U32,
+    cursor: U64,
+    lag: U64,
+    missed: U64,
+    received: U64,
+}
+
+const _: () = assert!(std::mem::size_of::<SubscriberWire>() == 40);
 
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -220,7 +248,7 @@ pub(super) fn put_request(p: &mut Vec<u8>, request: &Request) {
             p.extend_from_slice(fixed.as_bytes());
             put_name(p, name);
         }
-        Request::Stat { name } | Request::Unlink { name } => {
+        Request::Stat { name } | Request::Unlink { name } | Request::Subscribers { name } => {
             let fixed = NameFixed {
                 name_len: name_len(name),
                 reserved: [0; 6],
@@ -279,13 +307,14 @@ pub fn decode_request(msg_type: u16, payload: &[u8]) -> Result<Request, FrameErr
                 name: r.name(f.name_len.get())?,
             }
         }
-        MsgType::Stat | MsgType::Unlink => {
+        MsgType::Stat | MsgType::Unlink | MsgType::Subscribers => {
             let f: NameFixed = r.fixed("short name request")?;
             zero(&f.reserved)?;
             let name = r.name(f.name_len.get())?;
             match t {
                 MsgType::Stat => Request::Stat { name },
-                _ => Request::Unlink { name },
+                MsgType::Unlink => Request::Unlink { name },
+                _ => Request::Subscribers { name },
             }
         }
         MsgType::List => {
@@ -331,6 +360,68 @@ pub(in crate::broker) fn put_info(p: &mut Vec<u8>, info: &SegmentInfo) {
         };
         p.extend_from_slice(wire.as_bytes());
     }
+}
+
+pub(in crate::broker) fn put_subscribers(p: &mut Vec<u8>, list: &SubscriberList) {
+    let fixed = SubscribersFixed {
+        published: list.published.into(),
+        count: (list.subscribers.len() as u32).into(),
+        reserved: [0; 4],
+    };
+    p.extend_from_slice(fixed.as_bytes());
+    for s in &list.subscribers {
+        let wire = SubscriberWire {
+            // A table has at most 1024 entries; saturating keeps a frame
+            // consistent even if that ever changed.
+            index: u16::try_from(s.index).unwrap_or(u16::MAX).into(),
+            alive: u8::from(s.alive),
+            reserved: 0,
+            pid: s.pid.into(),
+            cursor: s.cursor.into(),
+            lag: s.lag.into(),
+            missed: s.missed.into(),
+            received: s.received.into(),
+        };
+        p.extend_from_slice(wire.as_bytes());
+    }
+}
+
+fn subscribers(r: &mut Reader<'_>) -> Result<SubscriberList, FrameError> {
+    let f: SubscribersFixed = r.fixed("short subscribers reply")?;
+    zero(&f.reserved)?;
+    let size = std::mem::size_of::<SubscriberWire>();
+    // Checked against the bytes left before the vector is sized.
+    let raw = r.bytes(
+        (f.count.get() as usize)
+            .checked_mul(size)
+            .ok_or(FrameError::Malformed("subscriber count"))?,
+        "subscriber list runs past the payload",
+    )?;
+    let subscribers = raw
+        .chunks_exact(size)
+        .map(|chunk| {
+            let s = SubscriberWire::read_from_bytes(chunk).expect("40-byte chunk");
+            zero(&[s.reserved])?;
+            let alive = match s.alive {
+                0 => false,
+                1 => true,
+                _ => return Err(FrameError::Malformed("subscriber liveness is not 0 or 1")),
+            };
+            Ok(SubscriberState {
+                index: usize::from(s.index.get()),
+                pid: s.pid.get(),
+                alive,
+                cursor: s.cursor.get(),
+                lag: s.lag.get(),
+                missed: s.missed.get(),
+                received: s.received.get(),
+            })
+        })
+        .collect::<Result<Vec<_>, FrameError>>()?;
+    Ok(SubscriberList {
+        published: f.published.get(),
+        subscribers,
+    })
 }
 
 fn info(r: &mut Reader<'_>) -> Result<SegmentInfo, FrameError> {
@@ -416,6 +507,7 @@ pub fn decode_reply(msg_type: u16, payload: &[u8]) -> Result<Reply, FrameError> 
             }
         }
         MsgType::Unlink => Reply::Unlinked,
+        MsgType::Subscribers => Reply::Subscribers(subscribers(&mut r)?),
     };
     r.finish()?;
     Ok(reply)
