@@ -14,6 +14,7 @@ pub mod harness;
 pub mod kill_loop;
 pub mod msg;
 pub mod proc;
+pub mod pubsub_loop;
 pub mod report;
 pub mod soak;
 pub mod worker;

@@ -40,6 +40,8 @@ enum Cmd {
         #[arg(long)]
         socket: PathBuf,
     },
+    /// A publisher or subscriber of the publish/subscribe kill loop.
+    PubsubWorker(crate::pubsub_loop::WorkerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -86,7 +88,7 @@ impl RoleArgs {
 }
 
 /// The subcommands a worker understands.
-pub const SUBCOMMANDS: [&str; 4] = ["producer", "consumer", "fresh", "shmringd"];
+pub const SUBCOMMANDS: [&str; 5] = ["producer", "consumer", "fresh", "shmringd", "pubsub-worker"];
 
 /// Parses `args` (program name first) and runs the worker; never returns.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ! {
@@ -95,6 +97,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ! {
         Cmd::Producer(r) => worker::producer(&r.role()),
         Cmd::Consumer(r) => worker::consumer(&r.role()),
         Cmd::Shmringd { socket } => worker::daemon(&socket),
+        Cmd::PubsubWorker(args) => crate::pubsub_loop::worker(args),
         Cmd::Fresh {
             socket,
             name,

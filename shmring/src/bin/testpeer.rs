@@ -40,6 +40,9 @@
 //!     # K = 0..8 (R: ok, doorbell, io, other: ...), the same for
 //!     # "attach-receiver" and "open"; then, with the limit restored,
 //!     # attaches both sides, sends "after" to itself, "received after"
+//!
+//! shmring-testpeer pubsub-publish|pubsub-subscribe|pubsub-hold ...
+//!     # the publish/subscribe peers: see `testpeer/pubsub.rs`
 //! ```
 use shmring::prelude::*;
 use shmring::{MpmcBuilder, RecvTimeoutError, SendTimeoutError, SpscBuilder};
@@ -47,6 +50,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
+
+#[path = "testpeer/pubsub.rs"]
+mod pubsub;
 
 /// Message `seq` of the stream with `seed`: length in `0..=max_len`, bytes
 /// derived from both. Starts with the sequence number when it fits, so
@@ -218,6 +224,7 @@ fn run(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
             "pace-send" | "send-hold" | "fd-limit" | "bells-closed-first",
             ..,
         ] => run_readiness(args),
+        [command, ..] if command.starts_with("pubsub-") => pubsub::run(args),
         _ => run_mpmc(args),
     }
 }

@@ -3,6 +3,7 @@
 //! ```text
 //! stress kill-loop --kind spsc|mpmc [--cycles 1000] [--broker] [--producer-pid-namespace] [--seed N]
 //! stress broker-kill-loop [--restarts 100] [--seed N]
+//! stress pubsub-kill-loop [--delivery lossless|lossy] [--cycles 1000] [--subscribers 3] [--seed N]
 //! stress soak [--duration 60s] [--lanes 4] [--seed N]
 //! stress all                     # every kill loop with full counts, then a 60 s soak
 //! ```
@@ -58,6 +59,9 @@ enum Cmd {
         #[arg(long)]
         producer_pid_namespace: bool,
     },
+    /// A publisher and subscriber processes; SIGKILL the publisher or a
+    /// subscriber at random, restart it; check every message.
+    PubsubKillLoop(shmring_stress::pubsub_loop::LoopArgs),
     /// SIGKILL the daemon repeatedly under client load.
     BrokerKillLoop {
         #[arg(long, default_value_t = 100)]
@@ -144,6 +148,7 @@ fn main() -> ExitCode {
             kill(&cfg)
         }
         Cmd::BrokerKillLoop { restarts } => broker(restarts, seed, worker, verbose),
+        Cmd::PubsubKillLoop(a) => shmring_stress::pubsub_loop::run_cli(&a, seed, &worker, verbose),
         Cmd::Soak {
             duration,
             lanes,
@@ -168,6 +173,7 @@ fn main() -> ExitCode {
                     ok &= kill(&cfg);
                 }
             }
+            ok &= shmring_stress::pubsub_loop::run_all(cycles, seed, &worker, verbose);
             ok &= broker(100, seed, worker.clone(), verbose);
             ok &= soak(SoakConfig {
                 duration,
