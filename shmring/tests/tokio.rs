@@ -16,7 +16,7 @@ use futures_core::Stream;
 use futures_core::stream::FusedStream;
 use shmring::prelude::*;
 use shmring::readiness::tokio::{AsyncReceiver, AsyncRecvError, AsyncSendError, AsyncSender};
-use shmring::{AnyRing, Mpmc, RingBuilder, RingGeometry, Spsc, TryRecvError, Waitable};
+use shmring::{AnyRing, Mpmc, PubSub, RingBuilder, RingGeometry, Spsc, TryRecvError, Waitable};
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -717,3 +717,126 @@ async fn mpmc_clones_share_the_messages() {
     );
     join(sender);
 }
+
+/// Publish/subscribe: every async subscriber of a lossless ring gets every
+/// message of a bursty publisher, in order, intact (no lost wake-up on any
+/// subscriber's own descriptor), then end of file.
+async fn pubsub_subscribers_miss_no_wakeup() {
+    let count = message_count() / 4;
+    let name = Name::new("tokio-pubsub");
+    let ring = RingBuilder::<PubSub>::new()
+        .geometry(RingGeometry::pubsub(64, 64))
+        .create(&name)
+        .unwrap();
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let mut rx = AsyncReceiver::new(ring.subscriber().unwrap()).unwrap();
+            tokio::spawn(async move {
+                let (mut sum, mut expected) = (Checksum::new(), 0);
+                loop {
+                    match rx.recv().await {
+                        Ok(m) => {
+                            assert_eq!(decode(&m), expected);
+                            sum.add(&m);
+                            expected += 1;
+                        }
+                        Err(AsyncRecvError::Disconnected) => return (expected, sum),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let sent = bursty_sender(ring.publisher().unwrap(), count, 17, 200);
+    let expected = sum_of(count);
+    for task in tasks {
+        let (received, sum) = tokio::time::timeout(PATIENCE, task)
+            .await
+            .expect("a subscriber missed a wake-up")
+            .unwrap();
+        assert_eq!((received, sum), (count, expected));
+    }
+    assert_eq!(join(sent), expected);
+}
+
+/// The checksum of messages `0..count`, as `bursty_sender` sends them.
+fn sum_of(count: u64) -> Checksum {
+    let (mut sum, mut buf) = (Checksum::new(), Vec::new());
+    for seq in 0..count {
+        encode(seq, &mut buf);
+        sum.add(&buf);
+    }
+    sum
+}
+
+/// Publish/subscribe: an async publisher waits in a full lossless ring
+/// until the slowest subscriber reads, and a killed publisher is the
+/// subscribers' end of file.
+async fn pubsub_publisher_waits_and_its_death_is_end_of_file() {
+    let name = Name::new("tokio-pubsub-full");
+    let ring = RingBuilder::<PubSub>::new()
+        .geometry(RingGeometry::pubsub(4, 64))
+        .create(&name)
+        .unwrap();
+    let mut slow = ring.subscriber().unwrap();
+    let mut tx = AsyncSender::new(ring.publisher().unwrap()).unwrap();
+    while tx.get_mut().try_send(b"fill").is_ok() {}
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        let first = slow.recv_timeout(PATIENCE).map(|m| m.to_vec());
+        (first, slow)
+    });
+    bounded(async move {
+        tx.send(b"after")
+            .await
+            .map_err(|e| e.without_message())
+            .unwrap();
+    })
+    .await;
+    let (first, _slow) = join(reader);
+    assert_eq!(first.unwrap(), b"fill");
+
+    let name = Name::new("tokio-pubsub-kill");
+    let ring = RingBuilder::<PubSub>::new()
+        .geometry(RingGeometry::pubsub(4, 64))
+        .create(&name)
+        .unwrap();
+    let mut rx = AsyncReceiver::new(ring.subscriber().unwrap()).unwrap();
+    let mut peer = Peer::spawn(&["pubsub-publish", &name, "0", "1", "fast", "hold"]);
+    peer.expect("ready 0");
+    let waiting = tokio::spawn(async move { rx.recv().await.map(|_| ()) });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    peer.kill9();
+    let outcome = tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .expect("not woken")
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(AsyncRecvError::Disconnected)),
+        "{outcome:?}"
+    );
+}
+
+/// The publish/subscribe tests, under both flavours.
+macro_rules! on_both_flavours {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "current_thread")]
+                async fn current_thread() {
+                    super::$test().await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn multi_thread() {
+                    super::$test().await
+                }
+            }
+        )*
+    };
+}
+
+on_both_flavours!(
+    pubsub_subscribers_miss_no_wakeup,
+    pubsub_publisher_waits_and_its_death_is_end_of_file,
+);

@@ -96,6 +96,12 @@ impl Publisher {
                 }
                 return Err(SendStop::Full);
             };
+            // A subscriber that died before this wait began would only be
+            // found one liveness interval into it: look once now (at most
+            // once per interval, across calls).
+            if self.liveness.due() && self.reap_dead() > 0 {
+                continue;
+            }
             let mem = *self.ring.memory();
             let ring = &self.ring;
             let locks = &self.locks;
