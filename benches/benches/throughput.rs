@@ -1,9 +1,10 @@
 //! `cargo bench --bench throughput`: one-way stream of every mechanism at
 //! every size, next to one thread's memcpy (with the `peers` feature,
-//! the peer libraries' rows too).
+//! the peer libraries' rows too); the publish/subscribe rows also next to
+//! the SPSC stream.
 
 use shmring_benches::mechanism::Mechanism;
-use shmring_benches::report::{self, Report};
+use shmring_benches::report::{self, Ratio, Report};
 use shmring_benches::runner::Runner;
 
 fn main() -> shmring_benches::Result<()> {
@@ -50,6 +51,27 @@ fn main() -> shmring_benches::Result<()> {
     for (row, (memcpy, pipe)) in rows.iter_mut().zip(references) {
         row.ratio_to_limit = memcpy.zip(row.bytes_per_s).map(|((b, _), ours)| ours / b);
         row.ratio_to_pipe = pipe.zip(row.msgs_per_s).map(|((_, m), ours)| ours / m);
+    }
+    // Rows with baselines of their own (pub/sub against the SPSC stream
+    // and the peers): messages/s over theirs.
+    let ratios: Vec<Vec<Ratio>> = rows
+        .iter()
+        .map(|row| {
+            let baselines = Mechanism::from_key(&row.mechanism).map_or(&[][..], |m| m.baselines());
+            baselines
+                .iter()
+                .filter_map(|b| {
+                    let (_, theirs) = reference(&rows, *b, row.size)?;
+                    Some(Ratio {
+                        to: b.key().to_string(),
+                        value: row.msgs_per_s? / theirs,
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    for (row, ratios) in rows.iter_mut().zip(ratios) {
+        row.ratios = ratios;
     }
     let report = Report {
         machine: runner.machine(),

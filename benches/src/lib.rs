@@ -5,9 +5,12 @@
 //! mechanism; the other side is a real process, `shmring-bench-peer`,
 //! pinned to the other core. Both sides share this library: the same
 //! mechanism code ([`link`]), the same messages and measuring loops
-//! ([`traffic`]), and the report writer ([`report`], [`plot`]).
+//! ([`traffic`]), and the report writer ([`report`], [`plot`]). The
+//! `fanout` target drives one publisher against several subscriber
+//! processes ([`fanout`]).
 
 pub mod clock;
+pub mod fanout;
 pub mod link;
 pub mod mechanism;
 pub mod peer;

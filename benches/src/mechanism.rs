@@ -26,6 +26,14 @@ pub enum Mechanism {
     Mpmc,
     /// shmring MPMC through `reserve`/`commit` and the receive guard.
     MpmcZeroCopy,
+    /// shmring publish/subscribe, lossless, one subscriber, spin then park.
+    PubSub,
+    /// shmring publish/subscribe, lossless, through `reserve`/`commit` and
+    /// the receive guard.
+    PubSubZeroCopy,
+    /// shmring publish/subscribe, lossy (seqlock slots: each message is
+    /// copied out and validated), one subscriber, spin then park.
+    PubSubLossy,
     /// Anonymous pipe.
     Pipe,
     /// Named pipe (`mkfifo`).
@@ -87,13 +95,15 @@ use Mechanism::*;
 
 impl Mechanism {
     /// Rows of the latency bench, the physical limit first.
-    pub const LATENCY: [Mechanism; 18] = [
+    pub const LATENCY: [Mechanism; 20] = [
         Limit,
         LimitSized,
         SpscSpin,
         SpscSpinPark,
         SpscPark,
         Mpmc,
+        PubSub,
+        PubSubLossy,
         Pipe,
         Fifo,
         UnixStream,
@@ -137,7 +147,7 @@ impl Mechanism {
     pub const PEERS: [Mechanism; 4] = [Ringfire, Iceoryx2, Iceoryx2Event, Rtrb];
 
     /// Rows of the throughput bench, the memcpy ceiling first.
-    pub const THROUGHPUT: [Mechanism; 15] = [
+    pub const THROUGHPUT: [Mechanism; 17] = [
         Memcpy,
         SpscSpin,
         SpscSpinPark,
@@ -145,6 +155,8 @@ impl Mechanism {
         SpscZeroCopy,
         Mpmc,
         MpmcZeroCopy,
+        PubSub,
+        PubSubZeroCopy,
         Pipe,
         Fifo,
         UnixStream,
@@ -156,7 +168,7 @@ impl Mechanism {
     ];
 
     /// Every mechanism.
-    pub const ALL: [Mechanism; 31] = [
+    pub const ALL: [Mechanism; 34] = [
         Limit,
         LimitSized,
         Memcpy,
@@ -166,6 +178,9 @@ impl Mechanism {
         SpscZeroCopy,
         Mpmc,
         MpmcZeroCopy,
+        PubSub,
+        PubSubZeroCopy,
+        PubSubLossy,
         Pipe,
         Fifo,
         UnixStream,
@@ -202,6 +217,9 @@ impl Mechanism {
             SpscZeroCopy => "spsc-zero-copy",
             Mpmc => "mpmc",
             MpmcZeroCopy => "mpmc-zero-copy",
+            PubSub => "pubsub",
+            PubSubZeroCopy => "pubsub-zero-copy",
+            PubSubLossy => "pubsub-lossy",
             Pipe => "pipe",
             Fifo => "fifo",
             UnixStream => "unix-stream",
@@ -244,6 +262,9 @@ impl Mechanism {
             SpscZeroCopy => "shmring SPSC, zero-copy",
             Mpmc => "shmring MPMC",
             MpmcZeroCopy => "shmring MPMC, zero-copy",
+            PubSub => "shmring pub/sub, lossless, 1 subscriber",
+            PubSubZeroCopy => "shmring pub/sub, lossless, zero-copy",
+            PubSubLossy => "shmring pub/sub, lossy, 1 subscriber",
             Pipe => "pipe",
             Fifo => "FIFO (mkfifo)",
             UnixStream => "UNIX stream socket",
@@ -303,10 +324,24 @@ impl Mechanism {
                 "one process, two pinned threads: RingBuffer<u8>, push_entire_slice in, \
                  read_chunk read in place (the in-process reference)",
             ),
+            PubSub | PubSubZeroCopy | PubSubLossy => Some(
+                "one subscriber in a ring made for 64 (the default table); spin then park, \
+                 like the SPSC row it is compared with",
+            ),
             LimitSized => Some(
                 "size bytes + an 8-byte sequence word each way, on their own lines: the \
                  floor for a ring carrying that many bytes with an in-band marker",
             ),
+            _ => None,
+        }
+    }
+
+    /// The delivery policy of a publish/subscribe row, `None` for any
+    /// other mechanism.
+    pub fn delivery(self) -> Option<shmring::Delivery> {
+        match self {
+            PubSub | PubSubZeroCopy => Some(shmring::Delivery::Lossless),
+            PubSubLossy => Some(shmring::Delivery::Lossy),
             _ => None,
         }
     }
@@ -329,6 +364,10 @@ impl Mechanism {
             SpscEpoll | MpmcEpoll | PipeEpoll | EventfdEpoll => &Mechanism::EPOLL_BASELINES,
             TokioSpsc | TokioUnixStream | TokioMpsc => &[TokioUnixStream],
             TokioMtSpsc | TokioMtUnixStream | TokioMtMpsc => &[TokioMtUnixStream],
+            // The issue's targets: the SPSC row waiting the same way, and
+            // the peers' (ringfire's ring, iceoryx2 publish-subscribe).
+            PubSub | PubSubLossy => &[SpscSpinPark, SpscSpin, Ringfire, Iceoryx2],
+            PubSubZeroCopy => &[SpscZeroCopy],
             _ => &[],
         }
     }

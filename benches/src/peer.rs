@@ -24,6 +24,9 @@ pub enum Role {
     Echo,
     /// Counts what arrives (throughput rows).
     Sink,
+    /// Subscribes to a publish/subscribe ring and checks every message
+    /// (fan-out rows; `crate::fanout`).
+    Subscribe,
 }
 
 impl Role {
@@ -32,12 +35,13 @@ impl Role {
         match self {
             Role::Echo => "echo",
             Role::Sink => "sink",
+            Role::Subscribe => "subscribe",
         }
     }
 
     /// The role named `key`.
     pub fn from_key(key: &str) -> Option<Role> {
-        [Role::Echo, Role::Sink]
+        [Role::Echo, Role::Sink, Role::Subscribe]
             .into_iter()
             .find(|r| r.key() == key)
     }
@@ -46,7 +50,7 @@ impl Role {
     pub fn pattern(self) -> Pattern {
         match self {
             Role::Echo => Pattern::RoundTrip,
-            Role::Sink => Pattern::Stream,
+            Role::Sink | Role::Subscribe => Pattern::Stream,
         }
     }
 }

@@ -1,9 +1,10 @@
 //! The report: rows, the markdown table, report.json, and where they go.
 //!
 //! Each bench target writes its own rows (`latency.json`,
-//! `throughput.json` in `target/shmring-bench/`), then rebuilds the
-//! combined `report.md` and `report.json` from whatever row files exist,
-//! so `cargo bench` (both targets) leaves one report with every row.
+//! `throughput.json`, `fanout.json` + `fanout.md` in
+//! `target/shmring-bench/`), then rebuilds the combined `report.md` and
+//! `report.json` from whatever row files exist, so `cargo bench` (every
+//! target) leaves one report with every row.
 
 use crate::Result;
 use crate::plan::size_label;
@@ -167,8 +168,16 @@ pub fn write(dir: &Path, part: &str, report: &Report) -> Result<String> {
         dir.join(format!("{part}.json")),
         serde_json::to_string_pretty(report)?,
     )?;
+    rebuild(dir, &report.machine)?;
+    Ok(table(part, &report.rows))
+}
+
+/// Rebuilds `report.md` and `report.json` in `dir` from every part
+/// present (`latency.json`, `throughput.json`, and the fan-out table
+/// `fanout.md`), whichever bench target ran last.
+pub fn rebuild(dir: &Path, machine: &Machine) -> Result<()> {
     let mut all = Report {
-        machine: report.machine.clone(),
+        machine: machine.clone(),
         rows: Vec::new(),
     };
     let mut tables = String::new();
@@ -182,14 +191,19 @@ pub fn write(dir: &Path, part: &str, report: &Report) -> Result<String> {
         tables.push_str(&table(name, &part.rows));
         all.rows.extend(part.rows);
     }
+    // The fan-out rows have a shape of their own (`crate::fanout`): their
+    // table goes in as the fan-out target wrote it.
+    if let Ok(fanout) = std::fs::read_to_string(dir.join("fanout.md")) {
+        tables.push_str(&fanout);
+    }
     let markdown = format!(
         "# shmring benchmark report\n\n{}\n{}{tables}",
-        machine_line(&report.machine),
+        machine_line(machine),
         summary(&all.rows)
     );
     std::fs::write(dir.join("report.md"), &markdown)?;
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(&all)?)?;
-    Ok(table(part, &report.rows))
+    Ok(())
 }
 
 /// The mechanisms of the short table (the README's).
@@ -272,7 +286,7 @@ pub fn machine_line(m: &Machine) -> String {
 pub fn table(part: &str, rows: &[Row]) -> String {
     match part {
         "latency" => latency_table(rows) + &comparison_tables(rows),
-        _ => throughput_table(rows),
+        _ => throughput_table(rows) + &stream_comparisons(rows),
     }
 }
 
@@ -413,6 +427,35 @@ fn comparison_tables(rows: &[Row]) -> String {
                 rt.note.as_deref().unwrap_or("")
             );
         }
+    }
+    out
+}
+
+/// Streams compared with the rows of `Mechanism::baselines` (messages/s
+/// over theirs, same size, same run).
+fn stream_comparisons(rows: &[Row]) -> String {
+    let compared: Vec<&Row> = rows.iter().filter(|r| !r.ratios.is_empty()).collect();
+    if compared.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Streams next to their baselines (× = messages/s over theirs, same size, same \
+         run)\n\n| mechanism | size | messages/s | compared with |\n|---|---:|---:|---|\n",
+    );
+    for r in compared {
+        let ratios: Vec<String> = r
+            .ratios
+            .iter()
+            .map(|x| format!("{:.2}× {}", x.value, label_of(&x.to)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            r.label,
+            size_label(r.size),
+            r.msgs_per_s.map_or("—".into(), |m| rate(m, "msg")),
+            ratios.join(", ")
+        );
     }
     out
 }

@@ -86,6 +86,21 @@ impl Runner {
         [round_trip, one_way]
     }
 
+    /// The fan-out row of `cell`: subscriber processes reading one
+    /// publisher's messages (`crate::fanout`).
+    pub fn fanout(&mut self, cell: crate::fanout::Cell) -> crate::fanout::FanoutRow {
+        let label = cell.label();
+        self.progress.start(&label);
+        self.watchdog.arm(&label, self.plan.row_limit);
+        let outcome =
+            crate::fanout::measure(self.peer_exe, &self.plan, self.cpus, &self.watchdog, cell);
+        self.watchdog.disarm();
+        let row =
+            outcome.unwrap_or_else(|err| crate::fanout::FanoutRow::failed(cell, explain(&*err)));
+        self.progress.finish(&crate::fanout::outcome(&row));
+        row
+    }
+
     /// The throughput row of `mechanism` at `size`.
     pub fn throughput(&mut self, mechanism: Mechanism, size: usize) -> Row {
         let mut row = Row::new(mechanism, "stream", size);

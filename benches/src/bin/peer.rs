@@ -1,13 +1,15 @@
 //! The second process of a benchmark row (not a user-facing tool).
 //!
 //! ```text
-//! shmring-bench-peer echo|sink MECHANISM SIZE SPEC REPORT-FILE CPU|-
+//! shmring-bench-peer echo|sink|subscribe MECHANISM SIZE SPEC REPORT-FILE CPU|-
 //! ```
 //! Attaches its side of the mechanism, prints `ready` on stderr, runs the
-//! echo or sink loop until the bench sends STOP, and writes what it
-//! measured to REPORT-FILE as JSON.
+//! echo or sink loop until the bench sends STOP (`subscribe`: reads a
+//! publish/subscribe ring until its publisher has gone), and writes what
+//! it measured to REPORT-FILE as JSON.
 
 use shmring_benches::Result;
+use shmring_benches::fanout;
 use shmring_benches::link::{self, Driver, Ends};
 use shmring_benches::mechanism::Mechanism;
 use shmring_benches::peer::{READY, Role, write_report};
@@ -52,7 +54,9 @@ fn run() -> Result<()> {
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [role, mechanism, size, spec, report, cpu] = args.as_slice() else {
-        return Err("usage: shmring-bench-peer echo|sink MECHANISM SIZE SPEC REPORT CPU|-".into());
+        return Err(
+            "usage: shmring-bench-peer echo|sink|subscribe MECHANISM SIZE SPEC REPORT CPU|-".into(),
+        );
     };
     let role = Role::from_key(role).ok_or_else(|| format!("unknown role {role}"))?;
     let mechanism =
@@ -61,9 +65,10 @@ fn run() -> Result<()> {
     if cpu != "-" {
         pin_current_thread(cpu.parse()?);
     }
-    let ends = link::attach(mechanism, size, role.pattern(), spec)?;
+    let attach = || link::attach(mechanism, size, role.pattern(), spec);
     match role {
-        Role::Echo => write_report(report, &ends.drive(Echo)?),
-        Role::Sink => write_report(report, &ends.drive(Sink)?),
+        Role::Echo => write_report(report, &attach()?.drive(Echo)?),
+        Role::Sink => write_report(report, &attach()?.drive(Sink)?),
+        Role::Subscribe => write_report(report, &fanout::subscribe(spec, size)?),
     }
 }

@@ -27,7 +27,7 @@ use kernel_queues::{PosixQueue, SysvQueue};
 use rings::{RingEnds, Side};
 use rustix::fd::{AsFd, OwnedFd};
 use shared_memory::SharedFile;
-use shmring::{Mpmc, Spsc};
+use shmring::{Mpmc, PubSub, Spsc};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -106,6 +106,8 @@ pub enum AnyEnds {
     Spsc(Box<RingEnds<Spsc>>),
     /// shmring MPMC queue.
     Mpmc(Box<RingEnds<Mpmc>>),
+    /// shmring publish/subscribe ring.
+    PubSub(Box<RingEnds<PubSub>>),
     /// Pipe, FIFO, UNIX stream socket.
     Stream(Ends<StreamTx, StreamRx>),
     /// UNIX seqpacket socket.
@@ -143,6 +145,7 @@ impl AnyEnds {
 
             AnyEnds::Spsc(e) => e.drive(driver),
             AnyEnds::Mpmc(e) => e.drive(driver),
+            AnyEnds::PubSub(e) => e.drive(driver),
             AnyEnds::Stream(e) => driver.drive(e),
             AnyEnds::Packet(e) => driver.drive(e),
             AnyEnds::PosixMq(e) => driver.drive(e),
@@ -416,6 +419,9 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
         | Mechanism::SpscZeroCopy
         | Mechanism::Mpmc
         | Mechanism::MpmcZeroCopy
+        | Mechanism::PubSub
+        | Mechanism::PubSubZeroCopy
+        | Mechanism::PubSubLossy
         | Mechanism::SpscEpoll
         | Mechanism::MpmcEpoll => {
             let ends = rings::open(
@@ -661,6 +667,9 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
         | Mechanism::SpscZeroCopy
         | Mechanism::Mpmc
         | Mechanism::MpmcZeroCopy
+        | Mechanism::PubSub
+        | Mechanism::PubSubZeroCopy
+        | Mechanism::PubSubLossy
         | Mechanism::SpscEpoll
         | Mechanism::MpmcEpoll => {
             rings::open(mechanism, size, pattern, spec, Side::Peer, &mut Vec::new())?
