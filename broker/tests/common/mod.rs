@@ -189,7 +189,12 @@ pub fn run_cli(socket: &Path, args: &[&str], input: &[u8], uid: Option<u32>) -> 
         cmd.gid(uid).uid(uid);
     }
     let mut child = cmd.spawn().expect("spawn shmring");
-    child.stdin.take().unwrap().write_all(input).unwrap();
+    // A tool that is refused exits before it reads its input: a broken
+    // pipe here is that, not a failure (its status tells).
+    match child.stdin.take().unwrap().write_all(input) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other.unwrap(),
+    }
     if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
         let _ = child.kill();
     }
