@@ -47,6 +47,10 @@ use crate::sync::{Ordering, light_fence, seqlock_fence};
 use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
+/// Sequence numbers at or past this are corrupt: a ring publishing a
+/// billion messages a second gets there in 146 years.
+const MAX_SEQUENCE: u64 = 1 << 62;
+
 /// The shared memory of one broadcast ring.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PubSubMemory {
@@ -134,6 +138,16 @@ impl PubSubMemory {
     pub(crate) fn head(&self) -> u64 {
         // Acquire: pairs with the publisher's Release store of `head`.
         self.control().publisher.head.load(Ordering::Acquire)
+    }
+
+    /// [`head`](Self::head), refused when no ring could ever get there
+    /// (2⁶² messages): whatever starts from it then stays far from
+    /// overflow, however a peer wrote it.
+    pub(crate) fn checked_head(&self) -> Result<u64, Corruption> {
+        match self.head() {
+            head if head < MAX_SEQUENCE => Ok(head),
+            _ => Err(Corruption("the publisher's position is out of range")),
+        }
     }
 
     /// What the subscriber at `cursor` finds there.
@@ -232,15 +246,13 @@ impl PublisherRing {
     /// died between stamping a message and storing `head` left it
     /// published past `head`: the stamps say so, and it is kept.
     pub(crate) fn attach(mem: PubSubMemory) -> Result<PublisherRing, Corruption> {
-        let mut next = mem.head();
+        // At most `slots` steps from a checked head: no overflow.
+        let mut next = mem.checked_head()?;
         for _ in 0..mem.geometry.slots {
             if mem.look(next) != Look::Ready {
                 break;
             }
             next += 1;
-        }
-        if next >= 1 << 62 {
-            return Err(Corruption("the publisher's position is out of range"));
         }
         mem.control().publisher.head.store(next, Ordering::Release);
         Ok(PublisherRing {
@@ -446,7 +458,7 @@ impl SubscriberRing {
         // more. Claiming `h` destroys `h - slots`, so `h + 1 - slots` is
         // safe from every claim up to `h`.
         let claimed = (stamp - 1).max(self.mem.head());
-        if claimed >= 1 << 62 {
+        if claimed >= MAX_SEQUENCE {
             return Err(Corruption("a stamp or the head is out of range"));
         }
         let oldest = (claimed + 1).saturating_sub(g.slots).max(self.cursor + 1);

@@ -65,7 +65,13 @@ pub(crate) fn join(
         }
         // A lower bound of where we start, before the entry counts: a
         // publisher that sees the entry from now on waits for it there.
-        let lower = start(mem, mem.head(), at);
+        let lower = match mem.checked_head() {
+            Ok(head) => start(mem, head, at),
+            Err(c) => {
+                lease.give_back(lock_byte(index));
+                return Err(AttachError::Corrupt(c));
+            }
+        };
         // Relaxed: published by the Release of the role word below.
         entry.cursor.store(lower, Ordering::Relaxed);
         entry.missed.store(0, Ordering::Relaxed);
@@ -104,7 +110,11 @@ pub(crate) fn join(
         // and its epoch load (Dekker): if it missed our bump, the `head`
         // read below is at least the message it was writing.
         heavy_fence();
-        let cursor = start(mem, mem.head(), at).max(lower);
+        // A head that turned corrupt since: start at the lower bound,
+        // which was checked (the first receive then reports it).
+        let cursor = mem
+            .checked_head()
+            .map_or(lower, |head| start(mem, head, at).max(lower));
         // Release: pairs with the publisher's Acquire of cursors.
         entry.cursor.store(cursor, Ordering::Release);
         return Ok(Joined {
