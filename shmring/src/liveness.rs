@@ -68,8 +68,8 @@ impl Locks {
 }
 
 /// An open file description of a segment through which one holder takes
-/// its lock bytes. Dropping it (closing the description) releases them
-/// all, as the holder's death would.
+/// its lock bytes. Dropping it releases them all, as the holder's death
+/// would: explicitly, then by closing the descriptor.
 #[derive(Debug)]
 pub(crate) struct Lease {
     fd: Option<OwnedFd>,
@@ -99,5 +99,17 @@ impl Lease {
     /// alone says who holds a role.
     pub(crate) fn proves_dead(&self) -> bool {
         self.fd.is_some()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(fd) = &self.fd {
+            // Closing alone would leave the locks held as long as another
+            // descriptor of this description lives: a child that another
+            // thread forked keeps one until its `exec`, and the role would
+            // look taken until then. A failed unlock leaves that delay.
+            let _ = ofd_lock::unlock_all(fd);
+        }
     }
 }

@@ -77,6 +77,16 @@ pub(crate) fn unlock(fd: impl AsFd, byte: u64) -> Result<(), Errno> {
     fcntl_lock(fd.as_fd(), libc::F_OFD_SETLK, &mut lock)
 }
 
+/// Releases every lock held through `fd`'s description (`F_UNLCK` over
+/// the whole file). Closing our descriptor is not enough when the
+/// description has another: a child forked by another thread keeps it
+/// until its `exec`, and the locks with it.
+pub(crate) fn unlock_all(fd: impl AsFd) -> Result<(), Errno> {
+    let mut lock = flock(libc::F_UNLCK as libc::c_short, 0)?;
+    lock.l_len = 0; // to the end of the file, however it grows
+    fcntl_lock(fd.as_fd(), libc::F_OFD_SETLK, &mut lock)
+}
+
 /// Whether a description other than `fd`'s holds a lock on `byte`
 /// (`F_OFD_GETLK`). Takes nothing.
 pub(crate) fn is_locked(fd: impl AsFd, byte: u64) -> Result<bool, Errno> {
@@ -130,5 +140,18 @@ mod tests {
         assert!(is_locked(&file, 0).unwrap());
         drop(dup);
         assert!(!is_locked(&file, 0).unwrap());
+    }
+
+    #[test]
+    fn unlock_all_releases_even_while_a_dup_lives() {
+        let file = memfd();
+        let a = reopen(file.as_fd()).unwrap();
+        let dup = a.try_clone().unwrap();
+        assert!(try_lock(&a, 3).unwrap());
+        assert!(try_lock(&a, 4096).unwrap());
+        unlock_all(&a).unwrap();
+        assert!(!is_locked(&file, 3).unwrap());
+        assert!(!is_locked(&file, 4096).unwrap());
+        drop(dup);
     }
 }
