@@ -1,10 +1,11 @@
 //! Models of the publish/subscribe protocol (`shmring/src/ring/broadcast.rs`,
 //! `shmring/src/channel/pubsub/membership.rs`): lossless fan-out against
 //! two subscribers, lossy lag accounting with the seqlock check, a join
-//! racing the publisher, and a subscriber that dies while the publisher
-//! waits for it.
+//! racing the publisher, a subscriber that dies while the publisher
+//! waits for it, and a subscriber showing its cursor in batches to a
+//! publisher that waits for room.
 //!
-//! Every ring has two slots, so that message `s + 2` reuses the slot of
+//! Every ring but the last model's has two slots, so that message `s + 2` reuses the slot of
 //! message `s`. Payloads are two words, each a different function of the
 //! message's sequence number: a stale word, or one torn from another
 //! message, shows. Each model races only a few calls (`try_*`, no polling
@@ -205,6 +206,47 @@ fn a_dead_subscriber_stops_holding_the_publisher_back() {
     assert_eq!(ring.subscriber_count(), 1, "a removed subscriber's leave");
 }
 
+/// Lossless, a ring of 16 slots, where a subscriber shows its cursor to
+/// the publisher every 2 messages (`slots / 8`), not every message: the
+/// publisher has filled the ring and parks in a blocking `send` while the
+/// subscriber reads messages 0 and 1. The second read shows the cursor
+/// and must wake the publisher (time stands still: a lost wake-up is a
+/// loom deadlock); the message it then writes over message 0's slot is
+/// read intact after the fifteen before it.
+fn a_batched_cursor_wakes_a_full_publisher() {
+    const BATCHED_SLOTS: u64 = 16;
+    let ring = Arc::new(PubSub::on_heap(
+        BATCHED_SLOTS,
+        SLOT_SIZE,
+        1,
+        Delivery::Lossless,
+        WaitStrategy::Park,
+    ));
+    let mut publisher = ring.publisher().unwrap();
+    let mut subscriber = ring.subscriber().unwrap();
+    for seq in 0..BATCHED_SLOTS {
+        assert!(try_publish(&mut publisher, seq));
+    }
+    assert!(!try_publish(&mut publisher, BATCHED_SLOTS), "full");
+    let publishing = thread::spawn(move || {
+        publisher.send(&payload(BATCHED_SLOTS)).unwrap();
+        publisher
+    });
+    for seq in 0..2 {
+        let msg = subscriber.try_recv().unwrap();
+        assert_eq!((msg.sequence(), &*msg), (seq, &payload(seq)[..]));
+    }
+    drop(publishing.join().unwrap());
+    for seq in 2..=BATCHED_SLOTS {
+        let msg = subscriber.try_recv().unwrap();
+        assert_eq!((msg.sequence(), &*msg), (seq, &payload(seq)[..]));
+    }
+    assert_eq!(
+        subscriber.try_recv().unwrap_err(),
+        TryRecvError::Disconnected
+    );
+}
+
 #[test]
 fn lossless_two_subscribers() {
     loom::model(lossless_publish_to_two_subscribers);
@@ -218,6 +260,11 @@ fn lossy_lag_accounting() {
 #[test]
 fn join_race() {
     loom::model(a_joiner_racing_the_publisher_misses_nothing_after_its_start);
+}
+
+#[test]
+fn batched_cursor() {
+    loom::model(a_batched_cursor_wakes_a_full_publisher);
 }
 
 #[test]

@@ -4,17 +4,20 @@
 //! | offset              | size        | content                                          |
 //! |--------------------:|------------:|--------------------------------------------------|
 //! |                   0 |         128 | segment header (`header.rs`)                     |
-//! |                 128 |         128 | publisher line: role word, `head`, counters      |
+//! |                 128 |         128 | publisher lines: role word and counter; `head`   |
 //! |                 256 |         128 | membership line: `epoch`, live and ever counts   |
 //! |                 384 |         128 | `readable` waiters (subscribers sleep here)      |
 //! |                 512 |         128 | `writable` waiters (a lossless publisher sleeps) |
 //! |                 640 | 128·`subscribers` | subscriber entries                         |
 //! | 640 + 128·`subscribers` | slots·stride | slots                                  |
 //!
-//! Publisher line (offset 128): role word at 128 (its lock byte is 128,
-//! `liveness`), `head` at 136 (messages published so far: the sequence
-//! number of the next one), `reaped` at 144 (subscribers found dead and
-//! removed).
+//! Publisher lines (offset 128): role word at 128 (its lock byte is 128,
+//! `liveness`), `reaped` at 136 (subscribers found dead and removed);
+//! `head` at 192, on a line of its own (messages published so far: the
+//! sequence number of the next one). The publisher stores `head` after
+//! every message; subscribers read the role word while they poll (has
+//! the publisher left?): on one line, every message would take it from
+//! them.
 //!
 //! Membership line (offset 256): `epoch` at 256 (bumped by every join,
 //! leave and reaping), `live` at 264 (subscribers attached), `ever` at 272
@@ -54,7 +57,7 @@ use crossbeam_utils::CachePadded;
 
 /// Layout hash of the publish/subscribe kind.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
-    b"pubsub/v1 header@0:128 publisher@128{role,head,reaped:u64} \
+    b"pubsub/v1 header@0:128 publisher@128{role,reaped:u64,head@192:u64} \
       membership@256{epoch,live,ever:u64} readable@384{epoch:u32,sleepers:u32} \
       writable@512{epoch:u32,sleepers:u32} subscribers@640[n]{role,cursor,missed,received:u64}:128 \
       slots{stamp:u64,len:u32,zero:u32,payload[round8(slot_size)]} stamp{busy:1@63,seq+1:63} \
@@ -83,16 +86,18 @@ pub(crate) const STAMP_BUSY: u64 = 1 << 63;
 /// Kind-parameter bit: the ring is lossy.
 const LOSSY_BIT: u32 = 1 << 31;
 
-/// The publisher's line.
+/// The publisher's two lines.
 #[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct PublisherLine {
     /// Role word (`holder.rs` encoding).
     pub(crate) role: AtomicU64,
-    /// Messages published: the sequence number of the next one.
-    pub(crate) head: AtomicU64,
     /// Subscribers found dead and removed from the table.
     pub(crate) reaped: AtomicU64,
+    /// Never used (zero): `head` starts the next cache line.
+    _gap: [AtomicU64; 6],
+    /// Messages published: the sequence number of the next one.
+    pub(crate) head: AtomicU64,
 }
 
 /// Who is subscribed, as counters the fast path can read in one load.
@@ -273,8 +278,9 @@ mod tests {
             at(offset_of!(PubSubControl, publisher)) + offset_of!(PublisherLine, role),
             PUBLISHER_LOCK_BYTE as usize
         );
-        assert_eq!(offset_of!(PublisherLine, head), 8);
-        assert_eq!(offset_of!(PublisherLine, reaped), 16);
+        assert_eq!(offset_of!(PublisherLine, reaped), 8);
+        assert_eq!(offset_of!(PublisherLine, head), 64);
+        assert!(size_of::<PublisherLine>() <= 128);
         assert_eq!(at(offset_of!(PubSubControl, membership)), 256);
         assert_eq!(offset_of!(Membership, live), 8);
         assert_eq!(offset_of!(Membership, ever), 16);

@@ -47,6 +47,12 @@ use crate::sync::{Ordering, light_fence, seqlock_fence};
 use crossbeam_utils::CachePadded;
 use std::ptr::NonNull;
 
+/// A lossless subscriber shows its cursor to the publisher every
+/// `slots / 8` messages (at least every message, at most every 256), and
+/// whenever it finds nothing to read; a lossy one after every message.
+const CURSOR_BATCHES: u64 = 8;
+const MAX_CURSOR_BATCH: u64 = 256;
+
 /// Sequence numbers at or past this are corrupt: a ring publishing a
 /// billion messages a second gets there in 146 years.
 const MAX_SEQUENCE: u64 = 1 << 62;
@@ -58,6 +64,10 @@ pub(crate) struct PubSubMemory {
     entries: NonNull<CachePadded<SubscriberEntry>>,
     slots: DataArea,
     geometry: PubSubGeometry,
+    /// `geometry.slots - 1` and `geometry.stride()`, computed once: the
+    /// fast path finds a slot with a mask and a multiply.
+    mask: u64,
+    stride: u64,
 }
 
 // SAFETY: all shared state behind the pointers is atomics (see DataArea).
@@ -76,9 +86,12 @@ impl PubSubMemory {
         slots: DataArea,
         geometry: PubSubGeometry,
     ) -> PubSubMemory {
-        assert_eq!(
-            slots.len(),
-            geometry.stride() * geometry.slots,
+        let stride = geometry.stride();
+        assert!(
+            geometry.slots.is_power_of_two()
+                && stride % 8 == 0
+                && stride >= SLOT_HEADER
+                && slots.len() == stride * geometry.slots,
             "slot area and geometry disagree"
         );
         PubSubMemory {
@@ -86,6 +99,8 @@ impl PubSubMemory {
             entries,
             slots,
             geometry,
+            mask: geometry.slots - 1,
+            stride,
         }
     }
 
@@ -120,14 +135,27 @@ impl PubSubMemory {
         (0..self.geometry.subscribers as usize).map(|i| self.entry(i))
     }
 
+    /// Where message `seq` lives.
     #[inline(always)]
-    fn slot_offset(&self, seq: u64) -> u64 {
-        (seq & (self.geometry.slots - 1)) * self.geometry.stride()
+    fn slot(&self, seq: u64) -> Slot {
+        Slot((seq & self.mask) * self.stride)
     }
 
+    /// The stamp of `slot`.
     #[inline(always)]
-    fn stamp(&self, seq: u64) -> &crate::sync::AtomicU64 {
-        self.slots.word(self.slot_offset(seq))
+    fn stamp(&self, slot: Slot) -> &crate::sync::AtomicU64 {
+        // SAFETY: a `Slot` is `(seq & mask) * stride`, at most
+        // `(slots - 1) * stride`: in the area, 8-aligned (`new` checked
+        // the stride and the area's length).
+        unsafe { self.slots.word_unchecked(slot.0) }
+    }
+
+    /// The length word of `slot`.
+    #[inline(always)]
+    fn length(&self, slot: Slot) -> &crate::sync::AtomicU64 {
+        // SAFETY: as for `stamp`; the slot's header (16 bytes, `new`
+        // checked the stride holds it) has the length word at 8.
+        unsafe { self.slots.word_unchecked(slot.0 + 8) }
     }
 
     pub(crate) fn slots(&self) -> &DataArea {
@@ -153,9 +181,14 @@ impl PubSubMemory {
     /// What the subscriber at `cursor` finds there.
     #[inline(always)]
     pub(crate) fn look(&self, cursor: u64) -> Look {
+        self.look_at(self.slot(cursor), cursor)
+    }
+
+    #[inline(always)]
+    fn look_at(&self, slot: Slot, cursor: u64) -> Look {
         // Acquire: pairs with the publisher's Release stamp, making the
         // length and payload of the message visible.
-        let stamp = self.stamp(cursor).load(Ordering::Acquire);
+        let stamp = self.stamp(slot).load(Ordering::Acquire);
         classify(stamp, cursor)
     }
 
@@ -178,6 +211,10 @@ impl PubSubMemory {
             .unwrap_or(u64::MAX)
     }
 }
+
+/// The data-area offset of a slot, only made by [`PubSubMemory::slot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot(u64);
 
 /// The state of one slot for the subscriber at `cursor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +253,7 @@ pub(crate) enum ClaimError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SlotClaim {
     seq: u64,
-    offset: u64,
+    slot: Slot,
     /// Payload bytes claimed.
     pub(crate) len: u64,
 }
@@ -224,7 +261,7 @@ pub(crate) struct SlotClaim {
 impl SlotClaim {
     /// Data-area offset of the payload.
     pub(crate) fn payload_offset(&self) -> u64 {
-        self.offset + SLOT_HEADER
+        self.slot.0 + SLOT_HEADER
     }
 }
 
@@ -281,7 +318,7 @@ impl PublisherRing {
             return Err(ClaimError::TooLarge);
         }
         let seq = self.next;
-        let offset = self.mem.slot_offset(seq);
+        let slot = self.mem.slot(seq);
         match g.delivery {
             Delivery::Lossless => {
                 // Pairs with the joiner's heavy fence: our `head` store
@@ -303,14 +340,14 @@ impl PublisherRing {
                 // copy sees any byte written after this fence sees this
                 // stamp (or a later one) when it checks again.
                 self.mem
-                    .stamp(seq)
+                    .stamp(slot)
                     .store(STAMP_BUSY | seq.wrapping_add(1), Ordering::Relaxed);
                 seqlock_fence(Ordering::Release);
             }
         }
         Ok(SlotClaim {
             seq,
-            offset,
+            slot,
             len: len as u64,
         })
     }
@@ -330,14 +367,11 @@ impl PublisherRing {
     pub(crate) fn publish(&mut self, claim: SlotClaim, len: u64) {
         debug_assert!(len <= claim.len);
         // Relaxed: published by the Release stamp below.
-        self.mem
-            .slots
-            .word(claim.offset + 8)
-            .store(len, Ordering::Relaxed);
+        self.mem.length(claim.slot).store(len, Ordering::Relaxed);
         // Release: pairs with the subscribers' Acquire load of the stamp;
         // the length and payload become visible with it.
         self.mem
-            .stamp(claim.seq)
+            .stamp(claim.slot)
             .store(claim.seq.wrapping_add(1), Ordering::Release);
         self.next = claim.seq + 1;
         // Release: pairs with `head()` (joiners, lagging subscribers).
@@ -377,6 +411,10 @@ pub(crate) struct SubscriberRing {
     mem: PubSubMemory,
     index: usize,
     cursor: u64,
+    /// The cursor as last stored in the entry, for the publisher.
+    shown: u64,
+    /// How far `cursor` may run ahead of `shown` (see [`Self::release`]).
+    batch: u64,
     received: u64,
     missed: u64,
 }
@@ -390,9 +428,18 @@ impl SubscriberRing {
         let received = entry.received.load(Ordering::Relaxed);
         let missed = entry.missed.load(Ordering::Relaxed);
         SubscriberRing {
+            // A lossy publisher never reads cursors: storing one costs a
+            // store to the subscriber's own line, and keeps `stat` exact.
+            batch: match mem.geometry.delivery {
+                Delivery::Lossless => {
+                    (mem.geometry.slots / CURSOR_BATCHES).clamp(1, MAX_CURSOR_BATCH)
+                }
+                Delivery::Lossy => 1,
+            },
             mem,
             index,
             cursor,
+            shown: cursor,
             received,
             missed,
         }
@@ -417,13 +464,13 @@ impl SubscriberRing {
     #[inline]
     pub(crate) fn peek(&mut self) -> Result<Next, Corruption> {
         let seq = self.cursor;
-        match self.mem.look(seq) {
+        let slot = self.mem.slot(seq);
+        match self.mem.look_at(slot, seq) {
             Look::NotYet => Ok(Next::Empty),
             Look::Overwritten { stamp } => self.lagged(stamp),
             Look::Ready => {
-                let offset = self.mem.slot_offset(seq);
                 // Relaxed: published with the stamp we acquired.
-                let len = self.mem.slots.word(offset + 8).load(Ordering::Relaxed);
+                let len = self.mem.length(slot).load(Ordering::Relaxed);
                 if len > self.mem.geometry.slot_size {
                     if let Look::Overwritten { stamp } = self.recheck(seq) {
                         return self.lagged(stamp);
@@ -432,7 +479,7 @@ impl SubscriberRing {
                 }
                 Ok(Next::Message(Found {
                     seq,
-                    offset: offset + SLOT_HEADER,
+                    offset: slot.0 + SLOT_HEADER,
                     len,
                 }))
             }
@@ -446,7 +493,10 @@ impl SubscriberRing {
         // that fence, this load sees the busy stamp (or a later one).
         seqlock_fence(Ordering::Acquire);
         // Relaxed: ordered by the fence above.
-        classify(self.mem.stamp(seq).load(Ordering::Relaxed), seq)
+        classify(
+            self.mem.stamp(self.mem.slot(seq)).load(Ordering::Relaxed),
+            seq,
+        )
     }
 
     /// The message at the cursor was overwritten by message `stamp - 1`:
@@ -465,10 +515,12 @@ impl SubscriberRing {
         let lost = oldest - self.cursor;
         self.cursor = oldest;
         self.missed += lost;
-        let entry = self.mem.entry(self.index);
-        // Relaxed: statistics (and a lossy cursor holds nobody back).
-        entry.missed.store(self.missed, Ordering::Relaxed);
-        entry.cursor.store(self.cursor, Ordering::Relaxed);
+        // Relaxed: statistics.
+        self.mem
+            .entry(self.index)
+            .missed
+            .store(self.missed, Ordering::Relaxed);
+        self.show_cursor();
         Ok(Next::Lagged(lost))
     }
 
@@ -482,8 +534,9 @@ impl SubscriberRing {
         dst: &mut Vec<u8>,
     ) -> Result<Option<u64>, Corruption> {
         dst.clear();
-        dst.resize(found.len as usize, 0);
-        self.mem.slots.read_racing(found.offset, dst);
+        self.mem
+            .slots
+            .read_racing(found.offset, found.len as usize, dst);
         match self.recheck(found.seq) {
             Look::Ready => Ok(None),
             Look::Overwritten { stamp } => match self.lagged(stamp)? {
@@ -494,16 +547,39 @@ impl SubscriberRing {
         }
     }
 
-    /// Passes `found`: the publisher may reuse its slot (lossless).
+    /// Passes `found`. The cursor is shown to the publisher (which may
+    /// then reuse the slots behind it) once it is `batch` messages ahead
+    /// of what was last shown, and by [`show_cursor`](Self::show_cursor)
+    /// when the subscriber finds nothing to read: a lossless publisher
+    /// kept waiting by a subscriber that reads on gets room back a batch
+    /// at a time, not one slot per message, which would pass the entry's
+    /// line between the two for every message of a full ring. Returns
+    /// whether the cursor was shown (a waiting publisher is then woken).
     #[inline]
-    pub(crate) fn release(&mut self, found: &Found) {
+    pub(crate) fn release(&mut self, found: &Found) -> bool {
         self.cursor = found.seq + 1;
         self.received += 1;
+        if self.cursor.wrapping_sub(self.shown) < self.batch {
+            return false;
+        }
+        self.show_cursor();
+        true
+    }
+
+    /// Stores the cursor (and the count received) in the entry, if it
+    /// moved since it was last stored; returns whether it did.
+    pub(crate) fn show_cursor(&mut self) -> bool {
+        if self.shown == self.cursor {
+            return false;
+        }
+        self.shown = self.cursor;
         let entry = self.mem.entry(self.index);
         // Relaxed: statistics.
         entry.received.store(self.received, Ordering::Relaxed);
         // Release: pairs with the publisher's Acquire load of cursors; our
-        // reads of the slot finish before it is written again.
+        // reads of the slots before it finish before they are written
+        // again.
         entry.cursor.store(self.cursor, Ordering::Release);
+        true
     }
 }

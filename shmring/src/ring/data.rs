@@ -132,18 +132,52 @@ impl DataArea {
 }
 
 impl DataArea {
-    /// Copies `dst.len()` bytes from byte offset `off` (8-aligned) word by
-    /// word with relaxed atomic loads: for bytes another process may be
-    /// overwriting while they are read (a lossy publish/subscribe ring),
-    /// which the reader validates afterwards. Slower than
-    /// [`read`](Self::read) for large payloads, but never a data race.
-    pub(crate) fn read_racing(&self, off: u64, dst: &mut [u8]) {
-        self.check_range(off, dst.len() as u64);
+    /// The word at byte offset `off`, unchecked: for a caller whose
+    /// offsets are in bounds by construction (a slot index masked and
+    /// multiplied by a stride the area was sized for).
+    ///
+    /// # Safety
+    /// `off` is a multiple of 8 and below [`len`](Self::len).
+    #[inline(always)]
+    pub(crate) unsafe fn word_unchecked(&self, off: u64) -> &AtomicU64 {
+        debug_assert!(off % 8 == 0 && off < self.len_bytes);
+        // SAFETY: in bounds and aligned per the caller's contract; alive
+        // per `new`'s.
+        unsafe { self.words.add((off / 8) as usize).as_ref() }
+    }
+
+    /// Appends `len` bytes from byte offset `off` (8-aligned) to `dst`,
+    /// read with relaxed atomic loads, one word at a time: for bytes
+    /// another process may be overwriting while they are read (a lossy
+    /// publish/subscribe ring), which the reader validates afterwards.
+    /// Never a data race; slower than [`read`](Self::read) for large
+    /// payloads, which `memcpy` moves in wider blocks.
+    pub(crate) fn read_racing(&self, off: u64, len: usize, dst: &mut Vec<u8>) {
+        self.check_range(off, len as u64);
         assert!(off % 8 == 0, "ring offset not word-aligned");
-        for (i, chunk) in dst.chunks_mut(8).enumerate() {
-            // Relaxed: the caller validates what it read afterwards.
-            let word = self.word(off + 8 * i as u64).load(Ordering::Relaxed);
-            chunk.copy_from_slice(&word.to_ne_bytes()[..chunk.len()]);
+        dst.reserve(len);
+        let whole = len / 8;
+        let base = dst.len();
+        // SAFETY: `reserve` made room for `len` more bytes after `base`;
+        // every source word is in the area (range checked above, `off`
+        // aligned), read through atomics.
+        unsafe {
+            let out = dst.as_mut_ptr().add(base);
+            let src = self.words.as_ptr().add((off / 8) as usize);
+            for i in 0..whole {
+                // Relaxed: the caller validates what it read afterwards.
+                let word = (*src.add(i)).load(Ordering::Relaxed);
+                out.add(8 * i).cast::<u64>().write_unaligned(word);
+            }
+            let tail = len % 8;
+            if tail != 0 {
+                // Relaxed: as above. The last word holds the tail bytes
+                // (the range check covers them; the word is whole because
+                // the area is made of words).
+                let word = (*src.add(whole)).load(Ordering::Relaxed).to_ne_bytes();
+                std::ptr::copy_nonoverlapping(word.as_ptr(), out.add(8 * whole), tail);
+            }
+            dst.set_len(base + len);
         }
     }
 }

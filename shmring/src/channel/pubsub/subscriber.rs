@@ -90,6 +90,9 @@ impl Subscriber {
             if let Some(found) = self.take()? {
                 return Ok(found);
             }
+            // Nothing to read: whatever was read is handed back now, so
+            // that an idle subscriber holds no room back.
+            self.show_cursor();
             let Patience::Until(deadline) = patience else {
                 if self.publisher_gone(false) {
                     return self.last_look();
@@ -161,7 +164,21 @@ impl Subscriber {
 
     #[inline(always)]
     fn finish(&mut self, found: &Found) {
-        self.ring.release(found);
+        if self.ring.release(found) {
+            self.room_made();
+        }
+    }
+
+    /// Shows the cursor to the publisher if it moved since last shown.
+    fn show_cursor(&mut self) {
+        if self.ring.show_cursor() {
+            self.room_made();
+        }
+    }
+
+    /// Wakes a lossless publisher waiting for room.
+    #[inline(always)]
+    fn room_made(&self) {
         if self.delivery() == Delivery::Lossless {
             wait::notify_one(&self.ring.memory().control().writable, &self.bell);
         }
