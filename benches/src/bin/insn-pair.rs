@@ -2,7 +2,7 @@
 //! `benches/insn-count.sh` to run under `valgrind --tool=callgrind`.
 //!
 //! ```text
-//! insn-pair shmring|ringfire|rtrb PAIRS
+//! insn-pair shmring|pubsub|pubsub-lossy|ringfire|rtrb PAIRS
 //! ```
 //! Sends and receives PAIRS messages of 64 bytes, one at a time, on one
 //! thread: copied in by the send call, copied out (or out of the receive
@@ -24,11 +24,13 @@ fn main() {
 fn run() -> shmring_benches::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [library, pairs] = args.as_slice() else {
-        return Err("usage: insn-pair shmring|ringfire|rtrb PAIRS".into());
+        return Err("usage: insn-pair shmring|pubsub|pubsub-lossy|ringfire|rtrb PAIRS".into());
     };
     let pairs: u64 = pairs.parse()?;
     let sum = match library.as_str() {
         "shmring" => shmring_pairs(pairs)?,
+        "pubsub" => pubsub_pairs(pairs, shmring::Delivery::Lossless)?,
+        "pubsub-lossy" => pubsub_pairs(pairs, shmring::Delivery::Lossy)?,
         "ringfire" => ringfire_pairs(pairs)?,
         "rtrb" => rtrb_pairs(pairs)?,
         other => return Err(format!("unknown library {other}").into()),
@@ -61,6 +63,35 @@ fn shmring_pairs(pairs: u64) -> shmring_benches::Result<u64> {
         .wait_strategy(shmring::WaitStrategy::BusySpin)
         .create(&name)?;
     let endpoints = (ring.producer(), ring.consumer());
+    shmring::unlink(&name)?;
+    let (mut tx, mut rx) = (endpoints.0?, endpoints.1?);
+    let mut msg = [0xA5u8; SIZE];
+    let mut out = [0u8; SIZE];
+    let mut sum = 0u64;
+    for i in 0..pairs {
+        stamp(&mut msg, i);
+        tx.try_send(black_box(&msg))
+            .map_err(|e| e.without_message())?;
+        let guard = rx.try_recv()?;
+        out.copy_from_slice(&guard);
+        drop(guard);
+        sum = sum.wrapping_add(read_all(black_box(&out)));
+    }
+    Ok(sum)
+}
+
+/// shmring publish/subscribe, one subscriber: `try_send` + `try_recv`,
+/// the message copied out of the receive guard.
+fn pubsub_pairs(pairs: u64, delivery: shmring::Delivery) -> shmring_benches::Result<u64> {
+    use shmring::prelude::*;
+    let name = format!("shmring-insn-{}", std::process::id());
+    let ring = shmring::PubSubBuilder::new()
+        .slots(1024)
+        .max_message(SIZE as u64)
+        .delivery(delivery)
+        .wait_strategy(shmring::WaitStrategy::BusySpin)
+        .create(&name)?;
+    let endpoints = (ring.publisher(), ring.subscriber());
     shmring::unlink(&name)?;
     let (mut tx, mut rx) = (endpoints.0?, endpoints.1?);
     let mut msg = [0xA5u8; SIZE];
