@@ -82,12 +82,72 @@ fn monotonic_now() -> rustix::thread::futex::Timespec {
 /// `word` whose bits meet `bits` (plain [`wait`] sleepers have all bits).
 pub(crate) fn wake_bitset(word: &AtomicU32, count: u32, bits: NonZeroU32) {
     // As in `wake`: no error to report.
-    let _ = futex::wake_bitset(word, futex::Flags::empty(), count, bits);
+    let _ = futex::wake_bitset(word, futex::Flags::empty(), kernel_count(count), bits);
+}
+
+/// The kernel reads the count as an `int` and stops after the first
+/// sleeper once it has woken "at least" that many: `u32::MAX` would be -1,
+/// which wakes one. Every sleeper is `i32::MAX`.
+fn kernel_count(count: u32) -> u32 {
+    count.min(i32::MAX as u32)
 }
 
 /// `futex(FUTEX_WAKE)` (futex(2)): wakes up to `count` sleepers on `word`.
 pub(crate) fn wake(word: &AtomicU32, count: u32) {
     // An error here can only mean a bad address, which a `&AtomicU32`
     // rules out; there is nobody to report it to on the sender's path.
-    let _ = futex::wake(word, futex::Flags::empty(), count);
+    let _ = futex::wake(word, futex::Flags::empty(), kernel_count(count));
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    /// Whether thread `tid` of this process sleeps in a futex wait.
+    pub(crate) fn asleep_in_futex(tid: i32) -> bool {
+        let task = format!("/proc/self/task/{tid}");
+        let wchan = std::fs::read_to_string(format!("{task}/wchan")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("{task}/stat")).unwrap_or_default();
+        let sleeping = stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'));
+        sleeping && wchan.contains("futex")
+    }
+
+    /// Waking `u32::MAX` sleepers wakes every one (the kernel reads the
+    /// count as an `int`: passed through, it would be -1 and wake one).
+    /// The sleepers' timeout is far beyond the test's patience: one left
+    /// asleep reports `TimedOut`.
+    #[test]
+    fn waking_all_wakes_every_sleeper() {
+        let word = Arc::new(AtomicU32::new(0));
+        let (tx, rx) = mpsc::channel();
+        let sleepers: Vec<_> = (0..3)
+            .map(|_| {
+                let (word, tx) = (Arc::clone(&word), tx.clone());
+                std::thread::spawn(move || {
+                    tx.send(Err(rustix::thread::gettid().as_raw_nonzero().get()))
+                        .unwrap();
+                    tx.send(Ok(wait(&word, 0, Some(Duration::from_secs(30)))))
+                        .unwrap();
+                })
+            })
+            .collect();
+        let tids: Vec<i32> = (0..3).map(|_| rx.recv().unwrap().unwrap_err()).collect();
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while !tids.iter().all(|&tid| asleep_in_futex(tid)) {
+            assert!(Instant::now() < give_up, "the sleepers never slept");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        wake(&word, u32::MAX);
+        for _ in 0..3 {
+            assert!(matches!(rx.recv().unwrap(), Ok(FutexWait::Woken)));
+        }
+        for sleeper in sleepers {
+            sleeper.join().unwrap();
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Unit tests of the MPMC handles that need their private state.
 
 use super::*;
+use crate::sys::futex::tests::asleep_in_futex;
 use crate::wait::test_hooks;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -16,17 +17,6 @@ impl Drop for Unlink {
     fn drop(&mut self) {
         let _ = crate::unlink(&self.0);
     }
-}
-
-/// Whether thread `tid` of this process sleeps in a futex wait.
-fn asleep_in_futex(tid: i32) -> bool {
-    let task = format!("/proc/self/task/{tid}");
-    let wchan = std::fs::read_to_string(format!("{task}/wchan")).unwrap_or_default();
-    let stat = std::fs::read_to_string(format!("{task}/stat")).unwrap_or_default();
-    let sleeping = stat
-        .rsplit_once(')')
-        .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'));
-    sleeping && wchan.contains("futex")
 }
 
 /// Starts a blocking send at `level` in a thread whose sleep slices last
@@ -53,7 +43,9 @@ fn parked_sender(
     });
     let tid = tid_rx.recv().unwrap();
     let give_up = Instant::now() + WATCHDOG;
-    while !(sleepers.load(crate::sync::Ordering::SeqCst) > before && asleep_in_futex(tid)) {
+    while !(crate::wait::sleeper_count(sleepers.load(crate::sync::Ordering::SeqCst)) > before
+        && asleep_in_futex(tid))
+    {
         assert!(
             Instant::now() < give_up,
             "the level-{level} sender never slept"
