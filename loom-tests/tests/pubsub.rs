@@ -2,8 +2,9 @@
 //! `shmring/src/channel/pubsub/membership.rs`): lossless fan-out against
 //! two subscribers, lossy lag accounting with the seqlock check, a join
 //! racing the publisher, a subscriber that dies while the publisher
-//! waits for it, and a subscriber showing its cursor in batches to a
-//! publisher that waits for room.
+//! waits for it, a subscriber showing its cursor in batches to a
+//! publisher that waits for room, and parked subscribers woken by a
+//! publisher that skips the wake-up while they are all marked woken.
 //!
 //! Every ring but the last model's has two slots, so that message `s + 2` reuses the slot of
 //! message `s`. Payloads are two words, each a different function of the
@@ -247,6 +248,34 @@ fn a_batched_cursor_wakes_a_full_publisher() {
     );
 }
 
+/// Lossless: two subscribers parked in blocking receives, one for two
+/// messages, the other for one, while the publisher publishes two. The
+/// first publication wakes every sleeper and marks them woken (`WOKEN`):
+/// the second makes no system call while the mark stands. A subscriber
+/// that announces itself again clears the mark, so a publication that
+/// skipped the wake-up is always one whose message it then sees (a lost
+/// wake-up would be a loom deadlock).
+fn a_skipped_wake_all_loses_no_subscriber() {
+    let ring = Arc::new(ring(2, Delivery::Lossless));
+    let mut publisher = ring.publisher().unwrap();
+    let mut a = ring.subscriber().unwrap();
+    let mut b = ring.subscriber().unwrap();
+    let reading_two = thread::spawn(move || {
+        for seq in 0..2 {
+            let msg = a.recv().unwrap();
+            assert_eq!((msg.sequence(), &*msg), (seq, &payload(seq)[..]));
+        }
+    });
+    let reading_one = thread::spawn(move || {
+        let msg = b.recv().unwrap();
+        assert_eq!((msg.sequence(), &*msg), (0, &payload(0)[..]));
+    });
+    assert!(try_publish(&mut publisher, 0));
+    assert!(try_publish(&mut publisher, 1));
+    reading_two.join().unwrap();
+    reading_one.join().unwrap();
+}
+
 #[test]
 fn lossless_two_subscribers() {
     loom::model(lossless_publish_to_two_subscribers);
@@ -265,6 +294,11 @@ fn join_race() {
 #[test]
 fn batched_cursor() {
     loom::model(a_batched_cursor_wakes_a_full_publisher);
+}
+
+#[test]
+fn skipped_wake_all() {
+    loom::model(a_skipped_wake_all_loses_no_subscriber);
 }
 
 #[test]

@@ -42,8 +42,8 @@ use crossbeam_utils::CachePadded;
 /// Layout hash of the MPMC kind: changes whenever this description does.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"mpmc/v1 header@0:128 counters@128{live_senders,live_receivers,senders_ever,receivers_ever:u64} \
-      senders@256[32]u64 receivers@512[32]u64 not_empty@768{epoch:u32,sleepers:u32} \
-      not_full@896{epoch:u32,sleepers:u32} levels@1024[{enqueue:u64@0,dequeue:u64@128}] \
+      senders@256[32]u64 receivers@512[32]u64 not_empty@768{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} \
+      not_full@896{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} levels@1024[{enqueue:u64@0,dequeue:u64@128}] \
       recovered@128+32{dead_sender_slots,dead_receiver_messages:u64} \
       slots{seq:u64,len:u32,zero:u32,payload[round8(slot_size)]} \
       seq{mark:1@63,skip|reader:1@62,owner:5@40,pos:40@0}",

@@ -58,8 +58,8 @@ use crossbeam_utils::CachePadded;
 /// Layout hash of the publish/subscribe kind.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"pubsub/v1 header@0:128 publisher@128{role,reaped:u64,head@192:u64} \
-      membership@256{epoch,live,ever:u64} readable@384{epoch:u32,sleepers:u32} \
-      writable@512{epoch:u32,sleepers:u32} subscribers@640[n]{role,cursor,missed,received:u64}:128 \
+      membership@256{epoch,live,ever:u64} readable@384{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} \
+      writable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} subscribers@640[n]{role,cursor,missed,received:u64}:128 \
       slots{stamp:u64,len:u32,zero:u32,payload[round8(slot_size)]} stamp{busy:1@63,seq+1:63} \
       kind_param{subscribers:16@0,lossy:1@31}",
 );

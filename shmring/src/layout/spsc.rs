@@ -20,7 +20,7 @@ use crossbeam_utils::CachePadded;
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"spsc/v1 header@0:128 roles@128{producer:u64,consumer:u64} \
       producer@256{write_pos:u64,sent:u64} consumer@384{read_pos:u64,received:u64} \
-      readable@512{epoch:u32,sleepers:u32} writable@640{epoch:u32,sleepers:u32} \
+      readable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} writable@640{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} \
       data@768 record{header:u64[published:63,padding:62,len:0..32],align:8,zeroed-next}",
 );
 

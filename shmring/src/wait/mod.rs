@@ -13,20 +13,37 @@
 //! ```text
 //! waiter                               waker
 //! sleepers += 1                        make the condition true (Release)
-//! heavy_fence()  ─────── pairs ──────  light_fence()
-//! e = epoch                            if sleepers != 0:
-//! if condition: sleepers -= 1; done        epoch += 1; FUTEX_WAKE(epoch)
-//! FUTEX_WAIT(epoch, e)
+//! e = epoch.fetch_or(EPOCH_READ)       light_fence()
+//! heavy_fence()  ─────── pairs ──────  if sleepers != 0:
+//! if condition: sleepers -= 1; done        (wake-all: if epoch & EPOCH_READ)
+//! FUTEX_WAIT(epoch, e)                     bump epoch; FUTEX_WAKE(epoch)
 //! sleepers -= 1
 //! ```
 //!
 //! The fences make it impossible that the waker reads `sleepers == 0`
 //! while the waiter reads the condition as false. If the waker sees the
 //! sleeper, it bumps `epoch` after the waiter read `e` (then FUTEX_WAIT
-//! returns at once) or wakes it from the futex queue. Reading `e` before
+//! returns at once) or wakes it from the futex queue, or it bumped before
+//! and the waiter, whose read of `e` is an Acquire of that bump, sees the
+//! condition. Reading `e` before
 //! re-checking the condition is essential: read after, a bump could fall
 //! between the two and be missed. A waker that sees no sleeper makes no
 //! system call: the fast path is two loads and a compiler fence.
+//!
+//! **One wake-all per sleep.** Bit 0 of `epoch` (`EPOCH_READ`) says
+//! that a waiter has read the epoch since the last wake-all: a waiter
+//! reads it with `fetch_or(EPOCH_READ)` (before its heavy fence, as its
+//! announcement) and sleeps on the value with the bit set. A wake-all
+//! ([`notify_all`]: a publisher for its subscribers) that finds the bit
+//! clear makes no system call: everybody queued on the futex was woken
+//! by the wake-all that cleared it, and a waiter that has not read the
+//! epoch yet will see the condition (the same Dekker meeting as above,
+//! on the epoch word). A wake-all bumps with `fetch_add(1)`, which on a
+//! value with the bit set clears it and carries into the count; a
+//! wake-one adds 2, leaving the bit as it is, since one wake-up does not
+//! reach everybody queued. So a publisher whose subscribers wait for a
+//! CPU (more of them than cores) pays one `FUTEX_WAKE` per sleep, not
+//! one per message until they run.
 //!
 //! Sleeps are cut into slices of at most [`LIVENESS_INTERVAL`] so that the
 //! caller can notice a peer that died without waking anybody.
@@ -50,6 +67,15 @@ pub(crate) mod watchdog;
 use crate::layout::WaitWords;
 use crate::sync::{Ordering, heavy_fence, light_fence};
 use doorbell::{ARMED, Bell, PeerHint};
+
+/// Bit 0 of `epoch`: a waiter read the epoch since the last wake-all.
+const EPOCH_READ: u32 = 1;
+
+/// The sleeper count in a `sleepers` word (without the doorbell bit).
+#[inline(always)]
+pub(crate) fn sleeper_count(sleepers: u32) -> u32 {
+    sleepers & !ARMED
+}
 use std::time::{Duration, Instant};
 
 /// How a blocking call waits when it cannot proceed.
@@ -205,7 +231,7 @@ pub(crate) fn notify_all(words: &WaitWords, bell: &Bell) {
 pub(crate) fn notify_all_sleepers(words: &WaitWords) {
     light_fence();
     let sleepers = words.sleepers.load(Ordering::Relaxed);
-    if sleepers & !ARMED != 0 {
+    if sleeper_count(sleepers) != 0 {
         wake(words, u32::MAX, ANY_CLASS);
     }
 }
@@ -225,7 +251,7 @@ fn notify(words: &WaitWords, count: u32, class: u32, bell: &Bell) {
 #[cold]
 #[inline(never)]
 fn wake_or_ring(words: &WaitWords, sleepers: u32, count: u32, class: u32, bell: &Bell) {
-    if sleepers & !ARMED != 0 {
+    if sleeper_count(sleepers) != 0 {
         wake(words, count, class);
     }
     // Only the waker that clears the bit rings: one system call per arm,
@@ -240,9 +266,21 @@ fn wake_or_ring(words: &WaitWords, sleepers: u32, count: u32, class: u32, bell: 
 #[cold]
 #[inline(never)]
 fn wake(words: &WaitWords, count: u32, class: u32) {
-    // Release: a waiter whose FUTEX_WAIT fails because the epoch moved
-    // (or that reads the new epoch) also sees the condition.
-    words.epoch.fetch_add(1, Ordering::Release);
+    if count == u32::MAX {
+        // Nobody read the epoch since the last wake-all: it woke every
+        // sleeper queued, and later waiters see the condition.
+        // Relaxed: the Dekker meeting is ordered by the fences.
+        if words.epoch.load(Ordering::Relaxed) & EPOCH_READ == 0 {
+            return;
+        }
+        // Release: a waiter whose FUTEX_WAIT fails because the epoch
+        // moved (or that reads the new epoch) also sees the condition.
+        // On a value with `EPOCH_READ` set, +1 clears it.
+        words.epoch.fetch_add(1, Ordering::Release);
+    } else {
+        // Release: as above; +2 leaves `EPOCH_READ` as it is.
+        words.epoch.fetch_add(2, Ordering::Release);
+    }
     futex_wake(words, count, class);
 }
 
@@ -360,11 +398,13 @@ pub(crate) fn wait_until_class(
         }
         // Relaxed: ordered before the condition re-check by heavy_fence.
         words.sleepers.fetch_add(1, Ordering::Relaxed);
+        // Acquire: pairs with the waker's Release bump of the epoch.
+        // Marks it read (so the next wake-all wakes), before the fence:
+        // a waker that reads it unmarked then meets our re-check.
+        let epoch = words.epoch.fetch_or(EPOCH_READ, Ordering::Acquire) | EPOCH_READ;
         if !heavy_fence() {
             slice = slice.min(DEGRADED_SLICE);
         }
-        // Acquire: pairs with the waker's Release bump of the epoch.
-        let epoch = words.epoch.load(Ordering::Acquire);
         // The re-check after announcing: without it a wake-up that came
         // between the first check and the announcement is lost. The
         // broken loom build drops it to prove the model notices.
