@@ -310,6 +310,32 @@ fn a_subscriber_in_another_pid_namespace_keeps_the_publisher_waiting_until_kille
     assert_eq!(ring.reaped(), 1);
 }
 
+/// A `/dev/shm` with 256 KiB, in a private mount namespace: a ring that
+/// does not fit is refused with `NoSpace` and leaves no file, and a ring
+/// already there keeps every message it held and goes on working.
+#[test]
+fn a_full_dev_shm_refuses_a_new_ring_and_keeps_the_old_one() {
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tmpfs -o size=256k tmpfs /dev/shm && exec \"$0\" \"$@\"",
+    ];
+    if let Err(why) = permitted(&wrapper) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let name = Name::new("full-shm");
+    let mut peer = Peer::spawn_wrapped(&wrapper, &["pubsub-full-shm", &name]);
+    for line in ["nospace", "clean", "kept 3", "works"] {
+        peer.expect(line);
+    }
+    peer.finish();
+}
+
 /// `/proc` mounted `hidepid=2` in a private mount namespace, then the
 /// command run as `uid` (as in `tests/liveness.rs`): it cannot see other
 /// users' processes.

@@ -11,6 +11,8 @@
 //!     # after the DISCONNECTS-th: "done joined J next N received R missed
 //!     # M lagged L sum S". A message out of order or not the one the
 //!     # publisher wrote ends it with "error: ..." (and a failure status)
+//! shmring-testpeer pubsub-full-shm NAME
+//!     # in a /dev/shm too small for a second ring: see `full_shm`
 //! shmring-testpeer pubsub-hold NAME forever|until-full
 //!     # join and never read: "ready CURSOR", then sleep until killed; or
 //!     # (until-full) once the publisher filled the ring for it, "leaving",
@@ -272,6 +274,54 @@ pub(crate) fn run(args: &[&str]) -> Result<(), Box<dyn std::error::Error>> {
             std::thread::sleep(PATIENCE);
             Ok(())
         }
+        ["pubsub-full-shm", name] => full_shm(name),
         _ => Err(format!("bad arguments: {args:?}").into()),
     }
+}
+
+/// In a `/dev/shm` too small for a second ring (the test mounts one):
+/// a ring `NAME` holding three messages, then a ring too large for what
+/// is left, which must fail with `NoSpace` and leave no file behind,
+/// then the first ring, whose messages must all be there and which must
+/// still carry one more. Prints `nospace`, `clean`, `kept 3`, `works`.
+fn full_shm(name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let ring = shmring::PubSubBuilder::new()
+        .slots(8)
+        .max_message(64)
+        .create(name)?;
+    let mut publisher = ring.publisher()?;
+    let mut subscriber = ring.subscriber()?;
+    for seq in 0..3u64 {
+        publisher
+            .send(&seq.to_le_bytes())
+            .map_err(|e| e.without_message())?;
+    }
+    let big = format!("{name}-big");
+    match shmring::PubSubBuilder::new()
+        .slots(1 << 16)
+        .max_message(1024)
+        .create(&big)
+    {
+        Err(shmring::OpenError::NoSpace) => super::say("nospace"),
+        Err(e) => return Err(format!("a ring too large: {e}").into()),
+        Ok(_) => return Err("a ring too large was made".into()),
+    }
+    if std::path::Path::new(&format!("/dev/shm/{big}")).exists() {
+        return Err("the refused ring left its file".into());
+    }
+    super::say("clean");
+    for seq in 0..3u64 {
+        let msg = subscriber.recv_timeout(PATIENCE)?;
+        if *msg != seq.to_le_bytes() {
+            return Err(format!("message {seq} changed").into());
+        }
+    }
+    super::say("kept 3");
+    publisher.send(b"more").map_err(|e| e.without_message())?;
+    if *subscriber.recv_timeout(PATIENCE)? != *b"more" {
+        return Err("the ring no longer carries messages".into());
+    }
+    super::say("works");
+    shmring::unlink(name)?;
+    Ok(())
 }
