@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per 64-byte send + receive pair, copying in and out, in one
-# process: shmring SPSC (try_send + try_recv), ringfire (push + try_recv)
+# process: shmring SPSC and pub/sub, lossless and lossy (try_send +
+# try_recv), ringfire (push + try_recv)
 # and rtrb (push + pop). Each library runs twice under callgrind, N1 and
 # N2 pairs; (Ir(N2) - Ir(N1)) / (N2 - N1) leaves the set-up out.
 #
@@ -26,7 +27,7 @@ instructions() {
 }
 
 printf '%-10s %14s %14s %18s\n' library "Ir($n1)" "Ir($n2)" "instructions/pair"
-for library in shmring ringfire rtrb; do
+for library in shmring pubsub pubsub-lossy ringfire rtrb; do
     ir1=$(instructions "$library" "$n1")
     ir2=$(instructions "$library" "$n2")
     per_pair=$(awk -v a="$ir1" -v b="$ir2" -v n="$n1" -v m="$n2" 'BEGIN { printf "%.1f", (b - a) / (m - n) }')
