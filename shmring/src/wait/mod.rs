@@ -225,14 +225,27 @@ pub(crate) fn notify_all(words: &WaitWords, bell: &Bell) {
     notify(words, u32::MAX, ANY_CLASS, bell);
 }
 
-/// Wakes every futex sleeper, for a caller without an endpoint (the
-/// broker after a reap, which rings the doorbells itself).
-#[cfg_attr(shmring_loom, allow(dead_code))]
+/// Wakes every futex sleeper, for a caller without doorbells: the
+/// broker after a reap (which rings them itself), and the pub/sub
+/// endpoints, whose words nobody arms (their descriptors are relays that
+/// sleep on the futex). Costs no system call when nobody sleeps.
+#[inline(always)]
 pub(crate) fn notify_all_sleepers(words: &WaitWords) {
     light_fence();
     let sleepers = words.sleepers.load(Ordering::Relaxed);
     if sleeper_count(sleepers) != 0 {
         wake(words, u32::MAX, ANY_CLASS);
+    }
+}
+
+/// Wakes one futex sleeper, for a caller without doorbells (see
+/// [`notify_all_sleepers`]).
+#[inline(always)]
+pub(crate) fn notify_one_sleeper(words: &WaitWords) {
+    light_fence();
+    let sleepers = words.sleepers.load(Ordering::Relaxed);
+    if sleeper_count(sleepers) != 0 {
+        wake(words, 1, ANY_CLASS);
     }
 }
 

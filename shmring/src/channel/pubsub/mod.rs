@@ -30,7 +30,6 @@ use crate::segment::{self, Mapping};
 use crate::sync::Ordering;
 use crate::sys::process::ProcessId;
 use crate::wait::WaitStrategy;
-use crate::wait::doorbell::BellSide;
 use crossbeam_utils::CachePadded;
 use std::sync::Arc;
 
@@ -196,7 +195,7 @@ impl PubSub {
     /// role left by a dead process is taken over, after its last
     /// published message.
     pub fn publisher(&self) -> Result<Publisher, AttachError> {
-        let parts = self.endpoint_parts(BellSide::Sender)?;
+        let parts = self.endpoint_parts()?;
         let role = publisher_role(self.mem.control());
         let lease = role.claim(&self.backing.locks, parts.me)?;
         match PublisherRing::attach(self.mem) {
@@ -221,9 +220,9 @@ impl PubSub {
 
     /// Joins as a subscriber that starts where `at` says.
     pub fn subscriber_at(&self, at: JoinAt) -> Result<Subscriber, AttachError> {
-        let parts = self.endpoint_parts(BellSide::Receiver)?;
+        let parts = self.endpoint_parts()?;
         let joined = membership::join(&self.mem, &self.backing.locks, parts.me, at)?;
-        crate::wait::notify_all(&self.mem.control().writable, &parts.bell);
+        crate::wait::notify_all_sleepers(&self.mem.control().writable);
         Ok(Subscriber::new(
             self.mem,
             joined,
@@ -235,18 +234,13 @@ impl PubSub {
     /// What an endpoint holds besides its own state, opened before its
     /// role or entry is taken, so that running out of descriptors leaves
     /// them free.
-    fn endpoint_parts(&self, side: BellSide) -> Result<EndpointParts, AttachError> {
+    fn endpoint_parts(&self) -> Result<EndpointParts, AttachError> {
         let me = ProcessId::current().map_err(AttachError::Io)?;
         crate::sys::membarrier::register();
         Ok(EndpointParts {
             memory: Arc::clone(&self.backing.memory),
             wait: self.backing.wait,
             me,
-            bell: self
-                .backing
-                .bells
-                .bell(side)
-                .map_err(AttachError::Doorbell)?,
             #[cfg(not(shmring_loom))]
             relay: relay::Relay::new(
                 self.mem,
@@ -356,9 +350,6 @@ pub(super) struct EndpointParts {
     pub(super) memory: crate::channel::Keepalive,
     pub(super) wait: WaitStrategy,
     pub(super) me: ProcessId,
-    /// The ring's doorbells, for the wake-up calls (pub/sub endpoints
-    /// never arm them: their descriptors are their relays').
-    pub(super) bell: crate::wait::doorbell::Bell,
     #[cfg(not(shmring_loom))]
     pub(super) relay: relay::Relay,
 }

@@ -10,7 +10,6 @@ use crate::liveness::{Lease, Locks};
 use crate::ring::broadcast::{ClaimError, PublisherRing, SlotClaim};
 use crate::ring::data::WriteView;
 use crate::sys::process::ProcessId;
-use crate::wait::doorbell::Bell;
 use crate::wait::{self, LivenessThrottle, WaitOutcome, WaitStrategy};
 #[cfg(not(shmring_loom))]
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -37,7 +36,6 @@ pub struct Publisher {
     /// Holds the publisher role's lock byte; dropped after `Drop::drop`
     /// has written the role word back.
     _lease: Lease,
-    bell: Bell,
     liveness: LivenessThrottle,
     /// Its descriptor (`relay.rs`).
     #[cfg(not(shmring_loom))]
@@ -58,7 +56,6 @@ impl Publisher {
             me: parts.me,
             locks,
             _lease: lease,
-            bell: parts.bell,
             liveness: LivenessThrottle::new(),
             #[cfg(not(shmring_loom))]
             relay: parts.relay,
@@ -130,7 +127,7 @@ impl Publisher {
     #[inline(always)]
     fn publish(&mut self, claim: SlotClaim, len: u64) {
         self.ring.publish(claim, len);
-        wait::notify_all(&self.ring.memory().control().readable, &self.bell);
+        wait::notify_all_sleepers(&self.ring.memory().control().readable);
     }
 
     /// Messages published so far (the sequence number of the next).
@@ -195,7 +192,7 @@ impl Drop for Publisher {
         let control = self.ring.memory().control();
         publisher_role(control).release(self.me);
         // Subscribers asleep learn that nothing more will come.
-        wait::notify_all(&control.readable, &self.bell);
+        wait::notify_all_sleepers(&control.readable);
     }
 }
 

@@ -11,7 +11,6 @@ use crate::liveness::Lease;
 use crate::ring::broadcast::{Found, Next, PubSubMemory, SubscriberRing};
 use crate::ring::data::ReadView;
 use crate::sys::process::ProcessId;
-use crate::wait::doorbell::Bell;
 use crate::wait::{self, WaitOutcome, WaitStrategy};
 #[cfg(not(shmring_loom))]
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -40,7 +39,6 @@ pub struct Subscriber {
     /// Holds the entry's lock byte; dropped after `Drop::drop` has given
     /// the entry back.
     _lease: Lease,
-    bell: Bell,
     /// Lossy rings: the last message, copied out and validated.
     copy: Vec<u8>,
     /// Its descriptor (`relay.rs`).
@@ -63,7 +61,6 @@ impl Subscriber {
             index: joined.index,
             publisher,
             _lease: joined.lease,
-            bell: parts.bell,
             copy: Vec::new(),
             #[cfg(not(shmring_loom))]
             relay: parts.relay,
@@ -180,7 +177,7 @@ impl Subscriber {
     #[inline(always)]
     fn room_made(&self) {
         if self.delivery() == Delivery::Lossless {
-            wait::notify_one(&self.ring.memory().control().writable, &self.bell);
+            wait::notify_one_sleeper(&self.ring.memory().control().writable);
         }
     }
 
@@ -247,7 +244,7 @@ impl Drop for Subscriber {
         let mem = *self.ring.memory();
         membership::leave(&mem, self.index, self.me);
         // A lossless publisher waiting for this subscriber goes on.
-        wait::notify_all(&mem.control().writable, &self.bell);
+        wait::notify_all_sleepers(&mem.control().writable);
     }
 }
 
