@@ -139,6 +139,51 @@ fn a_leaving_subscriber_stops_holding_the_publisher() {
     assert_eq!(ring.subscriber_count(), 0);
 }
 
+/// A lossless subscriber hands room back in batches (`slots / 8`), so a
+/// ring of 16 slots full of messages it has started reading stays full
+/// for the publisher until it has read 2 of them; what `stat` shows is
+/// exact after every message all the same, and finding the ring empty
+/// hands everything back.
+#[test]
+fn a_lossless_subscriber_hands_room_back_in_batches_and_stat_stays_exact() {
+    let n = name("batch");
+    let ring = PubSubBuilder::new()
+        .slots(16)
+        .max_message(8)
+        .create(&n)
+        .unwrap();
+    shmring::unlink(&n).unwrap();
+    let mut publisher = ring.publisher().unwrap();
+    let mut subscriber = ring.subscriber().unwrap();
+    for i in 0..16u64 {
+        publisher.try_send(&i.to_le_bytes()).unwrap();
+    }
+    assert!(publisher.try_send(b"full").is_err());
+    let position = |ring: &shmring::PubSub| {
+        let s = &ring.subscriber_states()[0];
+        (s.cursor, s.received, s.lag)
+    };
+    drop(subscriber.try_recv().unwrap());
+    assert_eq!(position(&ring), (1, 1, 15));
+    assert!(
+        publisher.try_send(b"full").is_err(),
+        "one read: no room yet"
+    );
+    drop(subscriber.try_recv().unwrap());
+    assert_eq!(position(&ring), (2, 2, 14));
+    publisher.try_send(&16u64.to_le_bytes()).unwrap();
+    for i in 2..17u64 {
+        assert_eq!(&*subscriber.try_recv().unwrap(), &i.to_le_bytes());
+    }
+    // 17 read, 16 handed back: the empty look hands back the last one.
+    assert_eq!(subscriber.try_recv().unwrap_err(), TryRecvError::Empty);
+    assert_eq!(position(&ring), (17, 17, 0));
+    for i in 17..33u64 {
+        publisher.try_send(&i.to_le_bytes()).unwrap();
+    }
+    assert!(publisher.try_send(b"full").is_err());
+}
+
 #[test]
 fn too_many_subscribers_is_an_error() {
     let n = name("many");

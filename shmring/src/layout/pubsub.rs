@@ -31,6 +31,7 @@
 //! |      8 |    8 | `cursor`: sequence number of the next message it reads  |
 //! |     16 |    8 | `missed`: messages it lost to the publisher (lossy)     |
 //! |     24 |    8 | `received`: messages it received                        |
+//! |     32 |    8 | `position`: `cursor` as of its last message, for `stat`  |
 //!
 //! A slot is `stride = 16 + round_up(slot_size, 8)` bytes:
 //!
@@ -59,7 +60,7 @@ use crossbeam_utils::CachePadded;
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"pubsub/v1 header@0:128 publisher@128{role,reaped:u64,head@192:u64} \
       membership@256{epoch,live,ever:u64} readable@384{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} \
-      writable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} subscribers@640[n]{role,cursor,missed,received:u64}:128 \
+      writable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} subscribers@640[n]{role,cursor,missed,received,position:u64}:128 \
       slots{stamp:u64,len:u32,zero:u32,payload[round8(slot_size)]} stamp{busy:1@63,seq+1:63} \
       kind_param{subscribers:16@0,lossy:1@31}",
 );
@@ -135,6 +136,10 @@ pub(crate) struct SubscriberEntry {
     pub(crate) missed: AtomicU64,
     /// Messages it received.
     pub(crate) received: AtomicU64,
+    /// Sequence number of the next message it reads, stored after every
+    /// message: for `stat` (the publisher reads `cursor`, stored in
+    /// batches).
+    pub(crate) position: AtomicU64,
 }
 
 #[cfg(not(shmring_loom))]
@@ -289,6 +294,7 @@ mod tests {
         assert_eq!(offset_of!(SubscriberEntry, cursor), 8);
         assert_eq!(offset_of!(SubscriberEntry, missed), 16);
         assert_eq!(offset_of!(SubscriberEntry, received), 24);
+        assert_eq!(offset_of!(SubscriberEntry, position), 32);
         let g = PubSubGeometry {
             slots: 8,
             slot_size: 60,

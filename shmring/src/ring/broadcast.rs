@@ -409,7 +409,8 @@ pub(crate) enum Next {
 #[derive(Debug)]
 pub(crate) struct SubscriberRing {
     mem: PubSubMemory,
-    index: usize,
+    /// Its entry (the index checked once, in `new`).
+    entry: NonNull<SubscriberEntry>,
     cursor: u64,
     /// The cursor as last stored in the entry, for the publisher.
     shown: u64,
@@ -418,6 +419,13 @@ pub(crate) struct SubscriberRing {
     received: u64,
     missed: u64,
 }
+
+// SAFETY: `entry` points to an entry of the shared memory `mem` covers,
+// all atomics, as `PubSubMemory`'s pointers do (Send and Sync for the same
+// reason); it is only read and written through those atomics.
+unsafe impl Send for SubscriberRing {}
+// SAFETY: as above; `&SubscriberRing` only reads.
+unsafe impl Sync for SubscriberRing {}
 
 impl SubscriberRing {
     /// A subscriber on entry `index` (which the caller holds), reading
@@ -428,6 +436,7 @@ impl SubscriberRing {
         let received = entry.received.load(Ordering::Relaxed);
         let missed = entry.missed.load(Ordering::Relaxed);
         SubscriberRing {
+            entry: NonNull::from(entry),
             // A lossy publisher never reads cursors: storing one costs a
             // store to the subscriber's own line, and keeps `stat` exact.
             batch: match mem.geometry.delivery {
@@ -437,7 +446,6 @@ impl SubscriberRing {
                 Delivery::Lossy => 1,
             },
             mem,
-            index,
             cursor,
             shown: cursor,
             received,
@@ -447,6 +455,13 @@ impl SubscriberRing {
 
     pub(crate) fn memory(&self) -> &PubSubMemory {
         &self.mem
+    }
+
+    #[inline(always)]
+    fn entry(&self) -> &SubscriberEntry {
+        // SAFETY: made from `mem.entry(index)`, which checked the index;
+        // the entry lives as long as `mem` (its contract).
+        unsafe { self.entry.as_ref() }
     }
 
     pub(crate) fn cursor(&self) -> u64 {
@@ -516,10 +531,7 @@ impl SubscriberRing {
         self.cursor = oldest;
         self.missed += lost;
         // Relaxed: statistics.
-        self.mem
-            .entry(self.index)
-            .missed
-            .store(self.missed, Ordering::Relaxed);
+        self.entry().missed.store(self.missed, Ordering::Relaxed);
         self.show_cursor();
         Ok(Next::Lagged(lost))
     }
@@ -559,6 +571,11 @@ impl SubscriberRing {
     pub(crate) fn release(&mut self, found: &Found) -> bool {
         self.cursor = found.seq + 1;
         self.received += 1;
+        let entry = self.entry();
+        // Relaxed: for `stat`; a store to our own line, which the
+        // publisher reads once per batch.
+        entry.position.store(self.cursor, Ordering::Relaxed);
+        entry.received.store(self.received, Ordering::Relaxed);
         if self.cursor.wrapping_sub(self.shown) < self.batch {
             return false;
         }
@@ -573,9 +590,9 @@ impl SubscriberRing {
             return false;
         }
         self.shown = self.cursor;
-        let entry = self.mem.entry(self.index);
-        // Relaxed: statistics.
-        entry.received.store(self.received, Ordering::Relaxed);
+        let entry = self.entry();
+        // Relaxed: for `stat` (a lag moves the cursor without a message).
+        entry.position.store(self.cursor, Ordering::Relaxed);
         // Release: pairs with the publisher's Acquire load of cursors; our
         // reads of the slots before it finish before they are written
         // again.

@@ -74,6 +74,7 @@ pub(crate) fn join(
         };
         // Relaxed: published by the Release of the role word below.
         entry.cursor.store(lower, Ordering::Relaxed);
+        entry.position.store(lower, Ordering::Relaxed);
         entry.missed.store(0, Ordering::Relaxed);
         entry.received.store(0, Ordering::Relaxed);
         let taken = if lease.proves_dead() {
@@ -115,6 +116,8 @@ pub(crate) fn join(
         let cursor = mem
             .checked_head()
             .map_or(lower, |head| start(mem, head, at).max(lower));
+        // Relaxed: for `stat`.
+        entry.position.store(cursor, Ordering::Relaxed);
         // Release: pairs with the publisher's Acquire of cursors.
         entry.cursor.store(cursor, Ordering::Release);
         return Ok(Joined {

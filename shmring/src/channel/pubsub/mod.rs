@@ -306,7 +306,7 @@ impl PubSub {
                 else {
                     return None;
                 };
-                let cursor = entry.cursor.load(Ordering::Relaxed);
+                let cursor = entry.position.load(Ordering::Relaxed);
                 Some(SubscriberState {
                     index,
                     pid: id.pid,
