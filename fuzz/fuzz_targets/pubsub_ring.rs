@@ -30,23 +30,25 @@ const STRIDE: u64 = 16 + SLOT_SIZE;
 const SIZE: u64 = SLOTS_OFFSET + STRIDE * SLOTS;
 
 /// The words the protocol reads from shared memory.
-const WORDS: [u64; 24] = [
+const WORDS: [u64; 26] = [
     128, // publisher role
-    136, // head
-    144, // reaped
+    136, // reaped
+    192, // head (a line of its own)
     256, // epoch
     264, // live
     272, // ever
     384, // readable wait words
     512, // writable wait words
-    640, // subscriber 0: role, cursor, missed, received
+    640, // subscriber 0: role, cursor, missed; received, position
     648,
     656,
-    664,
+    704,
+    712,
     768, // subscriber 1
     776,
     784,
-    792,
+    832,
+    840,
     SLOTS_OFFSET, // slot 0: stamp, length
     SLOTS_OFFSET + 8,
     SLOTS_OFFSET + STRIDE,

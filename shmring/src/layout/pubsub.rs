@@ -30,8 +30,13 @@
 //! |      0 |    8 | role word (`holder.rs`; 0 free); lock byte = its offset |
 //! |      8 |    8 | `cursor`: sequence number of the next message it reads  |
 //! |     16 |    8 | `missed`: messages it lost to the publisher (lossy)     |
-//! |     24 |    8 | `received`: messages it received                        |
-//! |     32 |    8 | `position`: `cursor` as of its last message, for `stat`  |
+//! |     64 |    8 | `received`: messages it received                        |
+//! |     72 |    8 | `position`: `cursor` as of its last message, for `stat`  |
+//!
+//! `received` and `position` are stored after every message, on the
+//! entry's second line: a lossless publisher waiting for room polls the
+//! first (`role`, `cursor`), and would otherwise take the line from the
+//! subscriber at every message.
 //!
 //! A slot is `stride = 16 + round_up(slot_size, 8)` bytes:
 //!
@@ -60,7 +65,7 @@ use crossbeam_utils::CachePadded;
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"pubsub/v1 header@0:128 publisher@128{role,reaped:u64,head@192:u64} \
       membership@256{epoch,live,ever:u64} readable@384{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} \
-      writable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} subscribers@640[n]{role,cursor,missed,received,position:u64}:128 \
+      writable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} subscribers@640[n]{role,cursor,missed:u64,received@64,position@72:u64}:128 \
       slots{stamp:u64,len:u32,zero:u32,payload[round8(slot_size)]} stamp{busy:1@63,seq+1:63} \
       kind_param{subscribers:16@0,lossy:1@31}",
 );
@@ -124,7 +129,7 @@ pub(crate) struct PubSubControl {
     pub(crate) writable: CachePadded<WaitWords>,
 }
 
-/// One subscriber's entry, on a line of its own.
+/// One subscriber's entry, on two lines of its own.
 #[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct SubscriberEntry {
@@ -134,6 +139,8 @@ pub(crate) struct SubscriberEntry {
     pub(crate) cursor: AtomicU64,
     /// Messages it lost to the publisher (lossy rings).
     pub(crate) missed: AtomicU64,
+    /// Never used (zero): `received` starts the entry's second line.
+    _gap: [AtomicU64; 5],
     /// Messages it received.
     pub(crate) received: AtomicU64,
     /// Sequence number of the next message it reads, stored after every
@@ -293,8 +300,8 @@ mod tests {
         assert_eq!(at(offset_of!(PubSubControl, writable)), 512);
         assert_eq!(offset_of!(SubscriberEntry, cursor), 8);
         assert_eq!(offset_of!(SubscriberEntry, missed), 16);
-        assert_eq!(offset_of!(SubscriberEntry, received), 24);
-        assert_eq!(offset_of!(SubscriberEntry, position), 32);
+        assert_eq!(offset_of!(SubscriberEntry, received), 64);
+        assert_eq!(offset_of!(SubscriberEntry, position), 72);
         let g = PubSubGeometry {
             slots: 8,
             slot_size: 60,

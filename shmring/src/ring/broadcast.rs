@@ -572,8 +572,8 @@ impl SubscriberRing {
         self.cursor = found.seq + 1;
         self.received += 1;
         let entry = self.entry();
-        // Relaxed: for `stat`; a store to our own line, which the
-        // publisher reads once per batch.
+        // Relaxed: for `stat`; on the entry's second line, which the
+        // publisher never polls.
         entry.position.store(self.cursor, Ordering::Relaxed);
         entry.received.store(self.received, Ordering::Relaxed);
         if self.cursor.wrapping_sub(self.shown) < self.batch {
