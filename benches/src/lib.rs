@@ -17,6 +17,7 @@ pub mod peer;
 pub mod pin;
 pub mod plan;
 pub mod plot;
+pub mod probe;
 pub mod progress;
 pub mod report;
 pub mod runner;

@@ -53,18 +53,13 @@ fn read_all(msg: &[u8]) -> u64 {
     })
 }
 
-/// shmring SPSC: `try_send` + `try_recv`, the message copied out of the
-/// receive guard.
-fn shmring_pairs(pairs: u64) -> shmring_benches::Result<u64> {
-    use shmring::prelude::*;
-    let name = format!("shmring-insn-{}", std::process::id());
-    let ring = shmring::SpscBuilder::new()
-        .capacity(1 << 16)
-        .wait_strategy(shmring::WaitStrategy::BusySpin)
-        .create(&name)?;
-    let endpoints = (ring.producer(), ring.consumer());
-    shmring::unlink(&name)?;
-    let (mut tx, mut rx) = (endpoints.0?, endpoints.1?);
+/// `try_send` + `try_recv` on any shmring kind, one message at a time,
+/// the message copied out of the receive guard.
+fn copied_pairs(
+    mut tx: impl shmring::MessageSender,
+    mut rx: impl shmring::MessageReceiver,
+    pairs: u64,
+) -> shmring_benches::Result<u64> {
     let mut msg = [0xA5u8; SIZE];
     let mut out = [0u8; SIZE];
     let mut sum = 0u64;
@@ -80,10 +75,21 @@ fn shmring_pairs(pairs: u64) -> shmring_benches::Result<u64> {
     Ok(sum)
 }
 
-/// shmring publish/subscribe, one subscriber: `try_send` + `try_recv`,
-/// the message copied out of the receive guard.
+/// shmring SPSC.
+fn shmring_pairs(pairs: u64) -> shmring_benches::Result<u64> {
+    let name = format!("shmring-insn-{}", std::process::id());
+    let ring = shmring::SpscBuilder::new()
+        .capacity(1 << 16)
+        .wait_strategy(shmring::WaitStrategy::BusySpin)
+        .create(&name)?;
+    let endpoints = (ring.producer(), ring.consumer());
+    shmring::unlink(&name)?;
+    let (tx, rx) = (endpoints.0?, endpoints.1?);
+    copied_pairs(tx, rx, pairs)
+}
+
+/// shmring publish/subscribe, one subscriber.
 fn pubsub_pairs(pairs: u64, delivery: shmring::Delivery) -> shmring_benches::Result<u64> {
-    use shmring::prelude::*;
     let name = format!("shmring-insn-{}", std::process::id());
     let ring = shmring::PubSubBuilder::new()
         .slots(1024)
@@ -93,20 +99,8 @@ fn pubsub_pairs(pairs: u64, delivery: shmring::Delivery) -> shmring_benches::Res
         .create(&name)?;
     let endpoints = (ring.publisher(), ring.subscriber());
     shmring::unlink(&name)?;
-    let (mut tx, mut rx) = (endpoints.0?, endpoints.1?);
-    let mut msg = [0xA5u8; SIZE];
-    let mut out = [0u8; SIZE];
-    let mut sum = 0u64;
-    for i in 0..pairs {
-        stamp(&mut msg, i);
-        tx.try_send(black_box(&msg))
-            .map_err(|e| e.without_message())?;
-        let guard = rx.try_recv()?;
-        out.copy_from_slice(&guard);
-        drop(guard);
-        sum = sum.wrapping_add(read_all(black_box(&out)));
-    }
-    Ok(sum)
+    let (tx, rx) = (endpoints.0?, endpoints.1?);
+    copied_pairs(tx, rx, pairs)
 }
 
 /// ringfire: `push` + `try_recv` of a `[u8; 64]` record (copied in by

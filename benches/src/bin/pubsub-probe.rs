@@ -11,6 +11,7 @@ use shmring::prelude::*;
 use shmring::{Delivery, Ring, RingBuilder, RingGeometry};
 use shmring_benches::link::rings::pubsub_geometry;
 use shmring_benches::pin::{cpu_pair, pin_current_thread};
+use shmring_benches::probe::{numeric_args, read_word};
 use shmring_benches::traffic::FILL;
 use std::time::Instant;
 
@@ -22,10 +23,7 @@ fn main() {
 }
 
 fn run() -> shmring_benches::Result<()> {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
+    let args = numeric_args()?;
     let size = args.first().copied().unwrap_or(64).max(8) as usize;
     let repeats = args.get(1).copied().unwrap_or(5);
     let messages = args.get(2).copied().unwrap_or(2_000_000);
@@ -152,13 +150,4 @@ impl Probe {
         receiver.join().map_err(|_| "receiver panicked")??;
         Ok(messages as f64 / start.elapsed().as_secs_f64() / 1e6)
     }
-}
-
-/// Reads every byte and returns the first word.
-fn read_word(msg: &[u8]) -> u64 {
-    let sum = msg.chunks_exact(8).fold(0u64, |acc, w| {
-        acc.wrapping_add(u64::from_ne_bytes(w.try_into().unwrap_or_default()))
-    });
-    std::hint::black_box(sum);
-    u64::from_ne_bytes(msg[..8].try_into().unwrap_or_default())
 }

@@ -12,6 +12,7 @@
 use shmring::prelude::*;
 use shmring::{Ring, RingBuilder, RingGeometry};
 use shmring_benches::pin::{cpu_pair, pin_current_thread};
+use shmring_benches::probe::{numeric_args, read_word};
 use shmring_benches::traffic::FILL;
 use std::time::Instant;
 
@@ -23,10 +24,7 @@ fn main() {
 }
 
 fn run() -> shmring_benches::Result<()> {
-    let args: Vec<u64> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse())
-        .collect::<Result<_, _>>()?;
+    let args = numeric_args()?;
     let size = args.first().copied().unwrap_or(64).max(8) as usize;
     let repeats = args.get(1).copied().unwrap_or(3);
     let messages = args.get(2).copied().unwrap_or(5_000_000);
@@ -119,14 +117,4 @@ impl Combo {
         }
         Ok(())
     }
-}
-
-/// Reads every byte (as the bench's receivers do) and returns the first
-/// word.
-fn read_word(msg: &[u8]) -> u64 {
-    let sum = msg.chunks_exact(8).fold(0u64, |acc, w| {
-        acc.wrapping_add(u64::from_ne_bytes(w.try_into().unwrap_or_default()))
-    });
-    std::hint::black_box(sum);
-    u64::from_ne_bytes(msg[..8].try_into().unwrap_or_default())
 }
