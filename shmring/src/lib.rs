@@ -38,6 +38,8 @@ mod geometry;
 mod layout;
 mod liveness;
 #[cfg(not(shmring_loom))]
+pub mod mq;
+#[cfg(not(shmring_loom))]
 pub mod readiness;
 mod ring;
 mod segment;

@@ -8,6 +8,8 @@
 pub(crate) mod header;
 pub(crate) mod holder;
 pub(crate) mod mpmc;
+#[cfg(not(shmring_loom))]
+pub(crate) mod mq;
 pub(crate) mod pubsub;
 pub(crate) mod record;
 pub(crate) mod spsc;

@@ -5,6 +5,8 @@
 pub(crate) mod broadcast;
 pub(crate) mod data;
 pub(crate) mod mpmc;
+#[cfg(not(shmring_loom))]
+pub(crate) mod priority;
 pub(crate) mod spsc;
 
 /// A shared value that breaks the ring's invariants: the peer is buggy or

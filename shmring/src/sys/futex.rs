@@ -32,6 +32,25 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -
     }
 }
 
+/// A signal handler ran while [`wait_interruptible`] slept, and its
+/// `sigaction` lacked `SA_RESTART` (with it, the kernel restarts the wait
+/// without telling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Interrupted;
+
+/// `futex(FUTEX_WAIT)` without a timeout (futex(2)): sleeps while `*word
+/// == expected`. Without a timeout the kernel answers a signal handler
+/// with `ERESTARTSYS`, so `SA_RESTART` restarts the wait and only a
+/// handler without it is reported, as `EINTR` is for a blocking `read`
+/// (signal(7)); a wait with a timeout would report every handler. A
+/// deadline is kept by waking the word from elsewhere (`mq/alarm.rs`).
+pub(crate) fn wait_interruptible(word: &AtomicU32, expected: u32) -> Result<(), Interrupted> {
+    match futex::wait(word, futex::Flags::empty(), expected, None) {
+        Err(Errno::INTR) => Err(Interrupted),
+        _ => Ok(()),
+    }
+}
+
 /// `futex(FUTEX_WAIT_BITSET)` (futex(2)): as [`wait`], but the sleeper is
 /// queued with `bits`, so that [`wake_bitset`] with disjoint bits passes it
 /// over (a plain `FUTEX_WAKE` still wakes it). The kernel takes an

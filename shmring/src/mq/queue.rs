@@ -1,0 +1,522 @@
+//! An open queue: send, receive, attributes, and the mutex every change
+//! is made under (with the repair a dead holder calls for).
+
+use super::park::{self, Line, Parked};
+use super::store::{self, Mapped};
+use super::{Attributes, MqError, NotifyAction, OpenRequest};
+use crate::layout::mq::{PRESENCE_ENTRIES, PRESENCE_LOCK_BASE};
+use crate::ring::priority::{self, Corrupt};
+use crate::sync::Ordering::Relaxed;
+use crate::sys::robust_mutex::Locked;
+use crate::sys::{bell, ofd_lock};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Priorities run from 0 to `MQ_PRIO_MAX - 1` (Linux: 32768).
+pub const MQ_PRIO_MAX: u32 = 32_768;
+
+/// The queue's mutex, held; unlocked on drop.
+pub(crate) struct Held<'a>(&'a Mapped);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.words.mutex().unlock();
+    }
+}
+
+/// Takes the queue's mutex; if its last holder died, repairs what it may
+/// have left half-done first.
+pub(crate) fn lock(mapped: &Mapped) -> Result<Held<'_>, MqError> {
+    let mutex = mapped.words.mutex();
+    match mutex.lock() {
+        Ok(Locked::Clean) => Ok(Held(mapped)),
+        Ok(Locked::OwnerDied) => {
+            let held = Held(mapped);
+            repair(mapped);
+            mutex
+                .mark_consistent()
+                .map_err(|e| MqError::new(e, "cannot mark the queue's mutex consistent"))?;
+            Ok(held)
+        }
+        Err(e) => Err(MqError::new(
+            if e == Errno::NOTRECOVERABLE {
+                Errno::INVAL
+            } else {
+                e
+            },
+            "the queue's mutex is unusable (corrupted segment)",
+        )),
+    }
+}
+
+/// Rebuilds the lists from the slots, and the readiness FIFO from the
+/// count (mutex held).
+fn repair(mapped: &Mapped) {
+    priority::rebuild(&mapped.words, &mapped.shape, MQ_PRIO_MAX);
+    let count = priority::count(&mapped.words, &mapped.shape).unwrap_or(0);
+    bell::drain(mapped.ready.as_fd());
+    if count > 0 {
+        bell::ring(mapped.ready.as_fd());
+    }
+}
+
+/// Runs `op` on the lists; a corrupt list is rebuilt and `op` run again.
+fn on_lists<T>(mapped: &Mapped, mut op: impl FnMut() -> Result<T, Corrupt>) -> Result<T, MqError> {
+    match op() {
+        Ok(v) => Ok(v),
+        Err(Corrupt) => {
+            repair(mapped);
+            op().map_err(|_| MqError::new(Errno::INVAL, "the queue's segment is corrupt"))
+        }
+    }
+}
+
+/// A process's entry in the presence table, and the description that
+/// holds its lock byte.
+#[derive(Debug)]
+struct Presence {
+    /// The process that claimed it: a forked child inherits the
+    /// `MessageQueue` but must count its blocked receivers in an entry of
+    /// its own, whose lock dies with it.
+    pid: u32,
+    index: u32,
+    lock: OwnedFd,
+}
+
+/// A receiver counted as blocked, and the presence entry (if any) that
+/// counts it too.
+#[derive(Debug, Clone, Copy)]
+struct Counted(Option<u32>);
+
+/// An open message queue: what `mq_open` returns a descriptor of.
+#[derive(Debug)]
+pub struct MessageQueue {
+    mapped: Arc<Mapped>,
+    read: bool,
+    write: bool,
+    presence: std::sync::Mutex<Option<Presence>>,
+    created: bool,
+}
+
+impl MessageQueue {
+    /// Opens (and with `create`, makes) a queue, as `mq_open` does.
+    pub fn open(request: &OpenRequest<'_>) -> Result<MessageQueue, MqError> {
+        let (mapped, created) = store::open(request)?;
+        let mapped = Arc::new(mapped);
+        Ok(MessageQueue {
+            mapped,
+            read: request.read,
+            write: request.write,
+            presence: std::sync::Mutex::new(None),
+            created,
+        })
+    }
+
+    /// Whether this open made the queue.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Whether this description may receive (`O_RDONLY` or `O_RDWR`).
+    pub fn can_receive(&self) -> bool {
+        self.read
+    }
+
+    /// Whether this description may send (`O_WRONLY` or `O_RDWR`).
+    pub fn can_send(&self) -> bool {
+        self.write
+    }
+
+    /// `mq_msgsize`.
+    pub fn message_size(&self) -> usize {
+        self.mapped.shape.message_size as usize
+    }
+
+    /// The readiness descriptor: readable while a message waits.
+    pub fn ready_fd(&self) -> BorrowedFd<'_> {
+        self.mapped.ready.as_fd()
+    }
+
+    /// The queue's identity (device and inode of its segment file).
+    pub fn identity(&self) -> (u64, u64) {
+        self.mapped.identity
+    }
+
+    /// A new open file description of the queue's FIFO, for a caller to
+    /// hold as its descriptor: it polls readable while a message waits,
+    /// and its `O_NONBLOCK` flag (set here to `nonblocking`) can serve as
+    /// the description's flag, shared across `fork` and `dup` as a
+    /// kernel queue's is.
+    pub fn descriptor(&self, nonblocking: bool) -> Result<OwnedFd, MqError> {
+        crate::sys::queue_dir::reopen_fifo(self.mapped.ready.as_fd(), nonblocking)
+            .map_err(|e| MqError::new(e, "no descriptor left for the queue"))
+    }
+
+    /// `mq_getattr`: the queue's attributes, `curmsgs` exact.
+    pub fn attributes(&self) -> Result<Attributes, MqError> {
+        let held = lock(&self.mapped)?;
+        let count = on_lists(&self.mapped, || {
+            priority::count(&self.mapped.words, &self.mapped.shape)
+        })?;
+        drop(held);
+        Ok(Attributes {
+            max_messages: self.mapped.shape.max_messages as i64,
+            message_size: self.mapped.shape.message_size as i64,
+            current_messages: i64::from(count),
+        })
+    }
+
+    /// Sends `message` with `prio`, as `mq_timedsend` does: blocks while
+    /// the queue is full until `deadline` on the realtime clock (`None`:
+    /// for ever), unless `nonblocking()` (asked only when the queue is
+    /// full) says to fail with `EAGAIN`.
+    pub fn send(
+        &self,
+        message: &[u8],
+        prio: u32,
+        deadline: Option<SystemTime>,
+        nonblocking: impl Fn() -> bool,
+    ) -> Result<(), MqError> {
+        if prio >= MQ_PRIO_MAX {
+            return Err(MqError::new(
+                Errno::INVAL,
+                "priority at or above MQ_PRIO_MAX",
+            ));
+        }
+        if !self.write {
+            return Err(MqError::new(
+                Errno::BADF,
+                "the descriptor is not open for writing",
+            ));
+        }
+        if message.len() as u64 > self.mapped.shape.message_size {
+            return Err(MqError::new(
+                Errno::MSGSIZE,
+                "message longer than mq_msgsize",
+            ));
+        }
+        let mapped = &self.mapped;
+        let line = mapped.words.not_full();
+        let mut waiting = false;
+        loop {
+            let held = lock(mapped)?;
+            if std::mem::take(&mut waiting) {
+                line.waiters.fetch_sub(1, Relaxed);
+            }
+            let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
+            if u64::from(count) < mapped.shape.max_messages {
+                let before = on_lists(mapped, || {
+                    priority::push(&mapped.words, &mapped.shape, prio, message)
+                })?;
+                let receivers = mapped.words.not_empty();
+                let mut fired = false;
+                if before == 0 {
+                    bell::ring(mapped.ready.as_fd());
+                    if self.receivers_blocked() == 0 {
+                        fired = super::notify::fire(mapped);
+                    }
+                }
+                let wake = park::bump(receivers);
+                drop(held);
+                if wake {
+                    park::wake_after_unlock(receivers);
+                }
+                if fired {
+                    super::notify::wake_helper(mapped);
+                }
+                return Ok(());
+            }
+            if nonblocking() {
+                return Err(MqError::new(Errno::AGAIN, "the queue is full"));
+            }
+            if passed(deadline) {
+                return Err(MqError::new(Errno::TIMEDOUT, "the deadline passed"));
+            }
+            line.waiters.fetch_add(1, Relaxed);
+            waiting = true;
+            let seen = line.epoch.load(Relaxed);
+            drop(held);
+            match park::park(mapped, Line::NotFull, seen, deadline) {
+                Parked::Woken => {}
+                Parked::Interrupted => {
+                    return Err(self.leave(Waiter::Sender, Errno::INTR, "interrupted by a signal"));
+                }
+                Parked::TimedOut => {
+                    // One more look: room may have come with the deadline.
+                    let held = lock(mapped)?;
+                    let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
+                    drop(held);
+                    if u64::from(count) >= mapped.shape.max_messages {
+                        return Err(self.leave(
+                            Waiter::Sender,
+                            Errno::TIMEDOUT,
+                            "the deadline passed",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Receives the oldest message of the highest priority into `buffer`
+    /// (at least `mq_msgsize` bytes), as `mq_timedreceive` does, waiting
+    /// as [`send`](Self::send) does. Returns its length and priority.
+    pub fn receive(
+        &self,
+        buffer: &mut [u8],
+        deadline: Option<SystemTime>,
+        nonblocking: impl Fn() -> bool,
+    ) -> Result<(usize, u32), MqError> {
+        if !self.read {
+            return Err(MqError::new(
+                Errno::BADF,
+                "the descriptor is not open for reading",
+            ));
+        }
+        if (buffer.len() as u64) < self.mapped.shape.message_size {
+            return Err(MqError::new(
+                Errno::MSGSIZE,
+                "buffer shorter than mq_msgsize",
+            ));
+        }
+        let mapped = &self.mapped;
+        let line = mapped.words.not_empty();
+        let mut waiting = None;
+        loop {
+            let held = lock(mapped)?;
+            if let Some(counted) = waiting.take() {
+                self.uncount_receiver(counted);
+            }
+            let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
+            if count > 0 {
+                let popped = on_lists(mapped, || {
+                    priority::pop_into(&mapped.words, &mapped.shape, buffer)
+                })?;
+                if popped.left == 0 {
+                    bell::drain(mapped.ready.as_fd());
+                }
+                let senders = mapped.words.not_full();
+                let wake = park::bump(senders);
+                drop(held);
+                if wake {
+                    park::wake_after_unlock(senders);
+                }
+                return Ok((popped.len, popped.prio));
+            }
+            if nonblocking() {
+                return Err(MqError::new(Errno::AGAIN, "the queue is empty"));
+            }
+            if passed(deadline) {
+                return Err(MqError::new(Errno::TIMEDOUT, "the deadline passed"));
+            }
+            let counted = self.count_blocked_receiver();
+            waiting = Some(counted);
+            let seen = line.epoch.load(Relaxed);
+            drop(held);
+            match park::park(mapped, Line::NotEmpty, seen, deadline) {
+                Parked::Woken => {}
+                Parked::Interrupted => {
+                    return Err(self.leave(
+                        Waiter::Receiver(counted),
+                        Errno::INTR,
+                        "interrupted by a signal",
+                    ));
+                }
+                Parked::TimedOut => {
+                    let held = lock(mapped)?;
+                    let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
+                    drop(held);
+                    if count == 0 {
+                        return Err(self.leave(
+                            Waiter::Receiver(counted),
+                            Errno::TIMEDOUT,
+                            "the deadline passed",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops counting the caller as a waiter and hands on a wake it may
+    /// have taken: a message (or room) that is there now goes to the next
+    /// waiter. Returns the error to report.
+    fn leave(&self, waiter: Waiter, errno: Errno, why: &'static str) -> MqError {
+        let mapped = &self.mapped;
+        if let Ok(held) = lock(mapped) {
+            let count = priority::count(&mapped.words, &mapped.shape).unwrap_or(0);
+            let (line, more) = match waiter {
+                Waiter::Receiver(counted) => {
+                    self.uncount_receiver(counted);
+                    (Line::NotEmpty, count > 0)
+                }
+                Waiter::Sender => {
+                    let waiters = mapped.words.not_full().waiters;
+                    waiters.store(waiters.load(Relaxed).saturating_sub(1), Relaxed);
+                    (Line::NotFull, u64::from(count) < mapped.shape.max_messages)
+                }
+            };
+            let words = line.of(mapped);
+            let wake = more && park::bump(words);
+            drop(held);
+            if wake {
+                park::wake_after_unlock(words);
+            }
+        }
+        MqError::new(errno, why)
+    }
+
+    /// Counts the caller among the queue's blocked receivers, and in its
+    /// process's presence entry (mutex held).
+    fn count_blocked_receiver(&self) -> Counted {
+        let words = &self.mapped.words;
+        words.not_empty().waiters.fetch_add(1, Relaxed);
+        let index = self.presence_index();
+        if let Some(index) = index {
+            words.presence(index)[1].fetch_add(1, Relaxed);
+        }
+        Counted(index)
+    }
+
+    /// Undoes [`count_blocked_receiver`](Self::count_blocked_receiver)
+    /// (mutex held). Saturating: a rebuild after a death may have reset
+    /// the counts under us.
+    fn uncount_receiver(&self, counted: Counted) {
+        let words = &self.mapped.words;
+        let waiters = words.not_empty().waiters;
+        waiters.store(waiters.load(Relaxed).saturating_sub(1), Relaxed);
+        if let Some(index) = counted.0 {
+            let [claimed, receivers] = words.presence(index);
+            if claimed.load(Relaxed) != 0 {
+                receivers.store(receivers.load(Relaxed).saturating_sub(1), Relaxed);
+            }
+        }
+    }
+
+    /// This process's presence entry, claimed at its first blocked
+    /// receive (mutex held); `None` if the table is full.
+    fn presence_index(&self) -> Option<u32> {
+        let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = std::process::id();
+        if let Some(p) = presence.as_ref().filter(|p| p.pid == pid) {
+            return Some(p.index);
+        }
+        // None yet, or the parent's, inherited across fork: that one's
+        // lock description is shared with the parent, so it is only
+        // closed here, never unlocked.
+        *presence = claim_presence(&self.mapped, pid);
+        presence.as_ref().map(|p| p.index)
+    }
+
+    /// Receivers blocked in the queue, not counting those of processes
+    /// that died blocked (mutex held). Only called when a notification
+    /// may fire, so the lock probes cost nothing on the message path.
+    fn receivers_blocked(&self) -> u32 {
+        let words = &self.mapped.words;
+        let waiters = words.not_empty().waiters;
+        let mut total = waiters.load(Relaxed);
+        if total == 0 || words.notify_token().load(Relaxed) == 0 {
+            return total;
+        }
+        for index in 0..PRESENCE_ENTRIES {
+            let [claimed, receivers] = words.presence(index);
+            let blocked = receivers.load(Relaxed);
+            if claimed.load(Relaxed) == 0 || blocked == 0 {
+                continue;
+            }
+            let alive =
+                ofd_lock::is_locked(&self.mapped.segment, PRESENCE_LOCK_BASE + u64::from(index))
+                    .unwrap_or(true);
+            if !alive {
+                claimed.store(0, Relaxed);
+                receivers.store(0, Relaxed);
+                total = total.saturating_sub(blocked);
+            }
+        }
+        waiters.store(total, Relaxed);
+        total
+    }
+
+    /// `mq_notify`: registers `action` (`Some`) or removes this process's
+    /// registration (`None`).
+    pub fn notify(&self, action: Option<NotifyAction>) -> Result<(), MqError> {
+        match action {
+            Some(action) => super::notify::register(&self.mapped, action),
+            None => {
+                super::notify::unregister(self.mapped.identity);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for MessageQueue {
+    fn drop(&mut self) {
+        // Closing any descriptor of a queue ends the process's
+        // registration, as on Linux.
+        super::notify::unregister(self.mapped.identity);
+        let presence = self
+            .presence
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(presence) = presence.filter(|p| p.pid == std::process::id()) {
+            if let Ok(held) = lock(&self.mapped) {
+                let [claimed, receivers] = self.mapped.words.presence(presence.index);
+                claimed.store(0, Relaxed);
+                receivers.store(0, Relaxed);
+                drop(held);
+            }
+            let _ = ofd_lock::unlock_all(&presence.lock);
+        }
+    }
+}
+
+/// Who is leaving a wait.
+#[derive(Debug, Clone, Copy)]
+enum Waiter {
+    Sender,
+    Receiver(Counted),
+}
+
+fn passed(deadline: Option<SystemTime>) -> bool {
+    deadline.is_some_and(|d| SystemTime::now() >= d)
+}
+
+/// Claims a presence entry for process `pid` (reclaiming those of dead
+/// processes), or none if all 256 are held: that process's blocked
+/// receivers are then counted without an owner, and a death while
+/// blocked is not noticed (mutex held).
+fn claim_presence(mapped: &Mapped, pid: u32) -> Option<Presence> {
+    let lock_fd = ofd_lock::reopen(mapped.segment.as_fd()).ok()?;
+    let words = &mapped.words;
+    for index in 0..PRESENCE_ENTRIES {
+        let [claimed, receivers] = words.presence(index);
+        let byte = PRESENCE_LOCK_BASE + u64::from(index);
+        if claimed.load(Relaxed) != 0 {
+            if ofd_lock::is_locked(&mapped.segment, byte).unwrap_or(true) {
+                continue;
+            }
+            // Its holder died: its blocked receivers are not blocked.
+            let line = words.not_empty();
+            line.waiters.store(
+                line.waiters
+                    .load(Relaxed)
+                    .saturating_sub(receivers.load(Relaxed)),
+                Relaxed,
+            );
+        }
+        if ofd_lock::try_lock(&lock_fd, byte).unwrap_or(false) {
+            claimed.store(1, Relaxed);
+            receivers.store(0, Relaxed);
+            return Some(Presence {
+                pid,
+                index,
+                lock: lock_fd,
+            });
+        }
+    }
+    None
+}
