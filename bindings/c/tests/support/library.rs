@@ -3,7 +3,7 @@
 //! `cargo test` and `cargo bench` build a `cdylib`/`staticlib` crate's
 //! unit tests but not the libraries themselves (integration tests cannot
 //! link them), so a fresh clone would have none and an old build a stale
-//! one. The first caller therefore runs `cargo build -p shmring-c --lib`
+//! one. The first caller therefore runs `cargo build -p <package> --lib`
 //! for the same target directory and profile as the running test binary
 //! (`$CARGO`, which cargo sets for the tests it runs; nested cargo works
 //! because cargo releases its build lock before running tests). Usually
@@ -16,12 +16,20 @@ use std::time::{Duration, Instant};
 
 /// `target/<profile>`: the directory holding `libshmring.so`,
 /// `libshmring.a` and `shmring.pc`, up to date with the sources.
+#[allow(dead_code)]
 pub fn lib_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(build)
+    DIR.get_or_init(|| {
+        build(
+            "shmring-c",
+            &["libshmring.so", "libshmring.a", "shmring.pc"],
+        )
+    })
 }
 
-fn build() -> PathBuf {
+/// `target/<profile>`, with `package`'s library built in it and `files`
+/// checked to be there.
+pub fn build(package: &str, files: &[&str]) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     // target/<profile>/deps/<test binary>
     let profile_dir = exe
@@ -36,7 +44,7 @@ fn build() -> PathBuf {
         .expect("profile directory name");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-p", "shmring-c", "--lib", "--target-dir"])
+    cmd.args(["build", "-p", package, "--lib", "--target-dir"])
         .arg(target_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -50,7 +58,7 @@ fn build() -> PathBuf {
             cmd.args(["--profile", other]);
         }
     }
-    let mut child = cmd.spawn().expect("run cargo build -p shmring-c");
+    let mut child = cmd.spawn().expect("run cargo build");
     let mut stderr = child.stderr.take().expect("piped");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -66,13 +74,13 @@ fn build() -> PathBuf {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("cargo build -p shmring-c did not finish in time");
+            panic!("cargo build -p {package} did not finish in time");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let log = reader.join().unwrap_or_default();
-    assert!(status.success(), "cargo build -p shmring-c failed:\n{log}");
-    for file in ["libshmring.so", "libshmring.a", "shmring.pc"] {
+    assert!(status.success(), "cargo build -p {package} failed:\n{log}");
+    for file in files {
         assert!(
             profile_dir.join(file).exists(),
             "{} is missing after cargo build",
