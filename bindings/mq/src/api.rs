@@ -10,10 +10,12 @@
 use crate::kernel;
 use crate::last_error::fail;
 use crate::notify::SigEvent;
+use crate::readiness;
 use crate::table::{self, Open};
 use shmring::mq::{MQ_PRIO_MAX, MessageQueue, MqError, OpenRequest};
 use std::ffi::{CStr, c_char, c_int, c_uint};
 use std::os::fd::IntoRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn failed(error: &MqError) -> c_int {
@@ -51,6 +53,22 @@ unsafe fn deadline(timeout: *const libc::timespec) -> Result<Option<SystemTime>,
 /// points to a readable `struct mq_attr`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mq_open(
+    name: *const c_char,
+    oflag: c_int,
+    mode: libc::mode_t,
+    attr: *mut libc::mq_attr,
+) -> libc::mqd_t {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { open(name, oflag, mode, attr) }
+}
+
+/// The body of [`mq_open`], called directly by the other entry points:
+/// a call to the exported symbol would go through the PLT and, in a
+/// library loaded with `RTLD_LOCAL`, find the C library's.
+///
+/// # Safety
+/// As [`mq_open`].
+unsafe fn open(
     name: *const c_char,
     oflag: c_int,
     mode: libc::mode_t,
@@ -115,8 +133,21 @@ fn opened(queue: MessageQueue, nonblocking: bool) -> libc::mqd_t {
         Ok(fd) => fd.into_raw_fd(),
         Err(e) => return failed(&e),
     };
+    if readiness::always() {
+        if let Err(e) = queue.watch() {
+            kernel::close(fd);
+            return failed(&e);
+        }
+    }
     let fifo = table::identity(fd).unwrap_or((0, 0));
-    table::insert(fd, Open { queue, fifo });
+    table::insert(
+        fd,
+        Open {
+            queue,
+            fifo,
+            nonblocking_hint: AtomicBool::new(nonblocking),
+        },
+    );
     fd
 }
 
@@ -159,7 +190,7 @@ pub unsafe extern "C" fn __mq_open_2(name: *const c_char, oflag: c_int) -> libc:
         std::process::abort();
     }
     // SAFETY: the caller's contract; without O_CREAT the rest is unread.
-    unsafe { mq_open(name, oflag, 0, std::ptr::null_mut()) }
+    unsafe { open(name, oflag, 0, std::ptr::null_mut()) }
 }
 
 /// `mq_close(3)`.
@@ -231,7 +262,7 @@ pub unsafe extern "C" fn mq_send(
     prio: c_uint,
 ) -> c_int {
     // SAFETY: the caller's contract; no timeout.
-    unsafe { mq_timedsend(mqd, msg, len, prio, std::ptr::null()) }
+    unsafe { timedsend(mqd, msg, len, prio, std::ptr::null()) }
 }
 
 /// `mq_timedsend(3)`.
@@ -241,6 +272,23 @@ pub unsafe extern "C" fn mq_send(
 /// readable `struct timespec`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mq_timedsend(
+    mqd: libc::mqd_t,
+    msg: *const c_char,
+    len: libc::size_t,
+    prio: c_uint,
+    timeout: *const libc::timespec,
+) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { timedsend(mqd, msg, len, prio, timeout) }
+}
+
+/// The body of [`mq_timedsend`], called directly by the other entry points:
+/// a call to the exported symbol would go through the PLT and, in a
+/// library loaded with `RTLD_LOCAL`, find the C library's.
+///
+/// # Safety
+/// As [`mq_timedsend`].
+unsafe fn timedsend(
     mqd: libc::mqd_t,
     msg: *const c_char,
     len: libc::size_t,
@@ -267,10 +315,9 @@ pub unsafe extern "C" fn mq_timedsend(
         // in `send` before any byte is touched).
         unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) }
     };
-    match open
-        .queue
-        .send(message, prio, deadline, || nonblocking(mqd))
-    {
+    match open.queue.send(message, prio, deadline, |sure| {
+        nonblocking(&open, mqd, sure)
+    }) {
         Ok(()) => 0,
         Err(e) => failed(&e),
     }
@@ -288,7 +335,7 @@ pub unsafe extern "C" fn mq_receive(
     prio: *mut c_uint,
 ) -> libc::ssize_t {
     // SAFETY: the caller's contract; no timeout.
-    unsafe { mq_timedreceive(mqd, msg, len, prio, std::ptr::null()) }
+    unsafe { timedreceive(mqd, msg, len, prio, std::ptr::null()) }
 }
 
 /// `mq_timedreceive(3)`.
@@ -298,6 +345,23 @@ pub unsafe extern "C" fn mq_receive(
 /// `timeout` is null or points to a readable `struct timespec`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mq_timedreceive(
+    mqd: libc::mqd_t,
+    msg: *mut c_char,
+    len: libc::size_t,
+    prio: *mut c_uint,
+    timeout: *const libc::timespec,
+) -> libc::ssize_t {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { timedreceive(mqd, msg, len, prio, timeout) }
+}
+
+/// The body of [`mq_timedreceive`], called directly by the other entry points:
+/// a call to the exported symbol would go through the PLT and, in a
+/// library loaded with `RTLD_LOCAL`, find the C library's.
+///
+/// # Safety
+/// As [`mq_timedreceive`].
+unsafe fn timedreceive(
     mqd: libc::mqd_t,
     msg: *mut c_char,
     len: libc::size_t,
@@ -322,7 +386,10 @@ pub unsafe extern "C" fn mq_timedreceive(
     }
     // SAFETY: the caller's contract: `len` >= `size` writable bytes.
     let buffer = unsafe { std::slice::from_raw_parts_mut(msg.cast::<u8>(), size) };
-    match open.queue.receive(buffer, deadline, || nonblocking(mqd)) {
+    match open
+        .queue
+        .receive(buffer, deadline, |sure| nonblocking(&open, mqd, sure))
+    {
         Ok((n, p)) => {
             if !prio.is_null() {
                 // SAFETY: the caller's contract.
@@ -341,7 +408,7 @@ pub unsafe extern "C" fn mq_timedreceive(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mq_getattr(mqd: libc::mqd_t, attr: *mut libc::mq_attr) -> c_int {
     // SAFETY: the caller's contract.
-    unsafe { mq_setattr(mqd, std::ptr::null(), attr) }
+    unsafe { setattr(mqd, std::ptr::null(), attr) }
 }
 
 /// `mq_setattr(3)`: only `O_NONBLOCK` of `new.mq_flags` can change.
@@ -354,6 +421,17 @@ pub unsafe extern "C" fn mq_setattr(
     new: *const libc::mq_attr,
     old: *mut libc::mq_attr,
 ) -> c_int {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { setattr(mqd, new, old) }
+}
+
+/// The body of [`mq_setattr`], called directly by the other entry points:
+/// a call to the exported symbol would go through the PLT and, in a
+/// library loaded with `RTLD_LOCAL`, find the C library's.
+///
+/// # Safety
+/// As [`mq_setattr`].
+unsafe fn setattr(mqd: libc::mqd_t, new: *const libc::mq_attr, old: *mut libc::mq_attr) -> c_int {
     let Some(open) = table::get(mqd) else {
         // SAFETY: the caller's arguments, passed on (mq_getattr is
         // mq_setattr without `new` in the C library too).
@@ -378,7 +456,7 @@ pub unsafe extern "C" fn mq_setattr(
         // SAFETY: the caller's contract; zeroed first for the padding.
         unsafe {
             *old = std::mem::zeroed();
-            (*old).mq_flags = if nonblocking(mqd) {
+            (*old).mq_flags = if nonblocking(&open, mqd, true) {
                 libc::O_NONBLOCK as libc::c_long
             } else {
                 0
@@ -389,17 +467,28 @@ pub unsafe extern "C" fn mq_setattr(
         }
     }
     if let Some(flags) = new_flags {
-        set_nonblocking(mqd, flags & libc::O_NONBLOCK as libc::c_long != 0);
+        let on = flags & libc::O_NONBLOCK as libc::c_long != 0;
+        set_nonblocking(mqd, on);
+        open.nonblocking_hint.store(on, Ordering::Relaxed);
     }
     0
 }
 
-/// The description's `O_NONBLOCK` (`fcntl(F_GETFL)`): asked only when a
-/// call would block, so the message path makes no system call for it.
-fn nonblocking(mqd: libc::mqd_t) -> bool {
+/// The description's `O_NONBLOCK`: from the descriptor (`F_GETFL`) when
+/// the answer must be right (`sure`) or the hint says non-blocking, from
+/// the hint otherwise, so that a blocking call that finds no message
+/// makes no system call before it spins. Asked only when a call would
+/// block.
+fn nonblocking(open: &Open, mqd: libc::mqd_t, sure: bool) -> bool {
+    // Relaxed: a per-process hint; the descriptor holds the truth.
+    if !sure && !open.nonblocking_hint.load(Ordering::Relaxed) {
+        return false;
+    }
     // SAFETY: F_GETFL on any descriptor number is defined.
     let flags = unsafe { libc::fcntl(mqd, libc::F_GETFL) };
-    flags >= 0 && flags & libc::O_NONBLOCK != 0
+    let on = flags >= 0 && flags & libc::O_NONBLOCK != 0;
+    open.nonblocking_hint.store(on, Ordering::Relaxed);
+    on
 }
 
 fn set_nonblocking(mqd: libc::mqd_t, on: bool) {

@@ -50,6 +50,13 @@ next_fn! {
     fn mq_getattr(mqd: libc::mqd_t, attr: *mut libc::mq_attr) -> libc::c_int;
     fn mq_setattr(mqd: libc::mqd_t, new: *const libc::mq_attr, old: *mut libc::mq_attr) -> libc::c_int;
     fn mq_notify(mqd: libc::mqd_t, sevp: *const libc::sigevent) -> libc::c_int;
+    fn poll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: libc::c_int) -> libc::c_int;
+    fn __poll_chk(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: libc::c_int, fdslen: libc::size_t) -> libc::c_int;
+    fn ppoll(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: *const libc::timespec, mask: *const libc::sigset_t) -> libc::c_int;
+    fn __ppoll_chk(fds: *mut libc::pollfd, nfds: libc::nfds_t, timeout: *const libc::timespec, mask: *const libc::sigset_t, fdslen: libc::size_t) -> libc::c_int;
+    fn select(nfds: libc::c_int, read: *mut libc::fd_set, write: *mut libc::fd_set, except: *mut libc::fd_set, timeout: *mut libc::timeval) -> libc::c_int;
+    fn pselect(nfds: libc::c_int, read: *mut libc::fd_set, write: *mut libc::fd_set, except: *mut libc::fd_set, timeout: *const libc::timespec, mask: *const libc::sigset_t) -> libc::c_int;
+    fn epoll_ctl(epfd: libc::c_int, op: libc::c_int, fd: libc::c_int, event: *mut libc::epoll_event) -> libc::c_int;
 }
 
 /// `close(2)` itself, for descriptors that are not ours.

@@ -8,7 +8,10 @@
 //!
 //! A descriptor this library returns is a real file descriptor (a FIFO
 //! that holds a byte while a message waits: `poll`, `select` and `epoll`
-//! see it readable exactly then). Descriptors of kernel queues, and names
+//! see it readable exactly then). The FIFO is kept only for queues whose
+//! descriptors have been handed to `poll`, `ppoll`, `select`, `pselect`
+//! or `epoll_ctl`, which this library sees first (`readiness.rs`): until
+//! then a message costs no system call. Descriptors of kernel queues, and names
 //! that exist as kernel queues, go to the C library's own functions, so
 //! a process can use both (`docs/mq.md`, "Names").
 //!
@@ -23,7 +26,9 @@ mod api;
 mod kernel;
 mod last_error;
 mod notify;
+mod readiness;
 mod table;
 
 pub use api::*;
 pub use last_error::shmring_mq_last_error;
+pub use readiness::*;

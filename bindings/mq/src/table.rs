@@ -10,6 +10,7 @@
 //! number comes back from `mq_open`, and found out by `mq_close`.
 
 use shmring::mq::MessageQueue;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// One open description of a queue.
@@ -19,9 +20,23 @@ pub(crate) struct Open {
     /// (device, inode) of the caller's descriptor when it was made: tells
     /// a stale entry from a live one on the slow paths.
     pub(crate) fifo: (u64, u64),
+    /// The description's `O_NONBLOCK` as this process last set or saw
+    /// it: the flag itself lives on the descriptor (`F_GETFL`), shared
+    /// with forked children, and is read when this says non-blocking or
+    /// before a call sleeps.
+    pub(crate) nonblocking_hint: AtomicBool,
 }
 
 static TABLE: RwLock<Vec<Option<Arc<Open>>>> = RwLock::new(Vec::new());
+/// Entries in the table: `poll` and friends skip their look-ups at 0.
+static ENTRIES: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether this process has any queue open through this library.
+pub(crate) fn any() -> bool {
+    // Relaxed: a descriptor opened by another thread without ordering
+    // with this call could not be in the caller's poll set yet.
+    ENTRIES.load(Ordering::Relaxed) != 0
+}
 
 /// The queue behind `fd`, if it is one of ours.
 pub(crate) fn get(fd: libc::c_int) -> Option<Arc<Open>> {
@@ -40,7 +55,9 @@ pub(crate) fn insert(fd: libc::c_int, open: Open) {
     if table.len() <= index {
         table.resize(index + 1, None);
     }
-    table[index] = Some(Arc::new(open));
+    if table[index].replace(Arc::new(open)).is_none() {
+        ENTRIES.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Takes `fd`'s entry out of the table.
@@ -50,7 +67,9 @@ pub(crate) fn remove(fd: libc::c_int) -> Option<Arc<Open>> {
     // here for every descriptor the process closes.
     get(fd)?;
     let mut table = TABLE.write().unwrap_or_else(|p| p.into_inner());
-    table.get_mut(index)?.take()
+    let open = table.get_mut(index)?.take()?;
+    ENTRIES.fetch_sub(1, Ordering::Relaxed);
+    Some(open)
 }
 
 /// (device, inode) of what `fd` is now, if it is open.

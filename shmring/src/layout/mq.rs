@@ -20,7 +20,11 @@
 //!
 //! Control (every word guarded by the mutex): the `pthread_mutex_t` at
 //! 128 (40 bytes on x86_64 glibc), then `head` 176, `tail` 180, `count`
-//! 184, `free` 188 (slot indices, [`NIL`] for none), `next_seq` (u64) 192.
+//! 184, `free` 188 (slot indices, [`NIL`] for none), `next_seq` (u64) 192,
+//! `watched` (u32) 200: 1 once a descriptor of the queue has been handed
+//! to `poll`, `select` or `epoll`; from then on the readiness FIFO holds
+//! one byte exactly while `count` is not zero (before, it is not kept,
+//! and a message costs no system call).
 //!
 //! A waiting line (`not_empty` at 256, `not_full` at 384): `epoch` (u32)
 //! at +0, the futex word, bumped under the mutex whenever a waiter
@@ -70,7 +74,7 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 /// Layout hash of the queue segment.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"mq/v1 header{magic:8,version:u32@8,hash:u64@16,size@24,maxmsg@32,msgsize@40,stride@48:u64,\
-      mode@56,uid@60,gid@64:u32,ready_id@72:u64,init@120:u32} control@128{mutex:40,head@176,tail,count,free:u32,seq@192:u64} \
+      mode@56,uid@60,gid@64:u32,ready_id@72:u64,init@120:u32} control@128{mutex:40,head@176,tail,count,free:u32,seq@192:u64,watched@200:u32} \
       not_empty@256{epoch,sleepers,waiters:u32} not_full@384{epoch,sleepers,waiters:u32} \
       notify@512{token:u64,fired@520:u64,fire_epoch@528,sender_pid@532,sender_uid@536:u32} \
       presence@640[256]{claimed,receivers:u32} slots@2688{state:u32,prio:u32,len:u64,seq:u64,next:u32,payload@32}:round64(32+msgsize)",
@@ -320,6 +324,11 @@ impl QueueWords {
     /// The next sequence number (mutex).
     pub(crate) fn next_seq(&self) -> &AtomicU64 {
         self.u64_at(192)
+    }
+
+    /// Whether the readiness FIFO is kept (mutex).
+    pub(crate) fn watched(&self) -> &AtomicU32 {
+        self.u32_at(200)
     }
 
     /// Where receivers wait.

@@ -22,10 +22,10 @@
 //!     attr: Some((8, 64)),
 //!     ..OpenRequest::read_write(name.as_bytes())
 //! })?;
-//! queue.send(b"low", 1, None, || false)?;
-//! queue.send(b"high", 9, None, || false)?;
+//! queue.send(b"low", 1, None, |_| false)?;
+//! queue.send(b"high", 9, None, |_| false)?;
 //! let mut buf = [0u8; 64];
-//! let (len, prio) = queue.receive(&mut buf, None, || false)?;
+//! let (len, prio) = queue.receive(&mut buf, None, |_| false)?;
 //! assert_eq!((&buf[..len], prio), (&b"high"[..], 9));
 //! shmring::mq::unlink(name.as_bytes())?;
 //! # std::fs::remove_dir_all(&dir).unwrap();

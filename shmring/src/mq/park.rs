@@ -37,6 +37,9 @@ pub(crate) enum Parked {
     Interrupted,
     /// The deadline passed.
     TimedOut,
+    /// The caller's description turned out non-blocking (checked once,
+    /// before sleeping).
+    NonBlocking,
 }
 
 /// Which line of the queue.
@@ -57,7 +60,9 @@ impl Line {
 
 /// How long a blocked call spins before it sleeps:
 /// `$SHMRING_MQ_SPIN_US` microseconds, 20 by default (a reply that
-/// comes within it costs no sleep and no wake-up).
+/// comes within it costs no sleep and no wake-up), none on a machine
+/// with one CPU online (the peer could not run while we spin). A process
+/// pinned to one CPU still spins: its peer is usually pinned to another.
 fn spin_budget() -> Duration {
     static BUDGET: OnceLock<Duration> = OnceLock::new();
     *BUDGET.get_or_init(|| {
@@ -65,7 +70,12 @@ fn spin_budget() -> Duration {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(20u64);
-        Duration::from_micros(us)
+        let one_cpu = crate::sys::thread::cpus_online() <= 1;
+        if one_cpu {
+            Duration::ZERO
+        } else {
+            Duration::from_micros(us)
+        }
     })
 }
 
@@ -74,12 +84,14 @@ fn passed(deadline: Option<SystemTime>) -> bool {
 }
 
 /// Waits until `line`'s epoch is no longer `seen`, a handler interrupts,
-/// or `deadline` passes. The caller counted itself in `waiters`.
+/// or `deadline` passes. The caller counted itself in `waiters`. Before
+/// it sleeps, `nonblocking()` may still call the wait off.
 pub(crate) fn park(
     mapped: &Arc<Mapped>,
     line: Line,
     seen: u32,
     deadline: Option<SystemTime>,
+    nonblocking: &dyn Fn() -> bool,
 ) -> Parked {
     let words = line.of(mapped);
     let spin_until = Instant::now() + spin_budget();
@@ -100,6 +112,9 @@ pub(crate) fn park(
             }
         }
         std::hint::spin_loop();
+    }
+    if nonblocking() {
+        return Parked::NonBlocking;
     }
     let _alarm = deadline.map(|d| alarm::set(mapped, line, d));
     loop {

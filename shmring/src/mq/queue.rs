@@ -8,7 +8,7 @@ use crate::layout::mq::{PRESENCE_ENTRIES, PRESENCE_LOCK_BASE};
 use crate::ring::priority::{self, Corrupt};
 use crate::sync::Ordering::Relaxed;
 use crate::sys::robust_mutex::Locked;
-use crate::sys::{bell, ofd_lock};
+use crate::sys::{bell, ofd_lock, queue_dir};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use std::sync::Arc;
@@ -55,10 +55,19 @@ pub(crate) fn lock(mapped: &Mapped) -> Result<Held<'_>, MqError> {
 /// count (mutex held).
 fn repair(mapped: &Mapped) {
     priority::rebuild(&mapped.words, &mapped.shape, MQ_PRIO_MAX);
+    sync_readiness(mapped);
+}
+
+/// Makes the readiness FIFO say what the count says, if it is kept
+/// (mutex held).
+fn sync_readiness(mapped: &Mapped) {
+    if mapped.words.watched().load(Relaxed) == 0 {
+        return;
+    }
     let count = priority::count(&mapped.words, &mapped.shape).unwrap_or(0);
     bell::drain(mapped.ready.as_fd());
     if count > 0 {
-        bell::ring(mapped.ready.as_fd());
+        queue_dir::put_byte(mapped.ready.as_fd());
     }
 }
 
@@ -154,6 +163,23 @@ impl MessageQueue {
             .map_err(|e| MqError::new(e, "no descriptor left for the queue"))
     }
 
+    /// Keeps the readiness FIFO from now on: call before a descriptor of
+    /// the queue is handed to `poll`, `select` or `epoll` (until then a
+    /// message costs no system call, and the FIFO says nothing).
+    pub fn watch(&self) -> Result<(), MqError> {
+        let words = &self.mapped.words;
+        // Read without the mutex: once set it stays set.
+        if words.watched().load(Relaxed) != 0 {
+            return Ok(());
+        }
+        let _held = lock(&self.mapped)?;
+        if words.watched().load(Relaxed) == 0 {
+            words.watched().store(1, Relaxed);
+            sync_readiness(&self.mapped);
+        }
+        Ok(())
+    }
+
     /// `mq_getattr`: the queue's attributes, `curmsgs` exact.
     pub fn attributes(&self) -> Result<Attributes, MqError> {
         let held = lock(&self.mapped)?;
@@ -170,14 +196,17 @@ impl MessageQueue {
 
     /// Sends `message` with `prio`, as `mq_timedsend` does: blocks while
     /// the queue is full until `deadline` on the realtime clock (`None`:
-    /// for ever), unless `nonblocking()` (asked only when the queue is
-    /// full) says to fail with `EAGAIN`.
+    /// for ever), unless the caller's description is non-blocking
+    /// (`EAGAIN`). `nonblocking(sure)` says whether it is, asked only when
+    /// the queue is full: first with `sure` false (an answer from a cache
+    /// will do: a wrong "blocking" costs a short spin), then, before the
+    /// call sleeps, with `sure` true.
     pub fn send(
         &self,
         message: &[u8],
         prio: u32,
         deadline: Option<SystemTime>,
-        nonblocking: impl Fn() -> bool,
+        nonblocking: impl Fn(bool) -> bool,
     ) -> Result<(), MqError> {
         if prio >= MQ_PRIO_MAX {
             return Err(MqError::new(
@@ -213,7 +242,9 @@ impl MessageQueue {
                 let receivers = mapped.words.not_empty();
                 let mut fired = false;
                 if before == 0 {
-                    bell::ring(mapped.ready.as_fd());
+                    if mapped.words.watched().load(Relaxed) != 0 {
+                        queue_dir::put_byte(mapped.ready.as_fd());
+                    }
                     if self.receivers_blocked() == 0 {
                         fired = super::notify::fire(mapped);
                     }
@@ -228,7 +259,7 @@ impl MessageQueue {
                 }
                 return Ok(());
             }
-            if nonblocking() {
+            if nonblocking(false) {
                 return Err(MqError::new(Errno::AGAIN, "the queue is full"));
             }
             if passed(deadline) {
@@ -238,8 +269,11 @@ impl MessageQueue {
             waiting = true;
             let seen = line.epoch.load(Relaxed);
             drop(held);
-            match park::park(mapped, Line::NotFull, seen, deadline) {
+            match park::park(mapped, Line::NotFull, seen, deadline, &|| nonblocking(true)) {
                 Parked::Woken => {}
+                Parked::NonBlocking => {
+                    return Err(self.leave(Waiter::Sender, Errno::AGAIN, "the queue is full"));
+                }
                 Parked::Interrupted => {
                     return Err(self.leave(Waiter::Sender, Errno::INTR, "interrupted by a signal"));
                 }
@@ -267,7 +301,7 @@ impl MessageQueue {
         &self,
         buffer: &mut [u8],
         deadline: Option<SystemTime>,
-        nonblocking: impl Fn() -> bool,
+        nonblocking: impl Fn(bool) -> bool,
     ) -> Result<(usize, u32), MqError> {
         if !self.read {
             return Err(MqError::new(
@@ -294,8 +328,8 @@ impl MessageQueue {
                 let popped = on_lists(mapped, || {
                     priority::pop_into(&mapped.words, &mapped.shape, buffer)
                 })?;
-                if popped.left == 0 {
-                    bell::drain(mapped.ready.as_fd());
+                if popped.left == 0 && mapped.words.watched().load(Relaxed) != 0 {
+                    queue_dir::take_byte(mapped.ready.as_fd());
                 }
                 let senders = mapped.words.not_full();
                 let wake = park::bump(senders);
@@ -305,7 +339,7 @@ impl MessageQueue {
                 }
                 return Ok((popped.len, popped.prio));
             }
-            if nonblocking() {
+            if nonblocking(false) {
                 return Err(MqError::new(Errno::AGAIN, "the queue is empty"));
             }
             if passed(deadline) {
@@ -315,8 +349,17 @@ impl MessageQueue {
             waiting = Some(counted);
             let seen = line.epoch.load(Relaxed);
             drop(held);
-            match park::park(mapped, Line::NotEmpty, seen, deadline) {
+            match park::park(mapped, Line::NotEmpty, seen, deadline, &|| {
+                nonblocking(true)
+            }) {
                 Parked::Woken => {}
+                Parked::NonBlocking => {
+                    return Err(self.leave(
+                        Waiter::Receiver(counted),
+                        Errno::AGAIN,
+                        "the queue is empty",
+                    ));
+                }
                 Parked::Interrupted => {
                     return Err(self.leave(
                         Waiter::Receiver(counted),
@@ -399,7 +442,7 @@ impl MessageQueue {
     /// receive (mutex held); `None` if the table is full.
     fn presence_index(&self) -> Option<u32> {
         let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
-        let pid = std::process::id();
+        let pid = crate::sys::thread::pid();
         if let Some(p) = presence.as_ref().filter(|p| p.pid == pid) {
             return Some(p.index);
         }
@@ -462,7 +505,7 @@ impl Drop for MessageQueue {
             .get_mut()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(presence) = presence.filter(|p| p.pid == std::process::id()) {
+        if let Some(presence) = presence.filter(|p| p.pid == crate::sys::thread::pid()) {
             if let Ok(held) = lock(&self.mapped) {
                 let [claimed, receivers] = self.mapped.words.presence(presence.index);
                 claimed.store(0, Relaxed);

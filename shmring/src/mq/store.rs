@@ -366,6 +366,7 @@ fn initialize(dir: &str, fd: OwnedFd, shape: &QueueShape) -> Result<Mapped, MqEr
     }
     words.notify_token().store(0, Relaxed);
     words.notify_fired().store(0, Relaxed);
+    words.watched().store(0, Relaxed);
     for index in 0..crate::layout::mq::PRESENCE_ENTRIES {
         for word in words.presence(index) {
             word.store(0, Relaxed);

@@ -139,3 +139,21 @@ pub(crate) fn reopen_fifo(
     };
     fs::open(path, OFlags::RDWR | OFlags::CLOEXEC | flags, Mode::empty())
 }
+
+/// Puts the one byte that says "a message waits" into the readiness
+/// FIFO (non-blocking; the pipe never holds more than a byte or two).
+pub(crate) fn put_byte(fifo: rustix::fd::BorrowedFd<'_>) {
+    super::bell::ring(fifo);
+}
+
+/// Takes that byte out again (non-blocking; one read, where a drain
+/// would need a second to see the pipe empty).
+pub(crate) fn take_byte(fifo: rustix::fd::BorrowedFd<'_>) {
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(fifo, &mut byte) {
+            Err(Errno::INTR) => continue,
+            _ => return,
+        }
+    }
+}

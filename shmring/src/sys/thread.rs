@@ -30,6 +30,38 @@ where
     spawned
 }
 
+/// The calling process's pid, cached (getpid(2) is a system call on
+/// every call since glibc 2.25); a `fork` through the C library clears
+/// the cache in the child (pthread_atfork(3)).
+pub(crate) fn pid() -> u32 {
+    #[allow(clippy::disallowed_types)]
+    static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    static HOOKED: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forgotten_in_child() {
+        PID.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+    // Relaxed: a per-process cache of a value that never changes while
+    // the process lives; the fork hook runs in the child alone.
+    let cached = PID.load(std::sync::atomic::Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    HOOKED.call_once(|| {
+        // SAFETY: registers a plain function for the child side of fork.
+        unsafe { libc::pthread_atfork(None, None, Some(forgotten_in_child)) };
+    });
+    let pid = std::process::id();
+    PID.store(pid, std::sync::atomic::Ordering::Relaxed);
+    pid
+}
+
+/// CPUs online (`sysconf(_SC_NPROCESSORS_ONLN)`), whatever this
+/// process's affinity.
+pub(crate) fn cpus_online() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).max(1) as usize
+}
+
 /// The value a notification carries (`union sigval`), as raw bits.
 pub(crate) type SigValue = usize;
 
