@@ -49,11 +49,11 @@ unsafe fn watch_fd_sets(nfds: c_int, sets: [*const libc::fd_set; 3]) {
         return;
     }
     for fd in 0..nfds.clamp(0, libc::FD_SETSIZE as c_int) {
-        // SAFETY: the caller's contract; `fd` is below FD_SETSIZE.
-        if sets
-            .iter()
-            .any(|set| !set.is_null() && unsafe { libc::FD_ISSET(fd, *set) })
-        {
+        let in_a_set = sets.iter().any(|set| {
+            // SAFETY: the caller's contract; `fd` is below FD_SETSIZE.
+            !set.is_null() && unsafe { libc::FD_ISSET(fd, *set) }
+        });
+        if in_a_set {
             watch(fd);
         }
     }
