@@ -105,13 +105,15 @@ unsafe fn open(
     let request = OpenRequest {
         name: name_bytes,
         // O_ACCMODE 3 opens neither way (Linux makes the queue if asked,
-        // or refuses an existing one with EINVAL: see `opened`).
+        // or refuses an existing one with EINVAL: below).
         read: access == libc::O_RDONLY || access == libc::O_RDWR,
         write: access == libc::O_WRONLY || access == libc::O_RDWR,
         create,
         exclusive,
         mode,
         attr,
+        // $SHMRING_MQ_DIR or the default.
+        dir: None,
     };
     match MessageQueue::open(&request) {
         // Linux refuses the access mode only once it knows the queue

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-const PROGRAMS: [&str; 7] = [
+const PROGRAMS: [&str; 8] = [
     "conformance",
     "prio_stress",
     "echo_server",
@@ -24,6 +24,7 @@ const PROGRAMS: [&str; 7] = [
     "kill_survive",
     "blocked_death",
     "name_probe",
+    "full_shm",
 ];
 
 /// `target/<profile>`, holding `libshmring_mq.so` and, beside it, the
@@ -48,7 +49,8 @@ fn programs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
-        let out = std::env::temp_dir().join(format!("shmring-mq-tests-{}", std::process::id()));
+        // In the target directory, rebuilt by every run of the tests.
+        let out = lib_dir().join("mq-test-programs");
         std::fs::create_dir_all(&out).expect("program directory");
         let cc = |args: &[&str]| {
             let status = Command::new("cc")
@@ -125,11 +127,24 @@ impl Drop for QueueDir {
 }
 
 fn command(program: &str, args: &[&str], via: Via, queues: &QueueDir) -> Command {
+    wrapped(&[], program, args, via, queues)
+}
+
+/// As [`command`], run through `wrapper` (a command that executes its
+/// arguments: `unshare …`, `setpriv …`).
+fn wrapped(wrapper: &[&str], program: &str, args: &[&str], via: Via, queues: &QueueDir) -> Command {
     let exe = match via {
         Via::Linked => programs().join(format!("{program}_linked")),
         _ => programs().join(program),
     };
-    let mut cmd = Command::new(exe);
+    let mut cmd = match wrapper.split_first() {
+        None => Command::new(&exe),
+        Some((first, rest)) => {
+            let mut cmd = Command::new(first);
+            cmd.args(rest).arg(&exe);
+            cmd
+        }
+    };
     cmd.args(args)
         .env("SHMRING_MQ_DIR", &queues.0)
         .env_remove("LD_PRELOAD")
@@ -381,4 +396,117 @@ fn a_name_that_is_a_kernel_queue_stays_the_kernels() {
     );
     // The reply went into the kernel's queue, where this process finds it.
     assert_eq!(kernel.receive(), (b"pong".to_vec(), 3));
+}
+
+/// Whether `wrapper` can run here (root, util-linux present).
+fn permitted(wrapper: &[&str]) -> Result<(), String> {
+    if !is_root() {
+        return Err(format!("{} needs root", wrapper[0]));
+    }
+    let status = Command::new(wrapper[0])
+        .args(&wrapper[1..])
+        .arg("true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err(format!("{wrapper:?} does not work here")),
+    }
+}
+
+#[test]
+fn a_full_file_system_refuses_a_new_queue_and_keeps_the_old_ones() {
+    let queues = QueueDir::new();
+    std::fs::create_dir_all(&queues.0).unwrap();
+    let wrapper = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t tmpfs -o size=256k tmpfs \"$SHMRING_MQ_DIR\" && exec \"$0\" \"$@\"",
+    ];
+    if let Err(why) = permitted(&wrapper[..4]) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let child = wrapped(&wrapper, "full_shm", &[], Via::Preloaded, &queues)
+        .spawn()
+        .expect("spawn");
+    let (code, out, err) = finish(child, Duration::from_secs(60), "full_shm");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        out,
+        "made some queues, then: ENOSPC\nthe queues made before keep every message: yes\nfull_shm: done\n"
+    );
+}
+
+/// The echo server in a PID namespace of its own, behind `/proc` mounted
+/// `hidepid=2`, and the client outside it, both as `nobody` (each makes a
+/// queue mode 0600 for the other): the same conversation as between two
+/// ordinary processes.
+fn echo_across_namespaces(via: Via) -> String {
+    let queues = QueueDir::new();
+    let name = format!("/mqt-echo-ns-{}-{via:?}", std::process::id());
+    let wrapper = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--kill-child",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        "mount -t proc -o hidepid=2 proc /proc && \
+         exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$0\" \"$@\"",
+    ];
+    let server = wrapped(&wrapper, "echo_server", &[&name], via, &queues)
+        .spawn()
+        .expect("server");
+    let as_nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    let client = wrapped(&as_nobody, "echo_client", &[&name], via, &queues)
+        .spawn()
+        .expect("client");
+    let (client_code, client_out, client_err) =
+        finish(client, Duration::from_secs(60), "echo_client");
+    let (server_code, server_out, server_err) =
+        finish(server, Duration::from_secs(60), "echo_server");
+    assert_eq!(
+        (client_code, server_code),
+        (0, 0),
+        "{via:?}: client:\n{client_out}\n{client_err}\nserver:\n{server_out}\n{server_err}"
+    );
+    assert!(
+        queues.leftovers().is_empty(),
+        "{via:?} left {:?}",
+        queues.leftovers()
+    );
+    format!("{server_out}{client_out}")
+}
+
+#[test]
+fn a_server_in_another_pid_namespace_behind_hidepid_serves_as_the_kernels_does() {
+    if let Err(why) = permitted(&["unshare", "--pid", "--fork", "--mount"]) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let kernel = echo_across_namespaces(Via::Kernel);
+    assert!(
+        kernel.contains("echo_client: done requests=200"),
+        "{kernel}"
+    );
+    assert_same(
+        &kernel,
+        &echo_across_namespaces(Via::Preloaded),
+        "echo across namespaces",
+    );
 }

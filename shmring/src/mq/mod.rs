@@ -14,12 +14,11 @@
 //! ```
 //! use shmring::mq::{MessageQueue, OpenRequest};
 //! # let dir = std::env::temp_dir().join(format!("mq-doc-{}", std::process::id()));
-//! # std::fs::create_dir_all(&dir).unwrap();
-//! # unsafe { std::env::set_var("SHMRING_MQ_DIR", &dir) };
 //! let name = format!("/doc-{}", std::process::id());
 //! let queue = MessageQueue::open(&OpenRequest {
 //!     create: true,
 //!     attr: Some((8, 64)),
+//! #   dir: Some(&dir),
 //!     ..OpenRequest::read_write(name.as_bytes())
 //! })?;
 //! queue.send(b"low", 1, None, |_| false)?;
@@ -27,7 +26,10 @@
 //! let mut buf = [0u8; 64];
 //! let (len, prio) = queue.receive(&mut buf, None, |_| false)?;
 //! assert_eq!((&buf[..len], prio), (&b"high"[..], 9));
+//! # shmring::mq::unlink_in(&dir, name.as_bytes())?;
+//! # /*
 //! shmring::mq::unlink(name.as_bytes())?;
+//! # */
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! # Ok::<(), shmring::mq::MqError>(())
 //! ```
@@ -60,6 +62,9 @@ pub struct OpenRequest<'a> {
     /// `mq_maxmsg` and `mq_msgsize` of a queue this call makes (`None`:
     /// the system's defaults).
     pub attr: Option<(i64, i64)>,
+    /// Where the queue lives (`None`: `$SHMRING_MQ_DIR`, or
+    /// [`DEFAULT_DIR`]).
+    pub dir: Option<&'a std::path::Path>,
 }
 
 impl<'a> OpenRequest<'a> {
@@ -73,6 +78,7 @@ impl<'a> OpenRequest<'a> {
             exclusive: false,
             mode: 0o600,
             attr: None,
+            dir: None,
         }
     }
 }
@@ -140,7 +146,12 @@ impl std::error::Error for MqError {}
 /// Removes the queue's name, as `mq_unlink` does: it lives on while any
 /// process has it open; a later `mq_open` with `O_CREAT` makes a new one.
 pub fn unlink(name: &[u8]) -> Result<(), MqError> {
-    store::unlink(name)
+    store::unlink(None, name)
+}
+
+/// [`unlink`] for a queue in `dir` (as [`OpenRequest::dir`]).
+pub fn unlink_in(dir: &std::path::Path, name: &[u8]) -> Result<(), MqError> {
+    store::unlink(Some(dir), name)
 }
 
 /// Whether this library has a queue named `name`.
@@ -161,3 +172,6 @@ pub fn raise_notification(signo: i32, value: usize, fired: Fired) -> Result<(), 
 pub fn spawn_quiet(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
     crate::sys::thread::spawn_quiet(name, f).map(drop)
 }
+
+#[cfg(test)]
+mod tests;

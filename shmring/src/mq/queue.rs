@@ -29,8 +29,16 @@ impl Drop for Held<'_> {
 /// Takes the queue's mutex; if its last holder died, repairs what it may
 /// have left half-done first.
 pub(crate) fn lock(mapped: &Mapped) -> Result<Held<'_>, MqError> {
+    lock_until(mapped, None)
+}
+
+/// As [`lock`], giving up with `ETIMEDOUT` at `deadline`.
+pub(crate) fn lock_until(
+    mapped: &Mapped,
+    deadline: Option<SystemTime>,
+) -> Result<Held<'_>, MqError> {
     let mutex = mapped.words.mutex();
-    match mutex.lock() {
+    match mutex.lock_until(deadline) {
         Ok(Locked::Clean) => Ok(Held(mapped)),
         Ok(Locked::OwnerDied) => {
             let held = Held(mapped);
@@ -102,7 +110,7 @@ struct Counted(Option<u32>);
 /// An open message queue: what `mq_open` returns a descriptor of.
 #[derive(Debug)]
 pub struct MessageQueue {
-    mapped: Arc<Mapped>,
+    pub(super) mapped: Arc<Mapped>,
     read: bool,
     write: bool,
     presence: std::sync::Mutex<Option<Presence>>,
@@ -230,7 +238,7 @@ impl MessageQueue {
         let line = mapped.words.not_full();
         let mut waiting = false;
         loop {
-            let held = lock(mapped)?;
+            let held = lock_until(mapped, deadline)?;
             if std::mem::take(&mut waiting) {
                 line.waiters.fetch_sub(1, Relaxed);
             }
@@ -279,7 +287,7 @@ impl MessageQueue {
                 }
                 Parked::TimedOut => {
                     // One more look: room may have come with the deadline.
-                    let held = lock(mapped)?;
+                    let held = lock_until(mapped, deadline)?;
                     let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
                     drop(held);
                     if u64::from(count) >= mapped.shape.max_messages {
@@ -319,7 +327,7 @@ impl MessageQueue {
         let line = mapped.words.not_empty();
         let mut waiting = None;
         loop {
-            let held = lock(mapped)?;
+            let held = lock_until(mapped, deadline)?;
             if let Some(counted) = waiting.take() {
                 self.uncount_receiver(counted);
             }
@@ -368,7 +376,7 @@ impl MessageQueue {
                     ));
                 }
                 Parked::TimedOut => {
-                    let held = lock(mapped)?;
+                    let held = lock_until(mapped, deadline)?;
                     let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
                     drop(held);
                     if count == 0 {

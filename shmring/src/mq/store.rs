@@ -34,7 +34,10 @@ const INIT_LOCK_BYTE: u64 = 0;
 /// How long an opener waits for a live creator to finish.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
-fn base_dir() -> String {
+fn base_dir(dir: Option<&std::path::Path>) -> String {
+    if let Some(dir) = dir {
+        return dir.to_string_lossy().into_owned();
+    }
     std::env::var("SHMRING_MQ_DIR")
         .ok()
         .filter(|d| !d.is_empty())
@@ -168,7 +171,7 @@ fn creation_shape(
 /// the mapping and whether this call made the queue.
 pub(crate) fn open(request: &OpenRequest<'_>) -> Result<(Mapped, bool), MqError> {
     let name = check_name(request.name)?;
-    let dir = base_dir();
+    let dir = base_dir(request.dir);
     let path = segment_path(&dir, name);
     let who = Credentials::current();
     // A name can come and go between our steps (another process unlinks
@@ -393,9 +396,9 @@ fn initialize(dir: &str, fd: OwnedFd, shape: &QueueShape) -> Result<Mapped, MqEr
 
 /// Removes the queue's name (and its FIFO's); the queue lives on while
 /// any process has it open, as `mq_unlink` says.
-pub(crate) fn unlink(name: &[u8]) -> Result<(), MqError> {
+pub(crate) fn unlink(dir: Option<&std::path::Path>, name: &[u8]) -> Result<(), MqError> {
     let name = check_name(name)?;
-    let dir = base_dir();
+    let dir = base_dir(dir);
     let path = segment_path(&dir, name);
     // The FIFO's id, if we may read it (an owner may remove a queue whose
     // mode forbids it reading; its FIFO is then left, empty and harmless).
@@ -430,7 +433,7 @@ pub(crate) fn exists(name: &[u8]) -> bool {
     check_name(name).is_ok_and(|name| {
         rustix::fs::statat(
             rustix::fs::CWD,
-            segment_path(&base_dir(), name),
+            segment_path(&base_dir(None), name),
             rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
         )
         .is_ok()

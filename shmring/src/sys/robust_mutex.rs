@@ -97,13 +97,18 @@ impl RobustMutex {
         }
     }
 
-    /// Takes the mutex, waiting as long as another thread holds it.
-    /// `Err` if the mutex is unusable: a holder died and the last one who
-    /// got `OwnerDied` unlocked without [`mark_consistent`]
-    /// (`ENOTRECOVERABLE`), or a peer overwrote it with garbage.
-    ///
-    /// [`mark_consistent`]: RobustMutex::mark_consistent
-    pub(crate) fn lock(&self) -> Result<Locked, Errno> {
+    /// Takes the mutex, waiting while another thread holds it, until the
+    /// realtime clock reaches `deadline` (`None`: for ever; then
+    /// `ETIMEDOUT`, pthread_mutex_timedlock(3)): a holder that is stopped,
+    /// or a peer that wrote "locked" into the mutex, cannot make a timed
+    /// call overrun its deadline. `Err` also if the mutex is unusable: a
+    /// holder died and the one who got `OwnerDied` unlocked without
+    /// [`mark_consistent`](Self::mark_consistent) (`ENOTRECOVERABLE`), or
+    /// a peer overwrote it with garbage.
+    pub(crate) fn lock_until(
+        &self,
+        deadline: Option<std::time::SystemTime>,
+    ) -> Result<Locked, Errno> {
         // glibc's robust mutexes never spin: a contended lock sleeps in
         // the kernel at once, which costs two system calls and a wake-up
         // for a hold of a few hundred nanoseconds. Try a while first.
@@ -120,8 +125,21 @@ impl RobustMutex {
                 e => return Err(Errno::from_raw_os_error(e)),
             }
         }
-        // SAFETY: the storage is a valid mutex (constructor contract).
-        let rc = unsafe { libc::pthread_mutex_lock(self.0.get()) };
+        let rc = match deadline {
+            // SAFETY: the storage is a valid mutex (constructor contract).
+            None => unsafe { libc::pthread_mutex_lock(self.0.get()) },
+            Some(deadline) => {
+                let since = deadline
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                let ts = libc::timespec {
+                    tv_sec: since.as_secs().min(i64::MAX as u64) as libc::time_t,
+                    tv_nsec: libc::c_long::from(since.subsec_nanos() as i32),
+                };
+                // SAFETY: a valid mutex and a valid, borrowed timespec.
+                unsafe { libc::pthread_mutex_timedlock(self.0.get(), &ts) }
+            }
+        };
         match rc {
             0 => Ok(Locked::Clean),
             libc::EOWNERDEAD => Ok(Locked::OwnerDied),
@@ -156,7 +174,7 @@ mod tests {
         // SAFETY: the mapping is page-aligned, 4096 bytes, used only here.
         let mutex = unsafe { RobustMutex::at(ptr) };
         mutex.init().unwrap();
-        assert_eq!(mutex.lock(), Ok(Locked::Clean));
+        assert_eq!(mutex.lock_until(None), Ok(Locked::Clean));
         mutex.unlock();
         // A thread that exits holding the lock: the kernel's robust-list
         // walk at its exit marks the owner dead.
@@ -164,14 +182,14 @@ mod tests {
         std::thread::spawn(move || {
             // SAFETY: as above; the mapping outlives the thread (joined).
             let m = unsafe { RobustMutex::at(addr as *mut u8) };
-            assert_eq!(m.lock(), Ok(Locked::Clean));
+            assert_eq!(m.lock_until(None), Ok(Locked::Clean));
         })
         .join()
         .unwrap();
-        assert_eq!(mutex.lock(), Ok(Locked::OwnerDied));
+        assert_eq!(mutex.lock_until(None), Ok(Locked::OwnerDied));
         mutex.mark_consistent().unwrap();
         mutex.unlock();
-        assert_eq!(mutex.lock(), Ok(Locked::Clean));
+        assert_eq!(mutex.lock_until(None), Ok(Locked::Clean));
         mutex.unlock();
         drop(map);
     }
