@@ -24,14 +24,16 @@
 //! `watched` (u32) 200: 1 once a descriptor of the queue has been handed
 //! to `poll`, `select` or `epoll`; from then on the readiness FIFO holds
 //! one byte exactly while `count` is not zero (before, it is not kept,
-//! and a message costs no system call).
+//! and a message costs no system call); the `waiters` of `not_empty`
+//! (u32) at 204 and of `not_full` at 208: callers blocked in the call
+//! (spinning or asleep), which is what POSIX's "a receiver is waiting"
+//! means for `mq_notify`. They sit with the mutex that guards them, so a
+//! waker reads them without pulling the line its waiters spin on.
 //!
 //! A waiting line (`not_empty` at 256, `not_full` at 384): `epoch` (u32)
 //! at +0, the futex word, bumped under the mutex whenever a waiter
-//! should look again; `sleepers` (u32) at +4, threads inside
-//! `futex_wait` or about to be; `waiters` (u32) at +8, guarded by the
-//! mutex: callers blocked in the call (spinning or asleep), which is what
-//! POSIX's "a receiver is waiting" means for `mq_notify`.
+//! should look again (waiters spin on it, then sleep on it); `sleepers`
+//! (u32) at +4, threads inside `futex_wait` or about to be.
 //!
 //! Notification line (512): `token` (u64) at 512, the registration's
 //! random id, 0 for none (mutex); `fired` (u64) at 520, the token of the
@@ -74,8 +76,8 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 /// Layout hash of the queue segment.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"mq/v1 header{magic:8,version:u32@8,hash:u64@16,size@24,maxmsg@32,msgsize@40,stride@48:u64,\
-      mode@56,uid@60,gid@64:u32,ready_id@72:u64,init@120:u32} control@128{mutex:40,head@176,tail,count,free:u32,seq@192:u64,watched@200:u32} \
-      not_empty@256{epoch,sleepers,waiters:u32} not_full@384{epoch,sleepers,waiters:u32} \
+      mode@56,uid@60,gid@64:u32,ready_id@72:u64,init@120:u32} control@128{mutex:40,head@176,tail,count,free:u32,seq@192:u64,watched@200,waiters_not_empty@204,waiters_not_full@208:u32} \
+      not_empty@256{epoch,sleepers:u32} not_full@384{epoch,sleepers:u32} \
       notify@512{token:u64,fired@520:u64,fire_epoch@528,sender_pid@532,sender_uid@536:u32} \
       presence@640[256]{claimed,receivers:u32} slots@2688{state:u32,prio:u32,len:u64,seq:u64,next:u32,payload@32}:round64(32+msgsize)",
 );
@@ -333,19 +335,19 @@ impl QueueWords {
 
     /// Where receivers wait.
     pub(crate) fn not_empty(&self) -> WaitLine<'_> {
-        self.wait_line(256)
+        self.wait_line(256, 204)
     }
 
     /// Where senders wait.
     pub(crate) fn not_full(&self) -> WaitLine<'_> {
-        self.wait_line(384)
+        self.wait_line(384, 208)
     }
 
-    fn wait_line(&self, off: u64) -> WaitLine<'_> {
+    fn wait_line(&self, off: u64, waiters: u64) -> WaitLine<'_> {
         WaitLine {
             epoch: self.u32_at(off),
             sleepers: self.u32_at(off + 4),
-            waiters: self.u32_at(off + 8),
+            waiters: self.u32_at(waiters),
         }
     }
 
