@@ -4,12 +4,12 @@
 //! | offset | size | content                                                   |
 //! |-------:|-----:|-----------------------------------------------------------|
 //! |      0 |  128 | header (below)                                            |
-//! |    128 |  128 | control: robust mutex at 128, list words at 176 (below)   |
+//! |    128 |  128 | control: the lock word at 128, list words at 176 (below)  |
 //! |    256 |  128 | `not_empty` waiting line: receivers wait here             |
 //! |    384 |  128 | `not_full` waiting line: senders wait here                |
 //! |    512 |  128 | notification line                                         |
-//! |    640 | 2048 | presence table: 256 entries of 8 bytes                    |
-//! |   2688 | n·stride | slots                                                |
+//! |    640 | 8192 | presence table: 1024 entries of 8 bytes                   |
+//! |   8832 | n·stride | slots                                                |
 //!
 //! Header: magic `SHMRNGMQ` at 0, layout version (u32) at 8, layout hash
 //! (u64) at 16, segment size at 24, `mq_maxmsg` at 32, `mq_msgsize` at
@@ -18,36 +18,39 @@
 //! 72 (`r/<id in hex>` beside the queues); init state (u32) at 120, written
 //! last with Release (0: being made, 1: ready).
 //!
-//! Control (every word guarded by the mutex): the `pthread_mutex_t` at
-//! 128 (40 bytes on x86_64 glibc), then `head` 176, `tail` 180, `count`
-//! 184, `free` 188 (slot indices, [`NIL`] for none), `next_seq` (u64) 192,
+//! Control: the lock word (u32) at 128 (`mq/lock.rs`); every other word
+//! is guarded by the lock: `head` 176, `tail` 180, `count` 184, `free`
+//! 188 (slot indices, [`NIL`] for none), `next_seq` (u64) 192,
 //! `watched` (u32) 200: 1 once a descriptor of the queue has been handed
 //! to `poll`, `select` or `epoll`; from then on the readiness FIFO holds
 //! one byte exactly while `count` is not zero (before, it is not kept,
 //! and a message costs no system call); the `waiters` of `not_empty`
 //! (u32) at 204 and of `not_full` at 208: callers blocked in the call
 //! (spinning or asleep), which is what POSIX's "a receiver is waiting"
-//! means for `mq_notify`. They sit with the mutex that guards them, so a
+//! means for `mq_notify`. They sit with the lock that guards them, so a
 //! waker reads them without pulling the line its waiters spin on.
+//! `anonymous_receivers` (u32) at 212: blocked receivers of processes
+//! that found the presence table full.
 //!
 //! A waiting line (`not_empty` at 256, `not_full` at 384): `epoch` (u32)
-//! at +0, the futex word, bumped under the mutex whenever a waiter
+//! at +0, the futex word, bumped under the lock whenever a waiter
 //! should look again (waiters spin on it, then sleep on it); `sleepers`
 //! (u32) at +4, threads inside `futex_wait` or about to be.
 //!
 //! Notification line (512): `token` (u64) at 512, the registration's
-//! random id, 0 for none (mutex); `fired` (u64) at 520, the token of the
-//! last registration fired (mutex); `fire_epoch` (u32) at 528, the futex
+//! random id, 0 for none (lock); `fired` (u64) at 520, the token of the
+//! last registration fired (lock); `fire_epoch` (u32) at 528, the futex
 //! word the registrant's helper thread waits on; sender pid at 532 and
 //! uid at 536 (u32) of the message that fired it.
 //!
-//! A presence entry (entry `i` at `640 + 8·i`, all under the mutex):
-//! `claimed` (u32) at +0, 1 while an open description of the queue holds
-//! it; `receivers` (u32) at +4, how many of `not_empty.waiters` are that
-//! description's. Its holder keeps byte [`PRESENCE_LOCK_BASE`]` + i` of
-//! the segment file locked (OFD), so a description whose process died is
-//! found (`is_locked` says no) and its waiters no longer counted: a
-//! receiver killed while blocked must not keep `mq_notify` from firing.
+//! A presence entry (entry `i` at `640 + 8·i`; `mq/presence.rs`):
+//! `claimed` (u32) at +0, 1 while a process holds it for one of its open
+//! descriptions of the queue; `receivers` (u32) at +4 (lock), how many of
+//! the blocked receivers are its. Its holder keeps byte
+//! [`PRESENCE_LOCK_BASE`]` + i` of the segment file locked (OFD), so a
+//! holder that died is found (`is_locked` says no): the lock word names
+//! its holder by entry (`i + 1`), and a receiver killed while blocked
+//! must not keep `mq_notify` from firing.
 //!
 //! A slot (`stride = round_up(32 + mq_msgsize, 64)`):
 //!
@@ -62,12 +65,13 @@
 //!
 //! The slots' states and contents are the truth; the sorted list, the
 //! free list and `count` are derived from them, and rebuilt
-//! (`ring/priority.rs`) when a holder died with the mutex or a word is
+//! (`ring/priority.rs`) when a holder died with the lock or a word is
 //! found out of range.
+//!
+//! Nothing read from shared memory is ever used as a pointer.
 
 use super::header::INIT_READY;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
-use crate::sys::robust_mutex::{self, RobustMutex};
 
 /// First eight bytes of a queue segment.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMRNGMQ";
@@ -76,17 +80,17 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 /// Layout hash of the queue segment.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
     b"mq/v1 header{magic:8,version:u32@8,hash:u64@16,size@24,maxmsg@32,msgsize@40,stride@48:u64,\
-      mode@56,uid@60,gid@64:u32,ready_id@72:u64,init@120:u32} control@128{mutex:40,head@176,tail,count,free:u32,seq@192:u64,watched@200,waiters_not_empty@204,waiters_not_full@208:u32} \
+      mode@56,uid@60,gid@64:u32,ready_id@72:u64,init@120:u32} control@128{lock:u32,head@176,tail,count,free:u32,seq@192:u64,watched@200,waiters_not_empty@204,waiters_not_full@208,anonymous_receivers@212:u32} \
       not_empty@256{epoch,sleepers:u32} not_full@384{epoch,sleepers:u32} \
       notify@512{token:u64,fired@520:u64,fire_epoch@528,sender_pid@532,sender_uid@536:u32} \
-      presence@640[256]{claimed,receivers:u32} slots@2688{state:u32,prio:u32,len:u64,seq:u64,next:u32,payload@32}:round64(32+msgsize)",
+      presence@640[1024]{claimed,receivers:u32} slots@8832{state:u32,prio:u32,len:u64,seq:u64,next:u32,payload@32}:round64(32+msgsize)",
 );
 /// No slot.
 pub(crate) const NIL: u32 = u32::MAX;
 /// Offset of the presence table.
 pub(crate) const PRESENCE_OFFSET: u64 = 640;
 /// Entries in the presence table.
-pub(crate) const PRESENCE_ENTRIES: u32 = 256;
+pub(crate) const PRESENCE_ENTRIES: u32 = 1024;
 /// The segment file's byte locked by the holder of presence entry 0
 /// (entry `i`: this + `i`), far beyond the file's end.
 pub(crate) const PRESENCE_LOCK_BASE: u64 = 1 << 40;
@@ -114,8 +118,6 @@ pub(crate) const MAX_MESSAGES: u64 = 65_536;
 pub(crate) const MAX_MESSAGE_SIZE: u64 = 16 << 20;
 /// Where the init state lives.
 const INIT_STATE: usize = 120;
-const MUTEX: usize = 128;
-const _: () = assert!(robust_mutex::SIZE <= 48);
 
 /// Bytes per slot for messages of up to `msgsize` bytes.
 pub(crate) const fn stride(msgsize: u64) -> u64 {
@@ -181,7 +183,7 @@ pub(crate) struct QueueWords {
 
 #[allow(unsafe_code)]
 // SAFETY: the pointer is into a shared mapping whose words are all
-// accessed atomically (or through the process-shared mutex); the owner of
+// accessed atomically; the owner of
 // the mapping keeps it alive while any copy of this is used.
 unsafe impl Send for QueueWords {}
 #[allow(unsafe_code)]
@@ -262,7 +264,7 @@ impl QueueWords {
 
     /// Marks the queue ready. Release: pairs with the Acquire load in
     /// [`QueueWords::read_shape`], so an opener that sees it ready sees
-    /// the header, the mutex and the empty lists.
+    /// the header, the lock word and the empty lists.
     pub(crate) fn publish_ready(&self) {
         self.u32_at(INIT_STATE as u64)
             .store(INIT_READY, Ordering::Release);
@@ -305,15 +307,17 @@ impl QueueWords {
         Ok(shape)
     }
 
-    /// The queue's mutex.
-    pub(crate) fn mutex(&self) -> &RobustMutex {
-        assert!(MUTEX as u64 + robust_mutex::SIZE as u64 <= self.len);
-        // SAFETY: 64-byte aligned (base is, 128 is), inside the mapping,
-        // and these bytes are used as the mutex by every opener.
-        unsafe { RobustMutex::at(self.base.add(MUTEX)) }
+    /// The queue's lock word (`mq/lock.rs`).
+    pub(crate) fn lock_word(&self) -> &AtomicU32 {
+        self.u32_at(128)
     }
 
-    /// `head`, `tail`, `count`, `free` (mutex).
+    /// Blocked receivers of processes without a presence entry (lock).
+    pub(crate) fn anonymous_receivers(&self) -> &AtomicU32 {
+        self.u32_at(212)
+    }
+
+    /// `head`, `tail`, `count`, `free` (lock).
     pub(crate) fn list(&self) -> [&AtomicU32; 4] {
         [
             self.u32_at(176),
@@ -323,12 +327,12 @@ impl QueueWords {
         ]
     }
 
-    /// The next sequence number (mutex).
+    /// The next sequence number (lock).
     pub(crate) fn next_seq(&self) -> &AtomicU64 {
         self.u64_at(192)
     }
 
-    /// Whether the readiness FIFO is kept (mutex).
+    /// Whether the readiness FIFO is kept (lock).
     pub(crate) fn watched(&self) -> &AtomicU32 {
         self.u32_at(200)
     }
@@ -351,12 +355,12 @@ impl QueueWords {
         }
     }
 
-    /// The registration's token, 0 for none (mutex).
+    /// The registration's token, 0 for none (lock).
     pub(crate) fn notify_token(&self) -> &AtomicU64 {
         self.u64_at(512)
     }
 
-    /// The token of the last registration fired (mutex).
+    /// The token of the last registration fired (lock).
     pub(crate) fn notify_fired(&self) -> &AtomicU64 {
         self.u64_at(520)
     }
@@ -371,7 +375,7 @@ impl QueueWords {
         [self.u32_at(532), self.u32_at(536)]
     }
 
-    /// Presence entry `index`: `claimed`, `receivers` (mutex).
+    /// Presence entry `index`: `claimed`, `receivers` (lock).
     pub(crate) fn presence(&self, index: u32) -> [&AtomicU32; 2] {
         assert!(index < PRESENCE_ENTRIES);
         let off = PRESENCE_OFFSET + 8 * u64::from(index);
@@ -403,7 +407,7 @@ impl QueueWords {
         let off = self.slot_offset(shape, index) + SLOT_HEADER;
         assert!(bytes.len() as u64 <= shape.message_size && off + shape.message_size <= self.len);
         // SAFETY: inside the mapping (checked); the slot is free and the
-        // mutex is held, so no opener following the protocol touches
+        // lock is held, so no opener following the protocol touches
         // these bytes now. A hostile one could, which makes the bytes
         // garbage but never the copy unsound for plain bytes.
         unsafe {

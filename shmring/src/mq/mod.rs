@@ -4,10 +4,10 @@
 //! (`bindings/mq`) puts the C API on top; `docs/mq.md` says how the two
 //! compare with the kernel's queues.
 //!
-//! A queue is a segment file and a FIFO (`store.rs`): a robust,
-//! process-shared mutex guards a list of slots sorted by priority
-//! (`ring/priority.rs`), so a holder killed mid-update leaves nothing a
-//! rebuild cannot repair; callers that must wait spin briefly, then sleep
+//! A queue is a segment file and a FIFO (`store.rs`): a lock whose
+//! holder's death any waiter can see (`lock.rs`, `presence.rs`) guards a
+//! list of slots sorted by priority (`ring/priority.rs`), so a holder
+//! killed mid-update leaves nothing a rebuild cannot repair; callers that must wait spin briefly, then sleep
 //! on a futex (`park.rs`); the FIFO holds one byte while the queue holds a
 //! message, so its descriptor polls readable exactly then.
 //!
@@ -34,8 +34,10 @@
 //! # Ok::<(), shmring::mq::MqError>(())
 //! ```
 
+mod lock;
 mod notify;
 mod park;
+mod presence;
 mod queue;
 mod store;
 

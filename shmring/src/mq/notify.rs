@@ -55,7 +55,11 @@ fn with_registry<R>(f: impl FnOnce(&mut HashMap<(u64, u64), Registration>) -> R)
 
 /// Registers `action` for the queue `mapped`: `EBUSY` if any live
 /// process (this one included) holds a registration.
-pub(crate) fn register(mapped: &Arc<Mapped>, action: NotifyAction) -> Result<(), MqError> {
+pub(crate) fn register(
+    mapped: &Arc<Mapped>,
+    tag: u32,
+    action: NotifyAction,
+) -> Result<(), MqError> {
     let busy = || {
         MqError::new(
             Errno::BUSY,
@@ -68,7 +72,7 @@ pub(crate) fn register(mapped: &Arc<Mapped>, action: NotifyAction) -> Result<(),
         }
         let lock = ofd_lock::reopen(rustix::fd::AsFd::as_fd(&mapped.segment))
             .map_err(|e| MqError::new(e, "cannot reopen the queue's file"))?;
-        let held = super::queue::lock(mapped)?;
+        let held = super::queue::lock(mapped, tag);
         let current = mapped.words.notify_token().load(Relaxed);
         if current != 0
             && ofd_lock::is_locked(&mapped.segment, notify_lock_byte(current)).unwrap_or(true)
@@ -101,7 +105,7 @@ pub(crate) fn register(mapped: &Arc<Mapped>, action: NotifyAction) -> Result<(),
             wait_and_fire(&helper_mapped, token, &helper_stop, action)
         });
         if spawned.is_err() {
-            let _held = super::queue::lock(mapped)?;
+            let _held = super::queue::lock(mapped, tag);
             mapped.words.notify_token().store(0, Relaxed);
             return Err(MqError::new(
                 Errno::NOMEM,
@@ -124,12 +128,13 @@ pub(crate) fn register(mapped: &Arc<Mapped>, action: NotifyAction) -> Result<(),
 
 /// Removes this process's registration for the queue, if it has one
 /// (`mq_notify(NULL)`, and every close of one of its descriptors).
-pub(crate) fn unregister(identity: (u64, u64)) {
+pub(crate) fn unregister(identity: (u64, u64), tag: u32) {
     let Some(registration) = with_registry(|registry| registry.remove(&identity)) else {
         return;
     };
     let words = &registration.mapped.words;
-    if let Ok(_held) = super::queue::lock(&registration.mapped) {
+    {
+        let _held = super::queue::lock(&registration.mapped, tag);
         if words.notify_token().load(Relaxed) == registration.token {
             words.notify_token().store(0, Relaxed);
         }
@@ -140,7 +145,7 @@ pub(crate) fn unregister(identity: (u64, u64)) {
     futex::wake(words.notify_epoch().as_std(), u32::MAX);
 }
 
-/// Under the mutex, after a message went into an empty queue with no
+/// Under the lock, after a message went into an empty queue with no
 /// receiver blocked: fires the registration, if there is one. Returns
 /// whether the caller must wake the helper after unlocking.
 pub(crate) fn fire(mapped: &Mapped) -> bool {

@@ -1,14 +1,14 @@
-//! An open queue: send, receive, attributes, and the mutex every change
-//! is made under (with the repair a dead holder calls for).
+//! An open queue: send, receive, attributes, and the repair a dead lock
+//! holder calls for.
 
+use super::lock::{self, Acquired, Held};
 use super::park::{self, Line, Parked};
+use super::presence::{self, Member};
 use super::store::{self, Mapped};
 use super::{Attributes, MqError, NotifyAction, OpenRequest};
-use crate::layout::mq::{PRESENCE_ENTRIES, PRESENCE_LOCK_BASE};
 use crate::ring::priority::{self, Corrupt};
 use crate::sync::Ordering::Relaxed;
-use crate::sys::robust_mutex::Locked;
-use crate::sys::{bell, ofd_lock, queue_dir};
+use crate::sys::{bell, queue_dir};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use std::sync::Arc;
@@ -17,44 +17,30 @@ use std::time::SystemTime;
 /// Priorities run from 0 to `MQ_PRIO_MAX - 1` (Linux: 32768).
 pub const MQ_PRIO_MAX: u32 = 32_768;
 
-/// The queue's mutex, held; unlocked on drop.
-pub(crate) struct Held<'a>(&'a Mapped);
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        self.0.words.mutex().unlock();
+/// Takes the queue's lock as `tag` (`presence.rs`); if its last holder
+/// died, repairs what it may have left half-done first.
+pub(crate) fn lock(mapped: &Mapped, tag: u32) -> Held<'_> {
+    match lock_until(mapped, tag, None) {
+        Ok(held) => held,
+        Err(_) => unreachable!("a lock without a deadline never times out"),
     }
-}
-
-/// Takes the queue's mutex; if its last holder died, repairs what it may
-/// have left half-done first.
-pub(crate) fn lock(mapped: &Mapped) -> Result<Held<'_>, MqError> {
-    lock_until(mapped, None)
 }
 
 /// As [`lock`], giving up with `ETIMEDOUT` at `deadline`.
 pub(crate) fn lock_until(
     mapped: &Mapped,
+    tag: u32,
     deadline: Option<SystemTime>,
 ) -> Result<Held<'_>, MqError> {
-    let mutex = mapped.words.mutex();
-    match mutex.lock_until(deadline) {
-        Ok(Locked::Clean) => Ok(Held(mapped)),
-        Ok(Locked::OwnerDied) => {
-            let held = Held(mapped);
+    match lock::lock_until(mapped, tag, deadline) {
+        Ok((held, Acquired::Clean)) => Ok(held),
+        Ok((held, Acquired::OwnerDied)) => {
             repair(mapped);
-            mutex
-                .mark_consistent()
-                .map_err(|e| MqError::new(e, "cannot mark the queue's mutex consistent"))?;
             Ok(held)
         }
-        Err(e) => Err(MqError::new(
-            if e == Errno::NOTRECOVERABLE {
-                Errno::INVAL
-            } else {
-                e
-            },
-            "the queue's mutex is unusable (corrupted segment)",
+        Err(()) => Err(MqError::new(
+            Errno::TIMEDOUT,
+            "the deadline passed while the queue's lock was held (a stopped or misbehaving peer)",
         )),
     }
 }
@@ -90,18 +76,6 @@ fn on_lists<T>(mapped: &Mapped, mut op: impl FnMut() -> Result<T, Corrupt>) -> R
     }
 }
 
-/// A process's entry in the presence table, and the description that
-/// holds its lock byte.
-#[derive(Debug)]
-struct Presence {
-    /// The process that claimed it: a forked child inherits the
-    /// `MessageQueue` but must count its blocked receivers in an entry of
-    /// its own, whose lock dies with it.
-    pid: u32,
-    index: u32,
-    lock: OwnedFd,
-}
-
 /// A receiver counted as blocked, and the presence entry (if any) that
 /// counts it too.
 #[derive(Debug, Clone, Copy)]
@@ -113,7 +87,7 @@ pub struct MessageQueue {
     pub(super) mapped: Arc<Mapped>,
     read: bool,
     write: bool,
-    presence: std::sync::Mutex<Option<Presence>>,
+    member: Member,
     created: bool,
 }
 
@@ -122,13 +96,21 @@ impl MessageQueue {
     pub fn open(request: &OpenRequest<'_>) -> Result<MessageQueue, MqError> {
         let (mapped, created) = store::open(request)?;
         let mapped = Arc::new(mapped);
-        Ok(MessageQueue {
+        let queue = MessageQueue {
             mapped,
             read: request.read,
             write: request.write,
-            presence: std::sync::Mutex::new(None),
+            member: Member::default(),
             created,
-        })
+        };
+        // Claimed now, so that the message path finds it.
+        queue.tag();
+        Ok(queue)
+    }
+
+    /// The calling process's lock tag for this description.
+    fn tag(&self) -> u32 {
+        self.member.tag(&self.mapped)
     }
 
     /// Whether this open made the queue.
@@ -180,7 +162,7 @@ impl MessageQueue {
         if words.watched().load(Relaxed) != 0 {
             return Ok(());
         }
-        let _held = lock(&self.mapped)?;
+        let _held = lock(&self.mapped, self.tag());
         if words.watched().load(Relaxed) == 0 {
             words.watched().store(1, Relaxed);
             sync_readiness(&self.mapped);
@@ -190,7 +172,7 @@ impl MessageQueue {
 
     /// `mq_getattr`: the queue's attributes, `curmsgs` exact.
     pub fn attributes(&self) -> Result<Attributes, MqError> {
-        let held = lock(&self.mapped)?;
+        let held = lock(&self.mapped, self.tag());
         let count = on_lists(&self.mapped, || {
             priority::count(&self.mapped.words, &self.mapped.shape)
         })?;
@@ -238,7 +220,7 @@ impl MessageQueue {
         let line = mapped.words.not_full();
         let mut waiting = false;
         loop {
-            let held = lock_until(mapped, deadline)?;
+            let held = lock_until(mapped, self.tag(), deadline)?;
             if std::mem::take(&mut waiting) {
                 line.waiters.fetch_sub(1, Relaxed);
             }
@@ -253,7 +235,9 @@ impl MessageQueue {
                     if mapped.words.watched().load(Relaxed) != 0 {
                         queue_dir::put_byte(mapped.ready.as_fd());
                     }
-                    if self.receivers_blocked() == 0 {
+                    if mapped.words.notify_token().load(Relaxed) != 0
+                        && presence::receivers_blocked(mapped) == 0
+                    {
                         fired = super::notify::fire(mapped);
                     }
                 }
@@ -287,7 +271,7 @@ impl MessageQueue {
                 }
                 Parked::TimedOut => {
                     // One more look: room may have come with the deadline.
-                    let held = lock_until(mapped, deadline)?;
+                    let held = lock_until(mapped, self.tag(), deadline)?;
                     let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
                     drop(held);
                     if u64::from(count) >= mapped.shape.max_messages {
@@ -327,7 +311,7 @@ impl MessageQueue {
         let line = mapped.words.not_empty();
         let mut waiting = None;
         loop {
-            let held = lock_until(mapped, deadline)?;
+            let held = lock_until(mapped, self.tag(), deadline)?;
             if let Some(counted) = waiting.take() {
                 self.uncount_receiver(counted);
             }
@@ -376,7 +360,7 @@ impl MessageQueue {
                     ));
                 }
                 Parked::TimedOut => {
-                    let held = lock_until(mapped, deadline)?;
+                    let held = lock_until(mapped, self.tag(), deadline)?;
                     let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
                     drop(held);
                     if count == 0 {
@@ -396,7 +380,8 @@ impl MessageQueue {
     /// waiter. Returns the error to report.
     fn leave(&self, waiter: Waiter, errno: Errno, why: &'static str) -> MqError {
         let mapped = &self.mapped;
-        if let Ok(held) = lock(mapped) {
+        {
+            let held = lock(mapped, self.tag());
             let count = priority::count(&mapped.words, &mapped.shape).unwrap_or(0);
             let (line, more) = match waiter {
                 Waiter::Receiver(counted) => {
@@ -420,83 +405,40 @@ impl MessageQueue {
     }
 
     /// Counts the caller among the queue's blocked receivers, and in its
-    /// process's presence entry (mutex held).
+    /// process's presence entry (lock held).
     fn count_blocked_receiver(&self) -> Counted {
         let words = &self.mapped.words;
         words.not_empty().waiters.fetch_add(1, Relaxed);
-        let index = self.presence_index();
-        if let Some(index) = index {
-            words.presence(index)[1].fetch_add(1, Relaxed);
-        }
+        let index = self.member.index(&self.mapped);
+        let count = match index {
+            Some(index) => words.presence(index)[1],
+            None => words.anonymous_receivers(),
+        };
+        count.fetch_add(1, Relaxed);
         Counted(index)
     }
 
     /// Undoes [`count_blocked_receiver`](Self::count_blocked_receiver)
-    /// (mutex held). Saturating: a rebuild after a death may have reset
-    /// the counts under us.
+    /// (lock held). Saturating: a scan after a death may have reset the
+    /// counts under us.
     fn uncount_receiver(&self, counted: Counted) {
         let words = &self.mapped.words;
-        let waiters = words.not_empty().waiters;
-        waiters.store(waiters.load(Relaxed).saturating_sub(1), Relaxed);
-        if let Some(index) = counted.0 {
-            let [claimed, receivers] = words.presence(index);
-            if claimed.load(Relaxed) != 0 {
-                receivers.store(receivers.load(Relaxed).saturating_sub(1), Relaxed);
-            }
+        let count = match counted.0 {
+            Some(index) => words.presence(index)[1],
+            None => words.anonymous_receivers(),
+        };
+        for word in [words.not_empty().waiters, count] {
+            word.store(word.load(Relaxed).saturating_sub(1), Relaxed);
         }
-    }
-
-    /// This process's presence entry, claimed at its first blocked
-    /// receive (mutex held); `None` if the table is full.
-    fn presence_index(&self) -> Option<u32> {
-        let mut presence = self.presence.lock().unwrap_or_else(|p| p.into_inner());
-        let pid = crate::sys::thread::pid();
-        if let Some(p) = presence.as_ref().filter(|p| p.pid == pid) {
-            return Some(p.index);
-        }
-        // None yet, or the parent's, inherited across fork: that one's
-        // lock description is shared with the parent, so it is only
-        // closed here, never unlocked.
-        *presence = claim_presence(&self.mapped, pid);
-        presence.as_ref().map(|p| p.index)
-    }
-
-    /// Receivers blocked in the queue, not counting those of processes
-    /// that died blocked (mutex held). Only called when a notification
-    /// may fire, so the lock probes cost nothing on the message path.
-    fn receivers_blocked(&self) -> u32 {
-        let words = &self.mapped.words;
-        let waiters = words.not_empty().waiters;
-        let mut total = waiters.load(Relaxed);
-        if total == 0 || words.notify_token().load(Relaxed) == 0 {
-            return total;
-        }
-        for index in 0..PRESENCE_ENTRIES {
-            let [claimed, receivers] = words.presence(index);
-            let blocked = receivers.load(Relaxed);
-            if claimed.load(Relaxed) == 0 || blocked == 0 {
-                continue;
-            }
-            let alive =
-                ofd_lock::is_locked(&self.mapped.segment, PRESENCE_LOCK_BASE + u64::from(index))
-                    .unwrap_or(true);
-            if !alive {
-                claimed.store(0, Relaxed);
-                receivers.store(0, Relaxed);
-                total = total.saturating_sub(blocked);
-            }
-        }
-        waiters.store(total, Relaxed);
-        total
     }
 
     /// `mq_notify`: registers `action` (`Some`) or removes this process's
     /// registration (`None`).
     pub fn notify(&self, action: Option<NotifyAction>) -> Result<(), MqError> {
         match action {
-            Some(action) => super::notify::register(&self.mapped, action),
+            Some(action) => super::notify::register(&self.mapped, self.tag(), action),
             None => {
-                super::notify::unregister(self.mapped.identity);
+                super::notify::unregister(self.mapped.identity, self.tag());
                 Ok(())
             }
         }
@@ -507,21 +449,8 @@ impl Drop for MessageQueue {
     fn drop(&mut self) {
         // Closing any descriptor of a queue ends the process's
         // registration, as on Linux.
-        super::notify::unregister(self.mapped.identity);
-        let presence = self
-            .presence
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(presence) = presence.filter(|p| p.pid == crate::sys::thread::pid()) {
-            if let Ok(held) = lock(&self.mapped) {
-                let [claimed, receivers] = self.mapped.words.presence(presence.index);
-                claimed.store(0, Relaxed);
-                receivers.store(0, Relaxed);
-                drop(held);
-            }
-            let _ = ofd_lock::unlock_all(&presence.lock);
-        }
+        super::notify::unregister(self.mapped.identity, self.tag());
+        self.member.release(&self.mapped);
     }
 }
 
@@ -534,40 +463,4 @@ enum Waiter {
 
 fn passed(deadline: Option<SystemTime>) -> bool {
     deadline.is_some_and(|d| SystemTime::now() >= d)
-}
-
-/// Claims a presence entry for process `pid` (reclaiming those of dead
-/// processes), or none if all 256 are held: that process's blocked
-/// receivers are then counted without an owner, and a death while
-/// blocked is not noticed (mutex held).
-fn claim_presence(mapped: &Mapped, pid: u32) -> Option<Presence> {
-    let lock_fd = ofd_lock::reopen(mapped.segment.as_fd()).ok()?;
-    let words = &mapped.words;
-    for index in 0..PRESENCE_ENTRIES {
-        let [claimed, receivers] = words.presence(index);
-        let byte = PRESENCE_LOCK_BASE + u64::from(index);
-        if claimed.load(Relaxed) != 0 {
-            if ofd_lock::is_locked(&mapped.segment, byte).unwrap_or(true) {
-                continue;
-            }
-            // Its holder died: its blocked receivers are not blocked.
-            let line = words.not_empty();
-            line.waiters.store(
-                line.waiters
-                    .load(Relaxed)
-                    .saturating_sub(receivers.load(Relaxed)),
-                Relaxed,
-            );
-        }
-        if ofd_lock::try_lock(&lock_fd, byte).unwrap_or(false) {
-            claimed.store(1, Relaxed);
-            receivers.store(0, Relaxed);
-            return Some(Presence {
-                pid,
-                index,
-                lock: lock_fd,
-            });
-        }
-    }
-    None
 }

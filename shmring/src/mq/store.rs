@@ -357,10 +357,8 @@ fn initialize(dir: &str, fd: OwnedFd, shape: &QueueShape) -> Result<Mapped, MqEr
         .map_err(|_| MqError::new(Errno::NOMEM, "cannot map the queue"))?;
     let words = words_of(&map, shape.segment_size);
     words.write_header(shape);
-    words
-        .mutex()
-        .init()
-        .map_err(|e| MqError::new(e, "cannot initialise the queue's mutex"))?;
+    words.lock_word().store(0, Relaxed);
+    words.anonymous_receivers().store(0, Relaxed);
     priority::init(&words, shape);
     for line in [words.not_empty(), words.not_full()] {
         line.epoch.store(0, Relaxed);

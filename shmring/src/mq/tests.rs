@@ -1,8 +1,7 @@
 //! The queue against deaths and scribbles that a process test cannot
-//! time: a holder that dies mid-update, lists a peer overwrote, a mutex
-//! a peer marked taken.
+//! time: a lock holder that died mid-update, lists a peer overwrote, a
+//! lock a peer marked taken.
 
-use super::queue::lock;
 use super::*;
 use crate::sync::Ordering::Relaxed;
 use std::time::{Duration, SystemTime};
@@ -74,19 +73,13 @@ fn a_holder_that_dies_mid_update_leaves_every_committed_message_once() {
     for (msg, prio) in [(&b"a"[..], 1), (b"b", 5), (b"c", 1)] {
         queue.send(msg, prio, None, blocking).unwrap();
     }
-    // A thread that takes the mutex, leaves the lists half-updated and
-    // exits holding it: the kernel marks the robust mutex "owner died".
-    let mapped = std::sync::Arc::clone(&queue.mapped);
-    std::thread::spawn(move || {
-        let held = lock(&mapped).unwrap();
-        let [head, _, count, free] = mapped.words.list();
-        head.store(crate::layout::mq::NIL, Relaxed);
-        count.store(0, Relaxed);
-        free.store(3, Relaxed);
-        std::mem::forget(held);
-    })
-    .join()
-    .unwrap();
+    // A process that took the lock, left the lists half-updated and died:
+    // the lock word names a presence entry nobody holds any more.
+    let [head, _, count, free] = queue.mapped.words.list();
+    head.store(crate::layout::mq::NIL, Relaxed);
+    count.store(0, Relaxed);
+    free.store(3, Relaxed);
+    queue.mapped.words.lock_word().store(1000, Relaxed);
     assert_eq!(queue.attributes().unwrap().current_messages, 3);
     assert_eq!(
         receive_all(&queue),
@@ -155,11 +148,11 @@ fn a_foreign_file_is_refused_and_a_half_made_queue_is_finished() {
 }
 
 #[test]
-fn a_mutex_a_peer_marked_taken_cannot_stretch_a_deadline() {
+fn a_lock_a_peer_marked_taken_cannot_stretch_a_deadline() {
     let fx = Fixture::new("held");
     let queue = fx.open(2).unwrap();
-    // glibc's lock word (first int of the mutex, offset 128): "held by
-    // thread 1", which will never let go.
+    // The lock word (offset 128): "held by the process of presence entry
+    // 0", which is alive (this one) and will never let go.
     let file = std::fs::OpenOptions::new()
         .write(true)
         .open(fx.file())
@@ -183,6 +176,18 @@ fn a_mutex_a_peer_marked_taken_cannot_stretch_a_deadline() {
             blocking,
         )
         .unwrap();
+    drop(queue);
+    fx.unlink();
+}
+
+#[test]
+fn a_lock_word_naming_nobody_is_taken_over_and_the_queue_repaired() {
+    let fx = Fixture::new("garbage-lock");
+    let queue = fx.open(2).unwrap();
+    queue.send(b"kept", 4, None, blocking).unwrap();
+    // A tag that names no presence entry: no holder can be alive.
+    queue.mapped.words.lock_word().store(0x1234_5678, Relaxed);
+    assert_eq!(receive_all(&queue), [(b"kept".to_vec(), 4)]);
     drop(queue);
     fx.unlink();
 }

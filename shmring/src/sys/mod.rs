@@ -15,8 +15,6 @@ pub(crate) mod peercred;
 pub(crate) mod process;
 #[cfg(not(shmring_loom))]
 pub(crate) mod queue_dir;
-#[cfg(not(shmring_loom))]
-pub(crate) mod robust_mutex;
 pub(crate) mod shm;
 #[cfg(not(shmring_loom))]
 pub(crate) mod thread;
