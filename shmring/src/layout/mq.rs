@@ -217,21 +217,33 @@ impl QueueWords {
     /// bytes for as long as the result (or a copy) is used, and the
     /// memory is only ever accessed atomically, through these accessors.
     pub(crate) unsafe fn new(base: *mut u8, len: u64) -> QueueWords {
+        // Every fixed word lies below the slots: checked once here, so
+        // their accessors need no check of their own.
+        assert!(
+            len >= SLOTS_OFFSET && base as usize % 64 == 0,
+            "not a queue mapping"
+        );
         QueueWords { base, len }
     }
 
+    /// The word at `off`: a fixed offset below [`SLOTS_OFFSET`], or one
+    /// inside a slot that [`slot_offset`](Self::slot_offset) checked.
+    #[inline(always)]
     fn u32_at(&self, off: u64) -> &AtomicU32 {
-        assert!(
+        debug_assert!(
             off % 4 == 0 && off + 4 <= self.len,
             "offset {off} out of the mapping"
         );
-        // SAFETY: aligned and inside the mapping (checked above; the
-        // constructor's contract covers the rest).
+        // SAFETY: aligned and inside the mapping (every caller's offset is
+        // below SLOTS_OFFSET <= len, checked in `new`, or inside a checked
+        // slot); the constructor's contract covers the rest.
         unsafe { &*self.base.add(off as usize).cast::<AtomicU32>() }
     }
 
+    /// As [`u32_at`](Self::u32_at), for a 64-bit word.
+    #[inline(always)]
     fn u64_at(&self, off: u64) -> &AtomicU64 {
-        assert!(
+        debug_assert!(
             off % 8 == 0 && off + 8 <= self.len,
             "offset {off} out of the mapping"
         );
@@ -258,6 +270,7 @@ impl QueueWords {
     }
 
     /// The id of the queue's readiness FIFO (written before it is ready).
+    #[inline]
     pub(crate) fn ready_id(&self) -> &AtomicU64 {
         self.u64_at(72)
     }
@@ -308,16 +321,19 @@ impl QueueWords {
     }
 
     /// The queue's lock word (`mq/lock.rs`).
+    #[inline]
     pub(crate) fn lock_word(&self) -> &AtomicU32 {
         self.u32_at(128)
     }
 
     /// Blocked receivers of processes without a presence entry (lock).
+    #[inline]
     pub(crate) fn anonymous_receivers(&self) -> &AtomicU32 {
         self.u32_at(212)
     }
 
     /// `head`, `tail`, `count`, `free` (lock).
+    #[inline]
     pub(crate) fn list(&self) -> [&AtomicU32; 4] {
         [
             self.u32_at(176),
@@ -328,25 +344,30 @@ impl QueueWords {
     }
 
     /// The next sequence number (lock).
+    #[inline]
     pub(crate) fn next_seq(&self) -> &AtomicU64 {
         self.u64_at(192)
     }
 
     /// Whether the readiness FIFO is kept (lock).
+    #[inline]
     pub(crate) fn watched(&self) -> &AtomicU32 {
         self.u32_at(200)
     }
 
     /// Where receivers wait.
+    #[inline]
     pub(crate) fn not_empty(&self) -> WaitLine<'_> {
         self.wait_line(256, 204)
     }
 
     /// Where senders wait.
+    #[inline]
     pub(crate) fn not_full(&self) -> WaitLine<'_> {
         self.wait_line(384, 208)
     }
 
+    #[inline]
     fn wait_line(&self, off: u64, waiters: u64) -> WaitLine<'_> {
         WaitLine {
             epoch: self.u32_at(off),
@@ -356,26 +377,31 @@ impl QueueWords {
     }
 
     /// The registration's token, 0 for none (lock).
+    #[inline]
     pub(crate) fn notify_token(&self) -> &AtomicU64 {
         self.u64_at(512)
     }
 
     /// The token of the last registration fired (lock).
+    #[inline]
     pub(crate) fn notify_fired(&self) -> &AtomicU64 {
         self.u64_at(520)
     }
 
     /// The futex word a registrant's helper waits on.
+    #[inline]
     pub(crate) fn notify_epoch(&self) -> &AtomicU32 {
         self.u32_at(528)
     }
 
     /// Pid and uid of the sender whose message fired the registration.
+    #[inline]
     pub(crate) fn notify_sender(&self) -> [&AtomicU32; 2] {
         [self.u32_at(532), self.u32_at(536)]
     }
 
     /// Presence entry `index`: `claimed`, `receivers` (lock).
+    #[inline]
     pub(crate) fn presence(&self, index: u32) -> [&AtomicU32; 2] {
         assert!(index < PRESENCE_ENTRIES);
         let off = PRESENCE_OFFSET + 8 * u64::from(index);
@@ -383,6 +409,7 @@ impl QueueWords {
     }
 
     /// The header words of slot `index` of a queue shaped `shape`.
+    #[inline]
     pub(crate) fn slot(&self, shape: &QueueShape, index: u32) -> SlotWords<'_> {
         let off = self.slot_offset(shape, index);
         SlotWords {
@@ -394,12 +421,16 @@ impl QueueWords {
         }
     }
 
+    #[inline(always)]
     fn slot_offset(&self, shape: &QueueShape, index: u32) -> u64 {
+        let off = SLOTS_OFFSET + u64::from(index) * shape.stride;
+        // One check covers the slot's header and payload: the stride
+        // holds both, and the whole slot must be inside the mapping.
         assert!(
-            u64::from(index) < shape.max_messages,
+            u64::from(index) < shape.max_messages && off + shape.stride <= self.len,
             "slot {index} out of range"
         );
-        SLOTS_OFFSET + u64::from(index) * shape.stride
+        off
     }
 
     /// Copies `bytes` into slot `index`'s payload.

@@ -74,6 +74,7 @@ pub(crate) struct Member {
 impl Member {
     /// The calling process's lock tag for the queue, claiming an entry
     /// on first use in this process.
+    #[inline]
     pub(crate) fn tag(&self, mapped: &Mapped) -> u32 {
         let pid = crate::sys::thread::pid();
         // Relaxed: a per-process cache written by this process only.

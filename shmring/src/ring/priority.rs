@@ -49,6 +49,7 @@ pub(crate) fn init(words: &QueueWords, shape: &QueueShape) {
 }
 
 /// Messages queued, as the list says (checked against the geometry).
+#[inline]
 pub(crate) fn count(words: &QueueWords, shape: &QueueShape) -> Result<u32, Corrupt> {
     let count = words.list()[2].load(Relaxed);
     if u64::from(count) > shape.max_messages {
@@ -57,6 +58,7 @@ pub(crate) fn count(words: &QueueWords, shape: &QueueShape) -> Result<u32, Corru
     Ok(count)
 }
 
+#[inline]
 fn index(raw: u32, shape: &QueueShape) -> Result<u32, Corrupt> {
     if u64::from(raw) < shape.max_messages {
         Ok(raw)

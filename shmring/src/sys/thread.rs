@@ -33,6 +33,7 @@ where
 /// The calling process's pid, cached (getpid(2) is a system call on
 /// every call since glibc 2.25); a `fork` through the C library clears
 /// the cache in the child (pthread_atfork(3)).
+#[inline]
 pub(crate) fn pid() -> u32 {
     #[allow(clippy::disallowed_types)]
     static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
