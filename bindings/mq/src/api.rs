@@ -96,10 +96,10 @@ unsafe fn open(
     if !name_bytes.starts_with(b"/") {
         return fail(libc::EINVAL, "a queue name starts with '/'");
     }
-    if !shmring::mq::exists(name_bytes) {
-        if let Some(fd) = kernel_queue(name, oflag, create && exclusive) {
-            return fd;
-        }
+    // A kernel queue of that name comes first: this library never hides
+    // one (docs/mq.md, "Names that are kernel queues").
+    if let Some(fd) = kernel_queue(name, oflag, create && exclusive) {
+        return fd;
     }
     let access = oflag & libc::O_ACCMODE;
     let request = OpenRequest {
@@ -237,14 +237,15 @@ pub unsafe extern "C" fn mq_unlink(name: *const c_char) -> c_int {
     if !bytes.starts_with(b"/") {
         return fail(libc::EINVAL, "a queue name starts with '/'");
     }
-    if !shmring::mq::exists(bytes) {
-        // A kernel queue of that name, or none at all: the C library says.
-        // SAFETY: the caller's C string.
-        let rc = unsafe { kernel::mq_unlink(name) };
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        if rc == 0 || errno != libc::ENOENT {
-            return rc;
-        }
+    // A kernel queue of that name first, as in `mq_open`: removed, or
+    // refused (EACCES, which is also the kernel's answer to a second '/',
+    // as it is this library's). Anything else (no such kernel queue, no
+    // kernel queues at all) is this library's to answer.
+    // SAFETY: the caller's C string.
+    let rc = unsafe { kernel::mq_unlink(name) };
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    if rc == 0 || errno == libc::EACCES {
+        return rc;
     }
     match shmring::mq::unlink(bytes) {
         Ok(()) => 0,

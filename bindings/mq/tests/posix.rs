@@ -72,6 +72,19 @@ fn programs() -> &'static Path {
             ]);
         }
         let lib = lib_dir();
+        let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
+        let last_error = out.join("last_error_linked");
+        cc(&[
+            "-I",
+            include.to_str().unwrap(),
+            src.join("last_error.c").to_str().unwrap(),
+            "-o",
+            last_error.to_str().unwrap(),
+            "-L",
+            lib.to_str().unwrap(),
+            "-lshmring-mq",
+            "-lrt",
+        ]);
         for program in ["echo_server", "echo_client"] {
             let source = src.join(format!("{program}.c"));
             let exe = out.join(format!("{program}_linked"));
@@ -396,6 +409,19 @@ fn a_name_that_is_a_kernel_queue_stays_the_kernels() {
     );
     // The reply went into the kernel's queue, where this process finds it.
     assert_eq!(kernel.receive(), (b"pong".to_vec(), 3));
+    // And mq_unlink removes the kernel's queue.
+    assert_eq!(
+        run("name_probe", &[&name, "unlink"], Via::Preloaded),
+        "unlink: 0\n"
+    );
+    let cname = std::ffi::CString::new(name.as_str()).unwrap();
+    // SAFETY: a C string; without O_CREAT the variadic arguments are unread.
+    let gone = unsafe { libc::mq_open(cname.as_ptr(), libc::O_RDONLY) };
+    assert_eq!(gone, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENOENT)
+    );
 }
 
 /// Whether `wrapper` can run here (root, util-linux present).
@@ -508,5 +534,17 @@ fn a_server_in_another_pid_namespace_behind_hidepid_serves_as_the_kernels_does()
         &kernel,
         &echo_across_namespaces(Via::Preloaded),
         "echo across namespaces",
+    );
+}
+
+#[test]
+fn a_failed_call_says_why_in_the_threads_last_error() {
+    let out = run("last_error", &[], Via::Linked);
+    assert_eq!(
+        out,
+        "before any failure: \"\"\n\
+         mq_open(\"no-slash\"): -1 Invalid argument: a queue name starts with '/'\n\
+         mq_receive on O_WRONLY: -1 Bad file descriptor: the descriptor is not open for reading\n\
+         mq_send of 9 bytes: -1 Message too long: message longer than mq_msgsize\n"
     );
 }

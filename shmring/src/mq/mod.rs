@@ -156,11 +156,6 @@ pub fn unlink_in(dir: &std::path::Path, name: &[u8]) -> Result<(), MqError> {
     store::unlink(Some(dir), name)
 }
 
-/// Whether this library has a queue named `name`.
-pub fn exists(name: &[u8]) -> bool {
-    store::exists(name)
-}
-
 /// Raises signal `signo` in this process as a queue notification does
 /// (`rt_sigqueueinfo(2)`): `si_code` `SI_MESGQ`, `si_pid` and `si_uid`
 /// from `fired`, `si_value` = `value`.

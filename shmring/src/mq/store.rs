@@ -425,19 +425,6 @@ pub(crate) fn unlink(dir: Option<&std::path::Path>, name: &[u8]) -> Result<(), M
     Ok(())
 }
 
-/// Whether a queue of this library exists under `name` (for the C
-/// library's choice between it and the kernel).
-pub(crate) fn exists(name: &[u8]) -> bool {
-    check_name(name).is_ok_and(|name| {
-        rustix::fs::statat(
-            rustix::fs::CWD,
-            segment_path(&base_dir(None), name),
-            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
-        )
-        .is_ok()
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
  * It receives one message and prints it, replies "pong" with priority 3,
  * shows that O_CREAT|O_EXCL of the name fails with EEXIST, and prints the
  * queue's attributes.
+ *        ./name_probe NAME unlink   removes the queue and prints the result.
  */
 #include "mqtest.h"
 
@@ -15,8 +16,12 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mqt_watch(20, "name_probe");
+	if (argc == 3 && strcmp(argv[2], "unlink") == 0) {
+		res("unlink", mq_unlink(argv[1]));
+		return 0;
+	}
 	if (argc != 2)
-		mqt_fail("usage: name_probe NAME");
+		mqt_fail("usage: name_probe NAME [unlink]");
 	mqd_t q = mq_open(argv[1], O_RDWR);
 	reso("open_existing", q);
 	if (q == (mqd_t)-1)
