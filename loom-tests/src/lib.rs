@@ -15,6 +15,7 @@ pub mod claim;
 pub mod disconnect;
 pub mod doorbell;
 pub mod mpmc;
+pub mod queue_lock;
 pub mod spsc;
 pub mod wait;
 

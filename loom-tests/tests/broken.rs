@@ -2,8 +2,9 @@
 //! library publishes SPSC records with Relaxed instead of Release, its
 //! waiters skip the re-check after announcing themselves, an MPMC
 //! receiver that frees a slot wakes any one sender instead of one of that
-//! slot's level, and an endpoint arming its doorbell resets it and looks
-//! at its condition without announcing itself (docs/verification.md).
+//! slot's level, an endpoint arming its doorbell resets it and looks
+//! at its condition without announcing itself, and the message queue's
+//! unlock wakes no sleeper (docs/verification.md).
 //! Each model below must then fail.
 //!
 //! A loom deadlock report can abort the process (it panics again while
@@ -94,5 +95,19 @@ fn a_wake_up_for_any_level_is_caught() {
 #[test]
 fn a_missing_doorbell_announcement_is_caught() {
     let text = run_expecting_failure("broken_doorbell_model");
+    assert!(text.contains("deadlock"), "{text}");
+}
+
+#[test]
+#[ignore = "run by an_unlock_that_wakes_nobody_is_caught, in a child process"]
+fn broken_queue_lock_model() {
+    loom::model(loom_tests::queue_lock::lockers_exclude_each_other_and_every_sleeper_is_woken);
+}
+
+/// The message queue's unlock that forgets the sleepers behind it leaves
+/// a locker asleep on the word for ever: loom reports a deadlock.
+#[test]
+fn an_unlock_that_wakes_nobody_is_caught() {
+    let text = run_expecting_failure("broken_queue_lock_model");
     assert!(text.contains("deadlock"), "{text}");
 }

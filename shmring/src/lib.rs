@@ -64,6 +64,10 @@ pub use geometry::{
 pub use layout::RingKind;
 #[cfg(not(shmring_loom))]
 pub use readiness::{Event, Events, Interest, Poller, Waitable};
+/// The message queue's lock on heap memory, for the loom models only.
+#[cfg(shmring_loom)]
+#[doc(hidden)]
+pub use ring::queue_lock::model as queue_lock_model;
 pub use segment::{DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, unlink};
 pub use wait::WaitStrategy;
 pub use wait::doorbell::Doorbells;

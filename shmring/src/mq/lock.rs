@@ -1,20 +1,13 @@
-//! The queue's lock: one 32-bit word in shared memory, a futex when
-//! contended, and a holder named by its presence entry (`presence.rs`),
+//! The queue's lock: the protocol of `ring/queue_lock.rs` on the segment's
+//! lock word, with a holder named by its presence entry (`presence.rs`),
 //! so that a waiter can tell a holder that died from one that is slow and
 //! take the lock over (the caller then repairs what the dead holder may
 //! have left half-done).
 //!
-//! | word                | meaning                                         |
-//! |---------------------|-------------------------------------------------|
-//! | 0                   | free                                            |
-//! | `tag`               | held by the process with that presence tag      |
-//! | `tag \| CONTENDED`  | held, and somebody sleeps (or will) on the word |
-//!
 //! Not a glibc robust mutex: its robust list is linked through pointers
 //! stored inside the mutex, which glibc follows and writes through at
 //! unlock, so a peer that can write the segment could make a holder write
-//! anywhere in its own memory. Here nothing read from the word is ever
-//! dereferenced; a garbage word reads as a dead holder.
+//! anywhere in its own memory.
 //!
 //! A waiter sleeps at most [`PROBE_EVERY`] at a time; after each such
 //! sleep it asks whether the holder still lives (one `fcntl`), so a
@@ -23,26 +16,39 @@
 
 use super::presence;
 use super::store::Mapped;
-use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::layout::mq::PRESENCE_ENTRIES;
+use crate::ring::queue_lock::{self, Sleeper};
+use crate::sync::AtomicU32;
 use crate::sys::futex::{self, FutexWait};
 use std::time::{Duration, SystemTime};
 
-/// Set while somebody may sleep on the word: the unlock must wake one.
-const CONTENDED: u32 = 1 << 31;
-/// Failed looks before a locker sleeps: a few microseconds, longer than
-/// any hold of the lock.
-const SPIN_TRIES: u32 = 200;
+pub(crate) use crate::ring::queue_lock::Acquired;
+
 /// Longest sleep between two looks at the holder's life.
 const PROBE_EVERY: Duration = Duration::from_millis(10);
 
-/// How the lock was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Acquired {
-    /// From a holder that let go: the queue is as it left it.
-    Clean,
-    /// From a holder that died (or a word a peer overwrote): what it
-    /// guards may be half-updated, and must be repaired.
-    OwnerDied,
+/// The futex, napping at most until the next look at the holder (or the
+/// caller's deadline).
+struct Futex {
+    deadline: Option<SystemTime>,
+}
+
+impl Sleeper for Futex {
+    fn sleep(&self, word: &AtomicU32, expected: u32) -> bool {
+        let mut nap = PROBE_EVERY;
+        if let Some(left) = self
+            .deadline
+            .and_then(|d| d.duration_since(SystemTime::now()).ok())
+        {
+            nap = nap.min(left.max(Duration::from_micros(1)));
+        }
+        // EINTR and wake-ups just look again.
+        futex::wait(word.as_std(), expected, Some(nap)) == FutexWait::TimedOut
+    }
+
+    fn wake_one(&self, word: &AtomicU32) {
+        futex::wake(word.as_std(), 1);
+    }
 }
 
 /// The lock, held; released on drop.
@@ -51,18 +57,13 @@ pub(crate) struct Held<'a>(&'a Mapped);
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        // Release: pairs with the Acquire of the next locker's CAS, which
-        // then sees everything done under the lock.
-        let before = self.0.words.lock_word().swap(0, Release);
-        if before & CONTENDED != 0 {
-            futex::wake(self.0.words.lock_word().as_std(), 1);
-        }
+        queue_lock::unlock(self.0.words.lock_word(), &Futex { deadline: None });
     }
 }
 
 /// Whether the lock word names `tag` as its holder now.
 pub(crate) fn names(mapped: &Mapped, tag: u32) -> bool {
-    mapped.words.lock_word().load(Relaxed) & !CONTENDED == tag
+    queue_lock::names(mapped.words.lock_word(), tag)
 }
 
 /// Takes the lock as `tag` (the caller's presence tag), waiting while a
@@ -75,60 +76,14 @@ pub(crate) fn lock_until(
     tag: u32,
     deadline: Option<SystemTime>,
 ) -> Result<(Held<'_>, Acquired), ()> {
-    let word = mapped.words.lock_word();
-    // Acquire on every successful CAS: pairs with the Release of the
-    // unlock (or of nothing, for a dead holder: then the repair reads
-    // only what the slots' states say).
-    for _ in 0..SPIN_TRIES {
-        if word.load(Relaxed) == 0 && word.compare_exchange(0, tag, Acquire, Relaxed).is_ok() {
-            return Ok((Held(mapped), Acquired::Clean));
-        }
-        for _ in 0..16 {
-            std::hint::spin_loop();
-        }
-    }
-    // From here on, take it marked contended: others may sleep behind us.
-    let mut probe = true;
-    loop {
-        let current = word.load(Relaxed);
-        if current == 0 {
-            if word
-                .compare_exchange(0, tag | CONTENDED, Acquire, Relaxed)
-                .is_ok()
-            {
-                return Ok((Held(mapped), Acquired::Clean));
-            }
-            continue;
-        }
-        let holder = current & !CONTENDED;
-        let garbage = holder == 0
-            || (holder > crate::layout::mq::PRESENCE_ENTRIES && holder != presence::ANONYMOUS);
-        if (probe || garbage) && presence::holder_dead(mapped, holder) == Some(true) {
-            if word
-                .compare_exchange(current, tag | CONTENDED, Acquire, Relaxed)
-                .is_ok()
-            {
-                return Ok((Held(mapped), Acquired::OwnerDied));
-            }
-            continue;
-        }
-        probe = false;
-        if current & CONTENDED == 0
-            && word
-                .compare_exchange(current, current | CONTENDED, Relaxed, Relaxed)
-                .is_err()
-        {
-            continue;
-        }
-        let mut nap = PROBE_EVERY;
-        if let Some(deadline) = deadline {
-            match deadline.duration_since(SystemTime::now()) {
-                Ok(left) if !left.is_zero() => nap = nap.min(left),
-                _ => return Err(()),
-            }
-        }
-        // A timeout means a long hold: look at the holder's life again.
-        // EINTR and wake-ups just look again.
-        probe = futex::wait(word.as_std(), current | CONTENDED, Some(nap)) == FutexWait::TimedOut;
-    }
+    let acquired = queue_lock::lock(
+        mapped.words.lock_word(),
+        tag,
+        &Futex { deadline },
+        |holder| presence::holder_dead(mapped, holder),
+        |holder| holder == 0 || (holder > PRESENCE_ENTRIES && holder != presence::ANONYMOUS),
+        || deadline.is_some_and(|d| SystemTime::now() >= d),
+    )
+    .map_err(|_| ())?;
+    Ok((Held(mapped), acquired))
 }
