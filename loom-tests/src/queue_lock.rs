@@ -88,3 +88,35 @@ pub fn a_garbage_word_is_taken_over() {
     );
     lock.unlock();
 }
+
+/// The waiting protocol (`shmring/src/ring/queue_wait.rs`): a receiver
+/// that finds the queue empty sleeps, and a message sent at any moment
+/// wakes it. A lost wake-up leaves it in the futex mock: loom reports a
+/// deadlock.
+pub fn a_receiver_asleep_on_an_empty_queue_wakes_for_a_message() {
+    use shmring::queue_wait_model::ModelQueue;
+    let queue = Arc::new(ModelQueue::new());
+    let receiver = {
+        let queue = Arc::clone(&queue);
+        thread::spawn(move || queue.receive(1))
+    };
+    queue.send(2);
+    receiver.join().unwrap();
+}
+
+/// Two receivers and two messages: each receiver gets one, and neither
+/// sleeps through the other's wake-up.
+pub fn two_receivers_both_wake_for_two_messages() {
+    use shmring::queue_wait_model::ModelQueue;
+    let queue = Arc::new(ModelQueue::new());
+    let spawn = |tag: u32| {
+        let queue = Arc::clone(&queue);
+        thread::spawn(move || queue.receive(tag))
+    };
+    let a = spawn(1);
+    let b = spawn(2);
+    queue.send(3);
+    queue.send(3);
+    a.join().unwrap();
+    b.join().unwrap();
+}

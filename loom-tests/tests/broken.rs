@@ -111,3 +111,18 @@ fn an_unlock_that_wakes_nobody_is_caught() {
     let text = run_expecting_failure("broken_queue_lock_model");
     assert!(text.contains("deadlock"), "{text}");
 }
+
+#[test]
+#[ignore = "run by a_wait_line_that_does_not_move_is_caught, in a child process"]
+fn broken_queue_wait_model() {
+    loom::model(loom_tests::queue_lock::a_receiver_asleep_on_an_empty_queue_wakes_for_a_message);
+}
+
+/// A waker that does not move the message queue's epoch: a receiver that
+/// counted itself waiting but was not yet asleep sleeps through the
+/// wake-up (loom: deadlock).
+#[test]
+fn a_wait_line_that_does_not_move_is_caught() {
+    let text = run_expecting_failure("broken_queue_wait_model");
+    assert!(text.contains("deadlock"), "{text}");
+}

@@ -15,3 +15,15 @@ fn a_dead_holders_lock_is_taken_over() {
 fn a_garbage_word_is_taken_over() {
     loom::model(loom_tests::queue_lock::a_garbage_word_is_taken_over);
 }
+
+#[test]
+fn a_receiver_asleep_on_an_empty_queue_wakes_for_a_message() {
+    loom::model(loom_tests::queue_lock::a_receiver_asleep_on_an_empty_queue_wakes_for_a_message);
+}
+
+#[test]
+fn two_receivers_both_wake_for_two_messages() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(2);
+    builder.check(loom_tests::queue_lock::two_receivers_both_wake_for_two_messages);
+}

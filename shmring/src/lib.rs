@@ -68,6 +68,11 @@ pub use readiness::{Event, Events, Interest, Poller, Waitable};
 #[cfg(shmring_loom)]
 #[doc(hidden)]
 pub use ring::queue_lock::model as queue_lock_model;
+/// The message queue's waiting protocol on heap memory, for the loom
+/// models only.
+#[cfg(shmring_loom)]
+#[doc(hidden)]
+pub use ring::queue_wait::model as queue_wait_model;
 pub use segment::{DEFAULT_MODE, DEFAULT_OPEN_TIMEOUT, unlink};
 pub use wait::WaitStrategy;
 pub use wait::doorbell::Doorbells;

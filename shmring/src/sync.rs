@@ -121,6 +121,14 @@ pub(crate) fn seqlock_fence(order: Ordering) {
     fence(order);
 }
 
+/// Store→load barrier of a Dekker pair whose both sides are slow paths
+/// (the message queue's waiters and the wakers of waiters): a plain
+/// SeqCst fence, in loom too.
+#[inline]
+pub(crate) fn dekker_fence() {
+    fence(Ordering::SeqCst);
+}
+
 /// Store→load barrier on the fast path; pairs with [`heavy_fence`].
 #[inline(always)]
 pub(crate) fn light_fence() {

@@ -2,15 +2,9 @@
 //! a signal handler interrupts as POSIX says, and deadlines on the
 //! realtime clock kept by one alarm thread per process.
 //!
-//! The protocol on a waiting line (`layout/mq.rs`):
-//!
-//! - a waiter, under the queue's mutex, counts itself in `waiters` and
-//!   reads `epoch`; after unlocking it spins while `epoch` is unchanged,
-//!   then adds itself to `sleepers` and sleeps on `epoch`;
-//! - a waker, under the mutex, bumps `epoch` when `waiters` is not zero,
-//!   and after unlocking calls `FUTEX_WAKE` only when `sleepers` is not
-//!   zero. `sleepers` + `epoch` form a Dekker pair (both SeqCst): either
-//!   the waker sees the sleeper, or the sleeper sees the new epoch.
+//! The protocol on a waiting line is `ring/queue_wait.rs` (modelled in
+//! loom); this module adds the spin, the kernel's futex, deadlines and
+//! the caller's `O_NONBLOCK`.
 //!
 //! The sleep has no kernel timeout: with one, the kernel reports every
 //! signal handler as `EINTR` even under `SA_RESTART`; without, it
@@ -23,7 +17,9 @@
 
 use super::store::Mapped;
 use crate::layout::mq::WaitLine;
-use crate::sync::Ordering::{Acquire, Relaxed, SeqCst};
+use crate::ring::queue_wait::{self, Futex, Slept};
+use crate::sync::AtomicU32;
+use crate::sync::Ordering::Acquire;
 use crate::sys::futex;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -118,43 +114,37 @@ pub(crate) fn park(
     }
     let _alarm = deadline.map(|d| alarm::set(mapped, line, d));
     loop {
-        // SeqCst, both: the Dekker pair with the waker's bump of `epoch`
-        // then load of `sleepers` (module docs).
-        words.sleepers.fetch_add(1, SeqCst);
-        let slept = if words.epoch.load(SeqCst) != seen {
-            Ok(())
-        } else {
-            futex::wait_interruptible(words.epoch.as_std(), seen)
-        };
-        words.sleepers.fetch_sub(1, Relaxed);
-        if slept.is_err() {
-            return Parked::Interrupted;
-        }
-        if words.epoch.load(Acquire) != seen {
-            return Parked::Woken;
-        }
-        if passed(deadline) {
-            return Parked::TimedOut;
+        match queue_wait::sleep_once(words.epoch, words.sleepers, seen, &Kernel) {
+            Slept::Changed => return Parked::Woken,
+            Slept::Interrupted => return Parked::Interrupted,
+            Slept::Unchanged if passed(deadline) => return Parked::TimedOut,
+            Slept::Unchanged => {}
         }
     }
 }
 
-/// Bumps `line`'s epoch (under the mutex) if anyone waits there; returns
-/// whether [`wake_after_unlock`] has work to do.
-pub(crate) fn bump(line: WaitLine<'_>) -> bool {
-    if line.waiters.load(Relaxed) == 0 {
-        return false;
+/// The kernel's futex, interruptible as POSIX wants (`sys/futex.rs`).
+struct Kernel;
+
+impl Futex for Kernel {
+    fn wait(&self, word: &AtomicU32, expected: u32) -> Result<(), queue_wait::Interrupted> {
+        futex::wait_interruptible(word.as_std(), expected).map_err(|_| queue_wait::Interrupted)
     }
-    // SeqCst: the Dekker pair with a sleeper's `sleepers` increment.
-    line.epoch.fetch_add(1, SeqCst);
-    true
+
+    fn wake_one(&self, word: &AtomicU32) {
+        futex::wake(word.as_std(), 1);
+    }
+}
+
+/// Under the lock, after a change waiters of `line` wait for: moves its
+/// epoch if anyone waits; returns whether [`wake_after_unlock`] has work.
+pub(crate) fn bump(line: WaitLine<'_>) -> bool {
+    queue_wait::bump(line.epoch, line.waiters)
 }
 
 /// Wakes one sleeper of `line`, if any sleeps (after unlocking).
 pub(crate) fn wake_after_unlock(line: WaitLine<'_>) {
-    if line.sleepers.load(SeqCst) > 0 {
-        futex::wake(line.epoch.as_std(), 1);
-    }
+    queue_wait::wake_after_unlock(line.epoch, line.sleepers, &Kernel);
 }
 
 /// The process's alarm thread: wakes the waiting lines of callers whose

@@ -8,6 +8,7 @@ pub(crate) mod mpmc;
 #[cfg(not(shmring_loom))]
 pub(crate) mod priority;
 pub(crate) mod queue_lock;
+pub(crate) mod queue_wait;
 pub(crate) mod spsc;
 
 /// A shared value that breaks the ring's invariants: the peer is buggy or
