@@ -310,6 +310,9 @@ unsafe fn timedsend(
     if prio >= MQ_PRIO_MAX {
         return fail(libc::EINVAL, "priority at or above MQ_PRIO_MAX");
     }
+    if msg.is_null() && len > 0 {
+        return fail(libc::EFAULT, "no message (a null pointer)");
+    }
     let message: &[u8] = if len == 0 {
         &[]
     } else {
@@ -386,6 +389,9 @@ unsafe fn timedreceive(
     let size = open.queue.message_size();
     if len < size {
         return fail(libc::EMSGSIZE, "buffer shorter than mq_msgsize") as libc::ssize_t;
+    }
+    if msg.is_null() {
+        return fail(libc::EFAULT, "no buffer (a null pointer)") as libc::ssize_t;
     }
     // SAFETY: the caller's contract: `len` >= `size` writable bytes.
     let buffer = unsafe { std::slice::from_raw_parts_mut(msg.cast::<u8>(), size) };

@@ -57,7 +57,7 @@
 //! | offset | size | field                                           |
 //! |-------:|-----:|-------------------------------------------------|
 //! |      0 |    4 | state: 0 free, 1 queued (the commit point)      |
-//! |      4 |    4 | priority                                        |
+//! |      4 |    4 | priority (below [`PRIORITIES`])                 |
 //! |      8 |    8 | length                                          |
 //! |     16 |    8 | sequence number (FIFO order within a priority)  |
 //! |     24 |    4 | next slot in its list                           |
@@ -112,6 +112,10 @@ pub(crate) const SLOT_HEADER: u64 = 32;
 pub(crate) const FREE: u32 = 0;
 /// Slot state: holds a queued message.
 pub(crate) const QUEUED: u32 = 1;
+/// Priorities run from 0 to this, exclusive (Linux's `MQ_PRIO_MAX`): a
+/// queued slot whose priority word says more was written by a peer, not
+/// by a sender.
+pub(crate) const PRIORITIES: u32 = 32_768;
 /// Most messages a queue holds (Linux's `HARD_MSGMAX`).
 pub(crate) const MAX_MESSAGES: u64 = 65_536;
 /// Largest message (Linux's `HARD_MSGSIZEMAX`).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Priorities run from 0 to `MQ_PRIO_MAX - 1` (Linux: 32768).
-pub const MQ_PRIO_MAX: u32 = 32_768;
+pub const MQ_PRIO_MAX: u32 = crate::layout::mq::PRIORITIES;
 
 /// Takes the queue's lock as `tag` (`presence.rs`); if its last holder
 /// died, repairs what it may have left half-done first.
@@ -48,7 +48,7 @@ pub(crate) fn lock_until(
 /// Rebuilds the lists from the slots, and the readiness FIFO from the
 /// count (mutex held).
 fn repair(mapped: &Mapped) {
-    priority::rebuild(&mapped.words, &mapped.shape, MQ_PRIO_MAX);
+    priority::rebuild(&mapped.words, &mapped.shape);
     sync_readiness(mapped);
 }
 

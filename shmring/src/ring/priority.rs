@@ -12,7 +12,7 @@
 //! Every index read back is checked; a list that leaves the slots, loops
 //! or disagrees with a state is [`Corrupt`], never followed further.
 
-use crate::layout::mq::{FREE, NIL, QUEUED, QueueShape, QueueWords};
+use crate::layout::mq::{FREE, NIL, PRIORITIES, QUEUED, QueueShape, QueueWords};
 use crate::sync::Ordering::Relaxed;
 
 // Every access below is Relaxed: the queue's mutex orders them (its lock
@@ -157,11 +157,15 @@ pub(crate) fn pop_into(
     let slot_index = index(head.load(Relaxed), shape)?;
     let slot = words.slot(shape, slot_index);
     let len = slot.len.load(Relaxed);
-    if before == 0 || slot.state.load(Relaxed) != QUEUED || len > shape.message_size {
+    let prio = slot.prio.load(Relaxed);
+    if before == 0
+        || slot.state.load(Relaxed) != QUEUED
+        || len > shape.message_size
+        || prio >= PRIORITIES
+    {
         return Err(Corrupt);
     }
     let len = len as usize;
-    let prio = slot.prio.load(Relaxed);
     words.read_payload(shape, slot_index, &mut out[..len]);
     let next = slot.next.load(Relaxed);
     slot.state.store(FREE, Relaxed);
@@ -184,7 +188,7 @@ pub(crate) fn pop_into(
 /// slots sorted by (priority descending, sequence ascending), every
 /// other slot free. A queued slot whose length or priority is out of
 /// range is dropped (freed) and counted.
-pub(crate) fn rebuild(words: &QueueWords, shape: &QueueShape, max_prio: u32) -> Rebuilt {
+pub(crate) fn rebuild(words: &QueueWords, shape: &QueueShape) -> Rebuilt {
     let n = shape.max_messages as u32;
     let mut queued: Vec<(u32, u64, u32)> = Vec::new();
     let mut free_slots: Vec<u32> = Vec::new();
@@ -195,7 +199,7 @@ pub(crate) fn rebuild(words: &QueueWords, shape: &QueueShape, max_prio: u32) -> 
         let state = slot.state.load(Relaxed);
         let prio = slot.prio.load(Relaxed);
         let seq = slot.seq.load(Relaxed);
-        if state == QUEUED && slot.len.load(Relaxed) <= shape.message_size && prio < max_prio {
+        if state == QUEUED && slot.len.load(Relaxed) <= shape.message_size && prio < PRIORITIES {
             queued.push((prio, seq, i));
             next_seq = next_seq.max(seq.wrapping_add(1));
         } else {
@@ -299,7 +303,7 @@ mod tests {
             Err(Corrupt),
             "a corrupt list is refused, not followed"
         );
-        let rebuilt = rebuild(&h.words, &h.shape, 32_768);
+        let rebuilt = rebuild(&h.words, &h.shape);
         assert_eq!(
             rebuilt,
             Rebuilt {
@@ -315,6 +319,26 @@ mod tests {
             push(&h.words, &h.shape, i, b"f").unwrap();
         }
         assert_eq!(count(&h.words, &h.shape), Ok(6));
+    }
+
+    #[test]
+    fn a_priority_a_peer_wrote_out_of_range_is_refused_and_rebuilt_away() {
+        let h = heap(4, 8);
+        push(&h.words, &h.shape, 5, b"a").unwrap();
+        push(&h.words, &h.shape, 1, b"b").unwrap();
+        let head = h.words.list()[0].load(Relaxed);
+        h.words.slot(&h.shape, head).prio.store(PRIORITIES, Relaxed);
+        let mut buf = [0u8; 8];
+        assert_eq!(pop_into(&h.words, &h.shape, &mut buf), Err(Corrupt));
+        assert_eq!(
+            rebuild(&h.words, &h.shape),
+            Rebuilt {
+                count: 1,
+                dropped: 1
+            }
+        );
+        let got = pop_into(&h.words, &h.shape, &mut buf).unwrap();
+        assert_eq!((got.prio, &buf[..got.len]), (1, &b"b"[..]));
     }
 
     #[test]
