@@ -94,6 +94,34 @@ pub(crate) struct Mapped {
     pub(crate) identity: (u64, u64),
 }
 
+/// Refuses queue directories that another user could play tricks with:
+/// each of `dir`, `dir/q` and `dir/r` that exists must be a directory
+/// (not a symbolic link), owned by root or by the caller, and sticky if
+/// others may write it. The owner of a directory may rename or remove
+/// anything in it, so a queue directory of another user could swap a
+/// queue under the caller's feet.
+fn check_dirs(dir: &str, who: &Credentials) -> Result<(), MqError> {
+    for sub in ["", "/q", "/r"] {
+        let path = format!("{dir}{sub}");
+        let info = queue_dir::dir_info(&path)
+            .map_err(|e| MqError::new(e, "cannot look at the queue directory ($SHMRING_MQ_DIR)"))?;
+        let Some(info) = info else { continue };
+        let shared = info.mode & 0o022 != 0;
+        if !info.is_dir
+            || (info.owner != 0 && info.owner != who.euid)
+            || (shared && info.mode & 0o1000 == 0)
+        {
+            return Err(MqError::new(
+                Errno::ACCESS,
+                "the queue directory ($SHMRING_MQ_DIR, default /dev/shm/shmring-mq) is not a \
+                 directory owned by root or by you (sticky if others may write it); \
+                 have root make it with mode 1777",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Read and write for every class that `mode` gives either to.
 fn file_mode(mode: u32) -> u32 {
     (0..3).fold(0, |acc, class| {
@@ -174,6 +202,7 @@ pub(crate) fn open(request: &OpenRequest<'_>) -> Result<(Mapped, bool), MqError>
     let dir = base_dir(request.dir);
     let path = segment_path(&dir, name);
     let who = Credentials::current();
+    check_dirs(&dir, &who)?;
     // A name can come and go between our steps (another process unlinks
     // or makes it); each turn of this loop starts over, and each ends in
     // a success or a final error except for such races.
@@ -198,6 +227,8 @@ pub(crate) fn open(request: &OpenRequest<'_>) -> Result<(Mapped, bool), MqError>
                         MqError::new(e, "cannot make the queue directory ($SHMRING_MQ_DIR)")
                     })?;
                 }
+                // Made by someone else meanwhile? The same rules.
+                check_dirs(&dir, &who)?;
                 match queue_dir::create_exclusive(&path, file_mode(shape.mode)) {
                     Ok(fd) => {
                         let made = initialize(&dir, fd, &shape);
@@ -397,6 +428,7 @@ fn initialize(dir: &str, fd: OwnedFd, shape: &QueueShape) -> Result<Mapped, MqEr
 pub(crate) fn unlink(dir: Option<&std::path::Path>, name: &[u8]) -> Result<(), MqError> {
     let name = check_name(name)?;
     let dir = base_dir(dir);
+    check_dirs(&dir, &Credentials::current())?;
     let path = segment_path(&dir, name);
     // The FIFO's id, if we may read it (an owner may remove a queue whose
     // mode forbids it reading; its FIFO is then left, empty and harmless).
@@ -435,6 +467,46 @@ mod tests {
         assert_eq!(file_mode(0o640), 0o660);
         assert_eq!(file_mode(0o421), 0o660);
         assert_eq!(file_mode(0o000), 0o000);
+    }
+
+    #[test]
+    fn a_queue_directory_that_is_a_link_or_another_users_is_refused() {
+        let base = std::env::temp_dir().join(format!("mq-dirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let who = Credentials::current();
+        let dir = base.join("queues");
+        let dir_str = dir.to_str().unwrap();
+        // Missing: fine (made at the first O_CREAT).
+        assert!(check_dirs(dir_str, &who).is_ok());
+        // A symbolic link to a directory: refused.
+        std::os::unix::fs::symlink(&base, &dir).unwrap();
+        assert_eq!(check_dirs(dir_str, &who).unwrap_err().errno(), libc::EACCES);
+        std::fs::remove_file(&dir).unwrap();
+        // World-writable without the sticky bit: refused; with it: fine.
+        std::fs::create_dir(&dir).unwrap();
+        let chmod = |mode| {
+            std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .unwrap()
+        };
+        chmod(0o777);
+        assert_eq!(check_dirs(dir_str, &who).unwrap_err().errno(), libc::EACCES);
+        chmod(0o1777);
+        assert!(check_dirs(dir_str, &who).is_ok());
+        // Owned by another user (for a caller that is neither root nor
+        // that user): refused.
+        let stranger = Credentials {
+            euid: who.euid.wrapping_add(4242),
+            egid: who.egid,
+            groups: Vec::new(),
+        };
+        if who.euid != 0 {
+            assert_eq!(
+                check_dirs(dir_str, &stranger).unwrap_err().errno(),
+                libc::EACCES
+            );
+        }
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -21,6 +21,28 @@ pub(crate) fn make_shared_dir(path: &str) -> Result<(), Errno> {
     }
 }
 
+/// What `lstat(2)` says of a directory the queues live in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DirInfo {
+    /// A directory itself, not a symbolic link to one (or anything else).
+    pub(crate) is_dir: bool,
+    pub(crate) owner: u32,
+    pub(crate) mode: u32,
+}
+
+/// `lstat(path)`, or `None` if there is nothing there.
+pub(crate) fn dir_info(path: &str) -> Result<Option<DirInfo>, Errno> {
+    match fs::statat(fs::CWD, path, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(DirInfo {
+            is_dir: FileType::from_raw_mode(st.st_mode) == FileType::Directory,
+            owner: st.st_uid,
+            mode: st.st_mode & 0o7777,
+        })),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates the regular file `path` read-write with exactly `mode` (the
 /// umask does not apply); `EEXIST` if the name is taken.
 pub(crate) fn create_exclusive(path: &str, mode: u32) -> Result<OwnedFd, Errno> {
