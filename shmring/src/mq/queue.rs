@@ -220,7 +220,11 @@ impl MessageQueue {
         let line = mapped.words.not_full();
         let mut waiting = false;
         loop {
-            let held = lock_until(mapped, self.tag(), deadline)?;
+            let held = match lock_until(mapped, self.tag(), deadline) {
+                Ok(held) => held,
+                Err(e) if waiting => return Err(self.leave(Waiter::Sender, e)),
+                Err(e) => return Err(e),
+            };
             if std::mem::take(&mut waiting) {
                 line.waiters.fetch_sub(1, Relaxed);
             }
@@ -252,10 +256,10 @@ impl MessageQueue {
                 return Ok(());
             }
             if nonblocking(false) {
-                return Err(MqError::new(Errno::AGAIN, "the queue is full"));
+                return Err(full());
             }
             if passed(deadline) {
-                return Err(MqError::new(Errno::TIMEDOUT, "the deadline passed"));
+                return Err(timed_out());
             }
             line.waiters.fetch_add(1, Relaxed);
             waiting = true;
@@ -264,24 +268,10 @@ impl MessageQueue {
             match park::park(mapped, Line::NotFull, seen, deadline, &|| nonblocking(true)) {
                 Parked::Woken => {}
                 Parked::NonBlocking => {
-                    return Err(self.leave(Waiter::Sender, Errno::AGAIN, "the queue is full"));
+                    return Err(self.leave(Waiter::Sender, full()));
                 }
-                Parked::Interrupted => {
-                    return Err(self.leave(Waiter::Sender, Errno::INTR, "interrupted by a signal"));
-                }
-                Parked::TimedOut => {
-                    // One more look: room may have come with the deadline.
-                    let held = lock_until(mapped, self.tag(), deadline)?;
-                    let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
-                    drop(held);
-                    if u64::from(count) >= mapped.shape.max_messages {
-                        return Err(self.leave(
-                            Waiter::Sender,
-                            Errno::TIMEDOUT,
-                            "the deadline passed",
-                        ));
-                    }
-                }
+                Parked::Interrupted => return Err(self.leave(Waiter::Sender, interrupted())),
+                Parked::TimedOut => return Err(self.leave(Waiter::Sender, timed_out())),
             }
         }
     }
@@ -311,7 +301,11 @@ impl MessageQueue {
         let line = mapped.words.not_empty();
         let mut waiting = None;
         loop {
-            let held = lock_until(mapped, self.tag(), deadline)?;
+            let held = match (lock_until(mapped, self.tag(), deadline), waiting) {
+                (Ok(held), _) => held,
+                (Err(e), Some(counted)) => return Err(self.leave(Waiter::Receiver(counted), e)),
+                (Err(e), None) => return Err(e),
+            };
             if let Some(counted) = waiting.take() {
                 self.uncount_receiver(counted);
             }
@@ -332,10 +326,10 @@ impl MessageQueue {
                 return Ok((popped.len, popped.prio));
             }
             if nonblocking(false) {
-                return Err(MqError::new(Errno::AGAIN, "the queue is empty"));
+                return Err(empty());
             }
             if passed(deadline) {
-                return Err(MqError::new(Errno::TIMEDOUT, "the deadline passed"));
+                return Err(timed_out());
             }
             let counted = self.count_blocked_receiver();
             waiting = Some(counted);
@@ -345,43 +339,26 @@ impl MessageQueue {
                 nonblocking(true)
             }) {
                 Parked::Woken => {}
-                Parked::NonBlocking => {
-                    return Err(self.leave(
-                        Waiter::Receiver(counted),
-                        Errno::AGAIN,
-                        "the queue is empty",
-                    ));
-                }
+                Parked::NonBlocking => return Err(self.leave(Waiter::Receiver(counted), empty())),
                 Parked::Interrupted => {
-                    return Err(self.leave(
-                        Waiter::Receiver(counted),
-                        Errno::INTR,
-                        "interrupted by a signal",
-                    ));
+                    return Err(self.leave(Waiter::Receiver(counted), interrupted()));
                 }
-                Parked::TimedOut => {
-                    let held = lock_until(mapped, self.tag(), deadline)?;
-                    let count = on_lists(mapped, || priority::count(&mapped.words, &mapped.shape))?;
-                    drop(held);
-                    if count == 0 {
-                        return Err(self.leave(
-                            Waiter::Receiver(counted),
-                            Errno::TIMEDOUT,
-                            "the deadline passed",
-                        ));
-                    }
-                }
+                Parked::TimedOut => return Err(self.leave(Waiter::Receiver(counted), timed_out())),
             }
         }
     }
 
     /// Stops counting the caller as a waiter and hands on a wake it may
     /// have taken: a message (or room) that is there now goes to the next
-    /// waiter. Returns the error to report.
-    fn leave(&self, waiter: Waiter, errno: Errno, why: &'static str) -> MqError {
+    /// waiter. Returns `error`, the one to report. Patient for
+    /// [`LEAVE_PATIENCE`] at most: a peer that holds the lock longer (one
+    /// that made a timed call fail) leaves the caller counted, which
+    /// costs spurious wake-ups and, for a receiver, a notification held
+    /// back while its process lives.
+    fn leave(&self, waiter: Waiter, error: MqError) -> MqError {
         let mapped = &self.mapped;
-        {
-            let held = lock(mapped, self.tag());
+        let patience = Some(SystemTime::now() + LEAVE_PATIENCE);
+        if let Ok(held) = lock_until(mapped, self.tag(), patience) {
             let count = priority::count(&mapped.words, &mapped.shape).unwrap_or(0);
             let (line, more) = match waiter {
                 Waiter::Receiver(counted) => {
@@ -401,7 +378,7 @@ impl MessageQueue {
                 park::wake_after_unlock(words);
             }
         }
-        MqError::new(errno, why)
+        error
     }
 
     /// Counts the caller among the queue's blocked receivers, and in its
@@ -452,6 +429,25 @@ impl Drop for MessageQueue {
         super::notify::unregister(self.mapped.identity, self.tag());
         self.member.release(&self.mapped);
     }
+}
+
+/// How long [`MessageQueue::leave`] waits for the lock.
+const LEAVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn full() -> MqError {
+    MqError::new(Errno::AGAIN, "the queue is full")
+}
+
+fn empty() -> MqError {
+    MqError::new(Errno::AGAIN, "the queue is empty")
+}
+
+fn interrupted() -> MqError {
+    MqError::new(Errno::INTR, "interrupted by a signal")
+}
+
+fn timed_out() -> MqError {
+    MqError::new(Errno::TIMEDOUT, "the deadline passed")
 }
 
 /// Who is leaving a wait.
