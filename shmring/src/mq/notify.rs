@@ -72,7 +72,7 @@ pub(crate) fn register(
         }
         let lock = ofd_lock::reopen(rustix::fd::AsFd::as_fd(&mapped.segment))
             .map_err(|e| MqError::new(e, "cannot reopen the queue's file"))?;
-        let held = super::queue::lock(mapped, tag);
+        let held = super::lock::lock(mapped, tag);
         let current = mapped.words.notify_token().load(Relaxed);
         if current != 0
             && ofd_lock::is_locked(&mapped.segment, notify_lock_byte(current)).unwrap_or(true)
@@ -105,7 +105,7 @@ pub(crate) fn register(
             wait_and_fire(&helper_mapped, token, &helper_stop, action)
         });
         if spawned.is_err() {
-            let _held = super::queue::lock(mapped, tag);
+            let _held = super::lock::lock(mapped, tag);
             mapped.words.notify_token().store(0, Relaxed);
             return Err(MqError::new(
                 Errno::NOMEM,
@@ -134,7 +134,7 @@ pub(crate) fn unregister(identity: (u64, u64), tag: u32) {
     };
     let words = &registration.mapped.words;
     {
-        let _held = super::queue::lock(&registration.mapped, tag);
+        let _held = super::lock::lock(&registration.mapped, tag);
         if words.notify_token().load(Relaxed) == registration.token {
             words.notify_token().store(0, Relaxed);
         }

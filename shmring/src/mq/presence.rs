@@ -134,7 +134,7 @@ fn claim(mapped: &Mapped, pid: u32) -> Option<Entry> {
         // Nobody alive holds it now. If the queue's lock still names it,
         // its dead holder held the lock: a waiter takes that over (and
         // repairs); the entry must not get a new holder before.
-        if super::lock::names(mapped, tag_of(index)) {
+        if crate::ring::queue_lock::names(mapped.words.lock_word(), tag_of(index)) {
             let _ = ofd_lock::unlock(&lock, lock_byte(index));
             continue;
         }

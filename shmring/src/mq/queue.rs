@@ -1,14 +1,13 @@
-//! An open queue: send, receive, attributes, and the repair a dead lock
-//! holder calls for.
+//! An open queue: send, receive, attributes, notification.
 
-use super::lock::{self, Acquired, Held};
+use super::lock::{lock, lock_until, repair, sync_readiness};
 use super::park::{self, Line, Parked};
 use super::presence::{self, Member};
 use super::store::{self, Mapped};
 use super::{Attributes, MqError, NotifyAction, OpenRequest};
 use crate::ring::priority::{self, Corrupt};
 use crate::sync::Ordering::Relaxed;
-use crate::sys::{bell, queue_dir};
+use crate::sys::queue_dir;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use std::sync::Arc;
@@ -16,54 +15,6 @@ use std::time::SystemTime;
 
 /// Priorities run from 0 to `MQ_PRIO_MAX - 1` (Linux: 32768).
 pub const MQ_PRIO_MAX: u32 = crate::layout::mq::PRIORITIES;
-
-/// Takes the queue's lock as `tag` (`presence.rs`); if its last holder
-/// died, repairs what it may have left half-done first.
-pub(crate) fn lock(mapped: &Mapped, tag: u32) -> Held<'_> {
-    match lock_until(mapped, tag, None) {
-        Ok(held) => held,
-        Err(_) => unreachable!("a lock without a deadline never times out"),
-    }
-}
-
-/// As [`lock`], giving up with `ETIMEDOUT` at `deadline`.
-pub(crate) fn lock_until(
-    mapped: &Mapped,
-    tag: u32,
-    deadline: Option<SystemTime>,
-) -> Result<Held<'_>, MqError> {
-    match lock::lock_until(mapped, tag, deadline) {
-        Ok((held, Acquired::Clean)) => Ok(held),
-        Ok((held, Acquired::OwnerDied)) => {
-            repair(mapped);
-            Ok(held)
-        }
-        Err(()) => Err(MqError::new(
-            Errno::TIMEDOUT,
-            "the deadline passed while the queue's lock was held (a stopped or misbehaving peer)",
-        )),
-    }
-}
-
-/// Rebuilds the lists from the slots, and the readiness FIFO from the
-/// count (mutex held).
-fn repair(mapped: &Mapped) {
-    priority::rebuild(&mapped.words, &mapped.shape);
-    sync_readiness(mapped);
-}
-
-/// Makes the readiness FIFO say what the count says, if it is kept
-/// (mutex held).
-fn sync_readiness(mapped: &Mapped) {
-    if mapped.words.watched().load(Relaxed) == 0 {
-        return;
-    }
-    let count = priority::count(&mapped.words, &mapped.shape).unwrap_or(0);
-    bell::drain(mapped.ready.as_fd());
-    if count > 0 {
-        queue_dir::put_byte(mapped.ready.as_fd());
-    }
-}
 
 /// Runs `op` on the lists; a corrupt list is rebuilt and `op` run again.
 fn on_lists<T>(mapped: &Mapped, mut op: impl FnMut() -> Result<T, Corrupt>) -> Result<T, MqError> {
