@@ -44,6 +44,12 @@ unsafe fn deadline(timeout: *const libc::timespec) -> Result<Option<SystemTime>,
     Ok(UNIX_EPOCH.checked_add(since_epoch))
 }
 
+// `mq_open` is variadic in C; it is defined here with its four
+// arguments, which the C ABIs of these targets pass in the same registers
+// either way (Rust cannot define a C-variadic function on stable).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("libshmring-mq's mq_open relies on the x86_64 or aarch64 calling convention");
+
 /// `mq_open(3)`. The variadic `mode` and `attr` are read only with
 /// `O_CREAT`, as the C library does: on x86_64 and aarch64 Linux a
 /// variadic argument travels where a fixed one would.
