@@ -270,12 +270,24 @@ fn priorities_from_many_processes_leave_in_order_and_exactly_once() {
 }
 
 fn echo_pair(via: Via) -> String {
+    echo_pair_wrapped(via, "echo", &[], &[])
+}
+
+/// The echo server and client on a queue of their own, each run through
+/// its wrapper (`&[]`: none); their outputs, server's first, after
+/// checking that both exited 0 and left no queue behind.
+fn echo_pair_wrapped(
+    via: Via,
+    tag: &str,
+    server_wrapper: &[&str],
+    client_wrapper: &[&str],
+) -> String {
     let queues = QueueDir::new();
-    let name = format!("/mqt-echo-{}-{via:?}", std::process::id());
-    let server = command("echo_server", &[&name], via, &queues)
+    let name = format!("/mqt-{tag}-{}-{via:?}", std::process::id());
+    let server = wrapped(server_wrapper, "echo_server", &[&name], via, &queues)
         .spawn()
         .expect("server");
-    let client = command("echo_client", &[&name], via, &queues)
+    let client = wrapped(client_wrapper, "echo_client", &[&name], via, &queues)
         .spawn()
         .expect("client");
     let (client_code, client_out, client_err) =
@@ -283,12 +295,9 @@ fn echo_pair(via: Via) -> String {
     let (server_code, server_out, server_err) =
         finish(server, Duration::from_secs(60), "echo_server");
     assert_eq!(
-        client_code, 0,
-        "client ({via:?}):\n{client_out}\n{client_err}"
-    );
-    assert_eq!(
-        server_code, 0,
-        "server ({via:?}):\n{server_out}\n{server_err}"
+        (client_code, server_code),
+        (0, 0),
+        "{via:?}: client:\n{client_out}\n{client_err}\nserver:\n{server_out}\n{server_err}"
     );
     assert!(
         queues.leftovers().is_empty(),
@@ -475,9 +484,7 @@ fn a_full_file_system_refuses_a_new_queue_and_keeps_the_old_ones() {
 /// queue mode 0600 for the other): the same conversation as between two
 /// ordinary processes.
 fn echo_across_namespaces(via: Via) -> String {
-    let queues = QueueDir::new();
-    let name = format!("/mqt-echo-ns-{}-{via:?}", std::process::id());
-    let wrapper = [
+    let server = [
         "unshare",
         "--pid",
         "--fork",
@@ -490,33 +497,13 @@ fn echo_across_namespaces(via: Via) -> String {
         "mount -t proc -o hidepid=2 proc /proc && \
          exec setpriv --reuid=65534 --regid=65534 --clear-groups \"$0\" \"$@\"",
     ];
-    let server = wrapped(&wrapper, "echo_server", &[&name], via, &queues)
-        .spawn()
-        .expect("server");
-    let as_nobody = [
+    let client = [
         "setpriv",
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
     ];
-    let client = wrapped(&as_nobody, "echo_client", &[&name], via, &queues)
-        .spawn()
-        .expect("client");
-    let (client_code, client_out, client_err) =
-        finish(client, Duration::from_secs(60), "echo_client");
-    let (server_code, server_out, server_err) =
-        finish(server, Duration::from_secs(60), "echo_server");
-    assert_eq!(
-        (client_code, server_code),
-        (0, 0),
-        "{via:?}: client:\n{client_out}\n{client_err}\nserver:\n{server_out}\n{server_err}"
-    );
-    assert!(
-        queues.leftovers().is_empty(),
-        "{via:?} left {:?}",
-        queues.leftovers()
-    );
-    format!("{server_out}{client_out}")
+    echo_pair_wrapped(via, "echo-ns", &server, &client)
 }
 
 #[test]
