@@ -175,9 +175,9 @@ fn wait_and_fire(mapped: &Arc<Mapped>, token: u64, stop: &AtomicU32, action: Not
     loop {
         // Acquire: pairs with the Release bump in `fire` / `unregister`.
         let seen = words.notify_epoch().load(Acquire);
-        if stop.load(Acquire) != 0 {
-            return;
-        }
+        // Fired first: a message that fired the registration before the
+        // process removed it was a notification the kernel would have
+        // sent at once.
         if words.notify_fired().load(Relaxed) == token {
             let [pid, uid] = words.notify_sender();
             let fired = Fired {
@@ -194,6 +194,9 @@ fn wait_and_fire(mapped: &Arc<Mapped>, token: u64, stop: &AtomicU32, action: Not
                 }
             });
             action(fired);
+            return;
+        }
+        if stop.load(Acquire) != 0 {
             return;
         }
         futex::wait(words.notify_epoch().as_std(), seen, None);
