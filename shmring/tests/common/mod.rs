@@ -130,6 +130,11 @@ impl Peer {
     /// their own, whose teardown is slow).
     pub fn kill9(&mut self) {
         self.child.kill().expect("kill -9");
+        self.wait_exited();
+    }
+
+    /// Returns once the peer has exited (it stays a zombie, unreaped).
+    pub fn wait_exited(&mut self) {
         let pid = rustix::process::Pid::from_child(&self.child);
         let options =
             rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
