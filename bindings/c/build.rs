@@ -38,9 +38,9 @@ fn main() {
     );
     let path = libdir.join("shmring.pc");
     // Rewrite only on change, so the file's time stamp means something.
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(pc.as_str())
-        && let Err(e) = std::fs::write(&path, pc)
-    {
-        println!("cargo:warning=could not write {}: {e}", path.display());
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(pc.as_str()) {
+        if let Err(e) = std::fs::write(&path, pc) {
+            println!("cargo:warning=could not write {}: {e}", path.display());
+        }
     }
 }

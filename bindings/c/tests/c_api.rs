@@ -861,13 +861,13 @@ fn poll_loop_waits_on_a_ring_stdin_and_a_timer() {
             2 => std::thread::sleep(Duration::from_micros(pace.below(2000))),
             _ => std::thread::sleep(Duration::from_millis(pace.below(20))),
         }
-        if sent >= COUNT / 3
-            && let Some(mut stdin) = pl.stdin.take()
-        {
-            for line in stdin_lines {
-                writeln!(stdin, "{line}").expect("write to poll_loop's stdin");
+        if sent >= COUNT / 3 {
+            if let Some(mut stdin) = pl.stdin.take() {
+                for line in stdin_lines {
+                    writeln!(stdin, "{line}").expect("write to poll_loop's stdin");
+                }
+                // Closed: the loop sees end of file there and stops watching it.
             }
-            // Closed: the loop sees end of file there and stops watching it.
         }
     }
     // Before the producer goes (which ends the loop): the lines and a

@@ -3,28 +3,11 @@
 
 use clap::Parser;
 use shmring_broker::config::Config;
-use std::path::PathBuf;
+use shmring_broker::daemon::args::DaemonArgs;
 use std::process::ExitCode;
 
-/// The shmring broker: creates named shared-memory rings as sealed memfds
-/// and hands them to authorised clients over a UNIX socket.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Socket path [default: $SHMRING_SOCKET, else
-    /// $XDG_RUNTIME_DIR/shmring/broker.sock, else /tmp/shmring-$UID/broker.sock].
-    #[arg(long, value_name = "PATH")]
-    socket: Option<PathBuf>,
-    /// TOML file with limits and modes (reloaded on SIGHUP).
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// More logging on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = DaemonArgs::parse();
     shmring_broker::init_logging(args.verbose);
     let config = match &args.config {
         Some(path) => match Config::load(path) {

@@ -11,6 +11,7 @@
 //! |         5 | permission denied                               |
 //! |         6 | `recv --timeout` expired before `--count` lines |
 
+pub mod args;
 pub mod demo;
 
 use serde_json::json;

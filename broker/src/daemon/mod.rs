@@ -1,5 +1,6 @@
 //! `shmringd`: files, segment table and event loop.
 
+pub mod args;
 pub mod closer;
 pub mod runtime;
 pub mod segments;

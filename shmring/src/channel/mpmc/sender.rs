@@ -81,11 +81,11 @@ impl Sender {
     #[inline(always)]
     fn claim(&self, len: usize, patience: Patience) -> Result<SlotClaim, SendStop> {
         let mem = &self.endpoint.mem;
-        if len as u64 <= mem.geometry().slot_size
-            && !self.receivers().gone()
-            && let Claim::Got(claim) = mem.try_claim_send(self.priority, self.endpoint.index as u32)
-        {
-            return Ok(claim);
+        if len as u64 <= mem.geometry().slot_size && !self.receivers().gone() {
+            if let Claim::Got(claim) = mem.try_claim_send(self.priority, self.endpoint.index as u32)
+            {
+                return Ok(claim);
+            }
         }
         self.claim_slow(len, patience)
     }

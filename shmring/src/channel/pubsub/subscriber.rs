@@ -73,10 +73,10 @@ impl Subscriber {
     fn next(&mut self, patience: Patience) -> Result<Found, RecvStop> {
         // A lossy look may move the cursor past lost messages, which only
         // `take` reports: the inlined first look is for lossless rings.
-        if self.delivery() == Delivery::Lossless
-            && let Ok(Next::Message(found)) = self.ring.peek()
-        {
-            return Ok(found);
+        if self.delivery() == Delivery::Lossless {
+            if let Ok(Next::Message(found)) = self.ring.peek() {
+                return Ok(found);
+            }
         }
         self.next_slow(patience)
     }

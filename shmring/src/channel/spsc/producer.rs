@@ -61,10 +61,10 @@ impl Producer {
     /// decide goes to the out-of-line [`claim_slow`](Self::claim_slow).
     #[inline(always)]
     fn claim(&mut self, len: usize, patience: Patience) -> Result<Claim, SendStop> {
-        if !consumer_role(self.control()).left()
-            && let Ok(claim) = self.ring.try_claim(len)
-        {
-            return Ok(claim);
+        if !consumer_role(self.control()).left() {
+            if let Ok(claim) = self.ring.try_claim(len) {
+                return Ok(claim);
+            }
         }
         self.claim_slow(len, patience)
     }
