@@ -19,6 +19,7 @@
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use shmring::human::{self, Bytes};
 use shmring::prelude::*;
 use shmring::{Consumer, Producer, SpscBuilder, WaitStrategy};
 use shmring_benches::clock::now_ns;
@@ -62,11 +63,11 @@ fn main() -> Result<()> {
                 let first = &t.round_trips[..COLD];
                 let (at, worst) = first.iter().enumerate().max_by_key(|&(_, &v)| v).unwrap();
                 eprintln!(
-                    "trial {trial} prefault={prefault}: first {} ns, sum {} µs, max {} ns at {at}, attach {} µs",
-                    first[0],
-                    first.iter().sum::<u64>() / 1000,
-                    worst,
-                    t.attach_ns / 1000
+                    "trial {trial} prefault={prefault}: first {}, sum {}, max {} at {at}, attach {}",
+                    human::Duration::from_nanos(first[0]),
+                    human::Duration::from_nanos(first.iter().sum::<u64>()),
+                    human::Duration::from_nanos(*worst),
+                    human::Duration::from_nanos(t.attach_ns)
                 );
             }
             cold[usize::from(prefault)].add(&t.round_trips[..COLD], t.attach_ns);
@@ -296,24 +297,27 @@ struct ColdStart {
 }
 
 fn markdown(rows: &[ColdRow]) -> String {
+    // The JSON keeps microseconds; the table shows each figure in its unit.
+    let us = |us: f64| human::Duration::from_nanos((us * 1000.0).round() as u64);
     let mut out = format!(
-        "### Cold start: SPSC round trips of {SIZE} B right after attach \
-         ({} KiB rings, busy-polling, pinned)\n\n\
+        "### Cold start: SPSC round trips of {} right after attach \
+         ({} rings, busy-polling, pinned)\n\n\
          | rows | trials | p50 | p99 | max | sum of 1,000 (median / worst trial) | attach (median) |\n\
          |---|---:|---:|---:|---:|---:|---:|\n",
-        CAPACITY / 1024
+        Bytes(SIZE as u64),
+        Bytes(CAPACITY)
     );
     for r in rows {
         out += &format!(
-            "| {} | {} | {} ns | {} ns | {:.1} µs | {:.1} / {:.1} µs | {:.1} µs |\n",
+            "| {} | {} | {} | {} | {} | {} / {} | {} |\n",
             r.what,
             r.trials,
-            r.p50_ns,
-            r.p99_ns,
-            r.max_ns as f64 / 1000.0,
-            r.sum_median_us,
-            r.sum_max_us,
-            r.attach_median_us
+            human::Duration::from_nanos(r.p50_ns),
+            human::Duration::from_nanos(r.p99_ns),
+            human::Duration::from_nanos(r.max_ns),
+            us(r.sum_median_us),
+            us(r.sum_max_us),
+            us(r.attach_median_us)
         );
     }
     out

@@ -22,7 +22,7 @@ use crate::link::{PeerHandover, rings::pubsub_geometry, unique_tag};
 use crate::mechanism::Mechanism;
 use crate::peer::{Peer, READY, Role};
 use crate::plan::{Plan, size_label};
-use crate::report::{Machine, rate};
+use crate::report::{Machine, msgs};
 use crate::runner::median;
 use crate::traffic::{FILL, ThroughputRun};
 use crate::watchdog::Watchdog;
@@ -539,27 +539,25 @@ pub fn table(rows: &[FanoutRow]) -> String {
             r.wait,
             size_label(r.size),
             r.subscribers,
-            r.published_per_s.map_or("—".into(), |m| rate(m, "msg")),
-            r.bytes_per_s.map_or("—".into(), |b| rate(b, "B")),
+            r.published_per_s.map_or("—".into(), msgs),
+            r.bytes_per_s.map_or("—".into(), crate::report::bytes),
             r.ratio_to_one.map_or("—".into(), |x| format!("{x:.2}×")),
             r.delivered_fraction()
                 .map_or("—".into(), |f| format!("{:.1} %", f * 100.0)),
             lags,
-            bytes(r.segment_bytes),
-            bytes(r.slot_area_bytes),
+            size(r.segment_bytes),
+            size(r.slot_area_bytes),
             r.note.as_deref().unwrap_or("")
         );
     }
     out
 }
 
-fn bytes(n: u64) -> String {
-    if n == 0 {
-        "—".into()
-    } else if n >= 1 << 20 {
-        format!("{:.2} MiB", n as f64 / (1 << 20) as f64)
-    } else {
-        format!("{:.1} KiB", n as f64 / 1024.0)
+/// A size in the table: `68.3 KiB`, `—` for none.
+fn size(n: u64) -> String {
+    match n {
+        0 => "—".into(),
+        n => shmring::human::Bytes(n).to_string(),
     }
 }
 
@@ -581,8 +579,8 @@ pub fn write(dir: &Path, report: &FanoutReport) -> Result<String> {
 pub fn outcome(row: &FanoutRow) -> String {
     match (row.published_per_s, row.delivered_fraction()) {
         (Some(m), Some(f)) => format!(
-            "{:.3} M published/s, {:.1} % delivered to the slowest",
-            m / 1e6,
+            "{} published, {:.1} % delivered to the slowest",
+            msgs(m),
             f * 100.0
         ),
         _ => row.note.clone().unwrap_or_else(|| "no result".into()),

@@ -75,7 +75,7 @@ pub fn throughput(path: &Path, rows: &[Row]) -> Result<()> {
         &panels,
         "messages/s (log scale)",
         "one-way stream",
-        |v| crate::report::rate(v, "msg"),
+        crate::report::msgs,
     )
 }
 

@@ -9,6 +9,7 @@
 use crate::Result;
 use crate::plan::size_label;
 use serde::{Deserialize, Serialize};
+use shmring::human::{ByteRate, Duration, Rate};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -254,9 +255,7 @@ pub fn summary(rows: &[Row]) -> String {
             rt.and_then(|r| r.p99_ns).map_or("—".into(), nanos),
             ratio(rt.and_then(|r| r.ratio_to_limit)),
             ratio(rt.and_then(|r| r.ratio_to_size_limit)),
-            stream
-                .and_then(|r| r.msgs_per_s)
-                .map_or("—".into(), |m| rate(m, "msg")),
+            stream.and_then(|r| r.msgs_per_s).map_or("—".into(), msgs),
             ratio(stream.and_then(|r| r.ratio_to_pipe)),
         );
     }
@@ -290,40 +289,21 @@ pub fn table(part: &str, rows: &[Row]) -> String {
     }
 }
 
-/// `123 ns`, `12.3 µs`, `1.23 ms`.
+/// A latency as the tables show it: `850 ns`, `12.3 µs`, `1.23 ms`
+/// (three significant digits, [`shmring::human::Duration`]).
 pub fn nanos(ns: u64) -> String {
-    let ns = ns as f64;
-    if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{} µs", three_digits(ns / 1e3))
-    } else {
-        format!("{} ms", three_digits(ns / 1e6))
-    }
+    Duration::from_nanos(ns).to_string()
 }
 
-/// At most three significant digits: `1.23`, `12.3`, `123`.
-fn three_digits(v: f64) -> String {
-    if v < 10.0 {
-        format!("{v:.2}")
-    } else if v < 100.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.0}")
-    }
+/// Messages per second as the tables show them: `38.4 M msg/s`.
+pub fn msgs(per_s: f64) -> String {
+    Rate::per_second(per_s).to_string()
 }
 
-/// `12.3 Mmsg/s`, `1.23 GB/s`.
-pub fn rate(per_s: f64, unit: &str) -> String {
-    if per_s >= 1e9 {
-        format!("{} G{unit}/s", three_digits(per_s / 1e9))
-    } else if per_s >= 1e6 {
-        format!("{} M{unit}/s", three_digits(per_s / 1e6))
-    } else if per_s >= 1e3 {
-        format!("{} k{unit}/s", three_digits(per_s / 1e3))
-    } else {
-        format!("{per_s:.0} {unit}/s")
-    }
+/// Bytes per second as the tables show them, binary prefixes:
+/// `2.40 GiB/s`.
+pub fn bytes(per_s: f64) -> String {
+    ByteRate::per_second(per_s).to_string()
 }
 
 fn ratio(r: Option<f64>) -> String {
@@ -453,7 +433,7 @@ fn stream_comparisons(rows: &[Row]) -> String {
             "| {} | {} | {} | {} |",
             r.label,
             size_label(r.size),
-            r.msgs_per_s.map_or("—".into(), |m| rate(m, "msg")),
+            r.msgs_per_s.map_or("—".into(), msgs),
             ratios.join(", ")
         );
     }
@@ -469,7 +449,7 @@ fn throughput_table(rows: &[Row]) -> String {
     );
     for r in rows {
         let (msgs, bytes) = match (r.msgs_per_s, r.bytes_per_s) {
-            (Some(m), Some(b)) => (rate(m, "msg"), rate(b, "B")),
+            (Some(m), Some(b)) => (msgs(m), bytes(b)),
             _ => ("—".into(), "—".into()),
         };
         let _ = writeln!(

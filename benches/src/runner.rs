@@ -8,7 +8,7 @@ use crate::peer::{Peer, Role};
 use crate::pin::{cpu_pair, pin_current_thread};
 use crate::plan::{Plan, size_label};
 use crate::progress::Progress;
-use crate::report::{Row, nanos};
+use crate::report::{Row, msgs, nanos};
 use crate::traffic::{self, LatencyRun, Rx, ThroughputRun, Tx};
 use crate::watchdog::Watchdog;
 use std::time::{Duration, Instant};
@@ -109,16 +109,15 @@ impl Runner {
         match self.measure_throughput(mechanism, size) {
             Ok(runs) => {
                 row.runs = runs.len();
-                let msgs = median(
+                let per_s = median(
                     runs.iter()
                         .map(|r| r.messages as f64 * 1e9 / r.nanos as f64),
                 );
                 let bytes = median(runs.iter().map(|r| r.bytes as f64 * 1e9 / r.nanos as f64));
-                row.msgs_per_s = Some(msgs);
+                row.msgs_per_s = Some(per_s);
                 row.bytes_per_s = Some(bytes);
                 row.note = mechanism.note().map(str::to_string);
-                self.progress
-                    .finish(&format!("{:.3} M messages/s", msgs / 1e6));
+                self.progress.finish(&msgs(per_s));
             }
             Err(err) => {
                 let note = explain(&*err);

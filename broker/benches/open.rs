@@ -115,13 +115,7 @@ fn opens_per_second(socket: &Path, name: &str, how_long: Duration) -> Result<f64
 }
 
 fn nanos(ns: u64) -> String {
-    if ns < 1_000 {
-        format!("{ns} ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1} µs", ns as f64 / 1e3)
-    } else {
-        format!("{:.2} ms", ns as f64 / 1e6)
-    }
+    shmring::human::Duration::from_nanos(ns).to_string()
 }
 
 fn main() -> Result<(), String> {
@@ -168,7 +162,8 @@ fn main() -> Result<(), String> {
     }
     let _ = writeln!(
         table,
-        "\n{CLIENTS} clients, each on its own connection: {rate:.0} opens/s"
+        "\n{CLIENTS} clients, each on its own connection: {}",
+        shmring::human::Rate::per_second(rate).unit("opens")
     );
     println!("{table}");
     let dir = std::env::current_exe()

@@ -100,7 +100,7 @@ fn huge_pages_are_refused_clearly_without_a_pool_and_used_with_one() {
         return;
     };
     let info = c.create("huge-ok", &options).unwrap();
-    // 768 + 64 KiB of ring, rounded up to one whole huge page.
+    // 768 + 64 KiB of ring + 256 of counters, rounded up to one whole huge page.
     assert_eq!(info.size, huge);
     let ring = c.open_spsc("huge-ok").unwrap();
     assert_eq!(ring.capacity(), 1 << 16);
@@ -132,7 +132,7 @@ fn huge_pages_are_refused_clearly_without_a_pool_and_used_with_one() {
     let size = c.stat("huge-cli").unwrap().size;
     assert!(size % huge == 0 && size > 0, "{size}");
     assert!(
-        stdout(&out).contains(&format!("{size} bytes")),
+        stdout(&out).contains(&shmring::human::Bytes(size).to_string()),
         "{}",
         stdout(&out)
     );

@@ -124,6 +124,11 @@ impl SegmentView {
         self.ring.messages_in_flight()
     }
 
+    /// The ring's traffic counters.
+    pub fn traffic(&self) -> crate::TrafficCounts {
+        self.ring.traffic()
+    }
+
     /// What crash recovery did ([`Mpmc::recovered`]); nothing for the
     /// other kinds.
     pub fn recovered(&self) -> Recovered {

@@ -35,6 +35,7 @@ pub mod broker;
 mod channel;
 mod error;
 mod geometry;
+pub mod human;
 mod layout;
 mod liveness;
 #[cfg(not(shmring_loom))]
@@ -53,6 +54,7 @@ pub use channel::mpmc::{Mpmc, MpmcBuilder};
 pub use channel::open::{OpenMode, Ring, RingBuilder};
 pub use channel::pubsub::{Delivery, JoinAt, PubSub, PubSubBuilder};
 pub use channel::spsc::{Spsc, SpscBuilder};
+pub use channel::traffic::TrafficCounts;
 pub use error::{
     AttachError, Corruption, OpenError, RecvError, RecvTimeoutError, RecvValueError, SendError,
     SendTimeoutError, TryRecvError, TrySendError,

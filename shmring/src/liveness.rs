@@ -33,18 +33,33 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct Locks {
     file: Option<Arc<OwnedFd>>,
+    /// The segment's name, for log events (none for a descriptor or on
+    /// heap memory).
+    name: Option<Arc<str>>,
 }
 
 impl Locks {
-    /// The locks of the segment file behind `file`.
-    pub(crate) fn of_file(file: Arc<OwnedFd>) -> Locks {
-        Locks { file: Some(file) }
+    /// The locks of the segment file behind `file`, named `name` (if it
+    /// has one) in log events.
+    pub(crate) fn of_file(file: Arc<OwnedFd>, name: Option<&str>) -> Locks {
+        Locks {
+            file: Some(file),
+            name: name.map(Arc::from),
+        }
+    }
+
+    /// The segment's name, for log events.
+    pub(crate) fn ring_name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// No file (heap memory): every named holder is alive.
     #[cfg_attr(not(shmring_loom), allow(dead_code))]
     pub(crate) fn none() -> Locks {
-        Locks { file: None }
+        Locks {
+            file: None,
+            name: None,
+        }
     }
 
     /// A new open file description of the segment, holding no lock yet:

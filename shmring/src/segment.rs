@@ -98,7 +98,7 @@ impl Mapping {
 
     /// The role locks of this segment.
     pub(crate) fn locks(&self) -> Locks {
-        Locks::of_file(Arc::clone(&self.file))
+        Locks::of_file(Arc::clone(&self.file), self.name.as_deref())
     }
 
     /// A pointer to a `T` at byte offset `off`.

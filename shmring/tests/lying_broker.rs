@@ -52,6 +52,7 @@ fn info(size: u64) -> SegmentInfo {
         bytes_in_flight: 0,
         dead_sender_slots: 0,
         dead_receiver_messages: 0,
+        traffic: shmring::TrafficCounts::default(),
         endpoints: Vec::new(),
     }
 }

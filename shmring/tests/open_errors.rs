@@ -145,7 +145,7 @@ fn geometry_that_disagrees_with_the_file_size_is_corrupt() {
     patch(&name, 56, &768u64.to_le_bytes());
     patch(&name, 24, &4096u64.to_le_bytes());
     assert!(corrupt_reason(open(&name)).contains("size"));
-    patch(&name, 24, &1792u64.to_le_bytes());
+    patch(&name, 24, &2048u64.to_le_bytes());
     patch(&name, 88, &[1]);
     assert!(corrupt_reason(open(&name)).contains("reserved"));
     patch(&name, 88, &[0]);

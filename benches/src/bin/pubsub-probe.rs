@@ -7,6 +7,7 @@
 //! pubsub-probe [SIZE [REPEATS [MESSAGES]]]     (default 64 5 2000000)
 //! ```
 
+use shmring::human::{Duration, Rate};
 use shmring::prelude::*;
 use shmring::{Delivery, Ring, RingBuilder, RingGeometry};
 use shmring_benches::link::rings::pubsub_geometry;
@@ -50,10 +51,17 @@ fn run() -> shmring_benches::Result<()> {
         let y_rt = probe.round_trip::<shmring::PubSub>(lossy)?;
         let s_st = probe.stream::<shmring::Spsc>(spsc)?;
         let l_st = probe.stream::<shmring::PubSub>(lossless)?;
+        let rt = |ns: f64| Duration::from_nanos(ns.round() as u64);
+        let st = |m: f64| Rate::per_second(m * 1e6).unit("");
         println!(
-            "{repeat} size {size}: RT ns SPSC {s_rt:5.0} lossless {l_rt:5.0} ({:.2}x) lossy {y_rt:5.0} ({:.2}x) | stream M/s SPSC {s_st:5.1} lossless {l_st:5.1} ({:.2}x)",
+            "{repeat} size {size}: round trip SPSC {:>7} lossless {:>7} ({:.2}x) lossy {:>7} ({:.2}x) | stream SPSC {:>8} lossless {:>8} ({:.2}x)",
+            rt(s_rt),
+            rt(l_rt),
             l_rt / s_rt,
+            rt(y_rt),
             y_rt / s_rt,
+            st(s_st),
+            st(l_st),
             l_st / s_st
         );
     }

@@ -9,6 +9,7 @@
 //! stream-combos [SIZE [REPEATS [MESSAGES]]]     (default 64 3 5000000)
 //! ```
 
+use shmring::human::Rate;
 use shmring::prelude::*;
 use shmring::{Ring, RingBuilder, RingGeometry};
 use shmring_benches::pin::{cpu_pair, pin_current_thread};
@@ -49,9 +50,11 @@ fn run() -> shmring_benches::Result<()> {
             let s = combo.run::<shmring::Spsc>(spsc)?;
             let m = combo.run::<shmring::Mpmc>(mpmc)?;
             println!(
-                "repeat {repeat} size {size} {:<7} + {:<9}: SPSC {s:6.1} M/s  MPMC {m:6.1} M/s",
+                "repeat {repeat} size {size} {:<7} + {:<9}: SPSC {:>8}  MPMC {:>8}",
                 if in_place_tx { "reserve" } else { "send" },
                 if in_place_rx { "guard" } else { "recv_into" },
+                Rate::per_second(s * 1e6).unit(""),
+                Rate::per_second(m * 1e6).unit(""),
             );
         }
     }

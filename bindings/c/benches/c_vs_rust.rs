@@ -10,6 +10,7 @@
 //! `SHMRING_BENCH_QUICK=1`: 3 runs of 20 000 round trips (a few seconds)
 //! instead of 7 of 200 000.
 
+use shmring_core::human;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -158,10 +159,21 @@ fn main() {
     };
     let (cs, rs) = (summary(&c), summary(&rust));
     println!();
-    println!("| API  | p50 (ns) | p99 (ns) | mean (ns) |");
+    let ns = human::Duration::from_nanos;
+    println!("| API  |      p50 |      p99 |      mean |");
     println!("|------|---------:|---------:|----------:|");
-    println!("| C    | {:>8} | {:>8} | {:>9} |", cs.0, cs.1, cs.2);
-    println!("| Rust | {:>8} | {:>8} | {:>9} |", rs.0, rs.1, rs.2);
+    println!(
+        "| C    | {:>8} | {:>8} | {:>9} |",
+        ns(cs.0),
+        ns(cs.1),
+        ns(cs.2)
+    );
+    println!(
+        "| Rust | {:>8} | {:>8} | {:>9} |",
+        ns(rs.0),
+        ns(rs.1),
+        ns(rs.2)
+    );
     println!();
     println!(
         "C / Rust: p50 {:.3}, p99 {:.3}, mean {:.3}",
@@ -169,9 +181,9 @@ fn main() {
         cs.1 as f64 / rs.1 as f64,
         cs.2 as f64 / rs.2 as f64
     );
-    println!(
-        "per-run p50 (ns): C {:?}, Rust {:?}",
-        c.iter().map(|s| s.0).collect::<Vec<_>>(),
-        rust.iter().map(|s| s.0).collect::<Vec<_>>()
-    );
+    let p50s = |v: &[(u64, u64, u64)]| {
+        let all: Vec<String> = v.iter().map(|s| ns(s.0).to_string()).collect();
+        all.join(", ")
+    };
+    println!("per-run p50: C [{}], Rust [{}]", p50s(&c), p50s(&rust));
 }

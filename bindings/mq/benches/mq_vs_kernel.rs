@@ -11,8 +11,9 @@
 #[path = "../../c/tests/support/library.rs"]
 mod library;
 
+use shmring::human;
 use std::ffi::{CString, c_char, c_int, c_uint, c_void};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const SIZE: usize = 64;
 /// Linux's default (and unprivileged maximum) `mq_maxmsg`.
@@ -277,15 +278,15 @@ fn main() {
     let rt = rt.map(median);
     let tput = tput.map(median);
     println!(
-        "mq_send/mq_receive, {SIZE} B, mq_maxmsg {DEPTH}; medians of {runs} run(s); spin {spin} us"
+        "mq_send/mq_receive, {SIZE} B, mq_maxmsg {DEPTH}; medians of {runs} run(s); spin {spin} µs"
     );
     println!("{:<16} {:>14} {:>18}", "", "round trip", "stream");
     for (i, api) in apis.iter().enumerate() {
         println!(
-            "{:<16} {:>11.2} us {:>12.2} M/s",
+            "{:<16} {:>14} {:>18}",
             api.name,
-            rt[i] / 1e3,
-            tput[i] / 1e6
+            human::Duration::from_nanos(rt[i].round() as u64),
+            human::Rate::per_second(tput[i]),
         );
     }
     println!(
@@ -294,5 +295,5 @@ fn main() {
         rt[1] / rt[0],
         tput[1] / tput[0]
     );
-    eprintln!("({:.1?})", started.elapsed().max(Duration::ZERO));
+    eprintln!("({})", human::Duration::from(started.elapsed()));
 }

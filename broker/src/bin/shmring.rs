@@ -55,6 +55,9 @@ fn main() -> ExitCode {
         }
         Cmd::Ls { json } => cli::ls(&mut client, json),
         Cmd::Stat { name, json } => cli::stat(&mut client, &name, json),
+        Cmd::Top { interval, count } => {
+            cli::top::run(&mut client, cli::top::TopOptions { interval, count })
+        }
         Cmd::Rm { name } => cli::rm(&mut client, &name),
         Cmd::Send { name } => cli::send(&mut client, &name),
         Cmd::Recv {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 /// Exit codes: 0 success, 1 error, 2 bad command line, 3 no broker,
 /// 4 no such segment, 5 permission denied, 6 recv timed out.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(name = "shmring", version, long_about)]
 pub struct Args {
     /// Broker socket [default: $SHMRING_SOCKET, else
     /// $XDG_RUNTIME_DIR/shmring/broker.sock, else /tmp/shmring-$UID/broker.sock].
@@ -33,6 +33,14 @@ pub enum Kind {
     Mpmc,
     /// One publisher, many subscribers, each message to every one.
     Pubsub,
+}
+
+fn positive_seconds(s: &str) -> Result<std::time::Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| std::time::Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?} is not a positive number of seconds"))
 }
 
 fn octal(s: &str) -> Result<u32, String> {
@@ -143,6 +151,16 @@ pub enum Cmd {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Live view of every ring's traffic (messages, bytes, full and empty
+    /// findings, sleeps and wake-ups per second), refreshed like top.
+    Top {
+        /// Seconds between refreshes.
+        #[arg(long, value_name = "SECS", default_value = "1", value_parser = positive_seconds)]
+        interval: std::time::Duration,
+        /// Stop after this many refreshes [default: run until interrupted].
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
     },
     /// Remove a segment's name (processes using it keep it).
     Rm {

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::daemon::InProcess;
 use shmring::RecvError;
 use shmring::broker::{BrokerClient, CreateOptions};
+use shmring::human;
 use shmring::prelude::*;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
@@ -303,9 +304,10 @@ pub fn run(seconds: f64) -> Result<(), String> {
         seconds: seconds / 4.0,
     };
     println!(
-        "shmring demo: broker at {}, {MESSAGE}-byte messages, {:.1} s per phase",
+        "shmring demo: broker at {}, {} messages, {} per phase",
         socket.display(),
-        demo.seconds
+        human::Bytes(MESSAGE as u64),
+        human::Duration::from(Duration::from_secs_f64(demo.seconds)),
     );
     let result = (|| {
         let mut client = BrokerClient::connect_to(&socket).map_err(|e| e.to_string())?;
@@ -319,26 +321,28 @@ pub fn run(seconds: f64) -> Result<(), String> {
     daemon.stop();
     let _ = std::fs::remove_dir(&dir);
     let (ring, pipe) = result?;
+    println!(
+        "flood: messages and bytes per second, the producer sending as fast as it can; \
+         paced: messages sent one every {} ({}), and their latency from the producer's \
+         clock to the consumer's",
+        human::Duration::from(PACE),
+        human::Rate::per_second(1.0 / PACE.as_secs_f64()),
+    );
     println!();
     println!(
-        "{:<22} {:>14} {:>10}   latency at {} msg/s: {:>8} {:>8} {:>8}",
-        "transport",
-        "msgs/s",
-        "MB/s",
-        1_000_000 / PACE.as_micros(),
-        "p50",
-        "p99",
-        "p99.9"
+        "{:<22} {:>13} {:>11} {:>8} {:>8} {:>8} {:>8}",
+        "transport", "flood", "", "paced", "p50", "p99", "p99.9"
     );
     for (label, (flood, paced)) in [("shmring SPSC, spinning", ring), ("pipe", pipe)] {
         let rate = flood.messages as f64 / flood.seconds.max(1e-9);
         println!(
-            "{label:<22} {rate:>14.0} {:>10.1}   {:>28} {:>6} ns {:>5} ns {:>5} ns",
-            rate * MESSAGE as f64 / 1e6,
-            format!("({} msgs)", paced.messages),
-            paced.p50,
-            paced.p99,
-            paced.p999
+            "{label:<22} {:>13} {:>11} {:>8} {:>8} {:>8} {:>8}",
+            human::Rate::per_second(rate),
+            human::ByteRate::per_second(rate * MESSAGE as f64),
+            human::Count(paced.messages),
+            human::Duration::from_nanos(paced.p50),
+            human::Duration::from_nanos(paced.p99),
+            human::Duration::from_nanos(paced.p999),
         );
     }
     Ok(())

@@ -13,10 +13,13 @@
 
 pub mod args;
 pub mod demo;
+pub mod top;
+pub mod traffic;
 
 use serde_json::json;
 use shmring::broker::protocol::SubscriberList;
 use shmring::broker::{BrokerClient, BrokerError, CreateOptions, Lifetime, SegmentInfo};
+use shmring::human::Bytes;
 use shmring::prelude::*;
 use shmring::{AnyReceiver, Delivery, JoinAt, RecvTimeoutError, RingGeometry, RingKind};
 use std::io::{BufRead, Write};
@@ -167,11 +170,13 @@ fn with_slots(shape: RingGeometry, slots: u64) -> RingGeometry {
 /// What a slot takes is the library's (what two more slots add to the
 /// segment), not a copy of the layout here.
 fn pubsub_within(bytes: u64, shape: RingGeometry) -> RingGeometry {
+    // 128 slots more: a multiple of 128 bytes more, which the rounding of
+    // the traffic block at the segment's end keeps exact.
     let stride = match (
-        with_slots(shape, 4).segment_size(),
-        with_slots(shape, 2).segment_size(),
+        with_slots(shape, 256).segment_size(),
+        with_slots(shape, 128).segment_size(),
     ) {
-        (Ok(four), Ok(two)) => (four - two) / 2,
+        (Ok(more), Ok(fewer)) => (more - fewer) / 128,
         // A bad shape: the broker refuses it with the library's reason.
         _ => return with_slots(shape, 2),
     };
@@ -186,10 +191,10 @@ fn pubsub_within(bytes: u64, shape: RingGeometry) -> RingGeometry {
 pub fn create(client: &mut BrokerClient, args: &CreateArgs) -> Result<(), BrokerError> {
     let info = client.create(&args.name, &args.options())?;
     println!(
-        "created {} ({} ring, {} bytes, mode {:04o})",
+        "created {} ({} ring, {}, mode {:04o})",
         info.name,
         info.geometry.kind(),
-        info.size,
+        Bytes(info.size),
         info.mode
     );
     Ok(())
@@ -204,6 +209,15 @@ fn endpoints(info: &SegmentInfo) -> String {
     match list.is_empty() {
         true => "-".into(),
         false => list.join(","),
+    }
+}
+
+/// A size in `stat`: `64 B`, or from 1 KiB on `8.75 KiB (8960 bytes)`,
+/// the exact figure beside the readable one (`--json` has the number).
+fn size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => Bytes(bytes).to_string(),
+        _ => format!("{} ({bytes} bytes)", Bytes(bytes)),
     }
 }
 
@@ -235,6 +249,7 @@ fn to_json(info: &SegmentInfo) -> serde_json::Value {
         "bytes_in_flight": info.bytes_in_flight,
         "dead_sender_slots": info.dead_sender_slots,
         "dead_receiver_messages": info.dead_receiver_messages,
+        "traffic": traffic::to_json(&info.traffic),
         "endpoints": info.endpoints.iter()
             .map(|e| json!({"role": e.role.to_string(), "pid": e.pid}))
             .collect::<Vec<_>>(),
@@ -292,21 +307,21 @@ pub fn ls(client: &mut BrokerClient, as_json: bool) -> Result<(), BrokerError> {
         return Ok(());
     }
     println!(
-        "{:<24} {:<6} {:>12} {:>6} {:>6} {:<5} {:<10} {:>8} {:>10}  ENDPOINTS",
+        "{:<24} {:<6} {:>9} {:>6} {:>6} {:<5} {:<10} {:>8} {:>9}  ENDPOINTS",
         "NAME", "KIND", "SIZE", "UID", "GID", "MODE", "LIFETIME", "MSGS", "BYTES"
     );
     for i in &all {
         println!(
-            "{:<24} {:<6} {:>12} {:>6} {:>6} {:04o}  {:<10} {:>8} {:>10}  {}",
+            "{:<24} {:<6} {:>9} {:>6} {:>6} {:04o}  {:<10} {:>8} {:>9}  {}",
             i.name,
             i.geometry.kind().to_string(),
-            i.size,
+            Bytes(i.size),
             i.uid,
             i.gid,
             i.mode,
             i.lifetime.to_string(),
             i.messages_in_flight,
-            i.bytes_in_flight,
+            Bytes(i.bytes_in_flight),
             endpoints(i)
         );
     }
@@ -332,14 +347,14 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
     println!("name:        {}", i.name);
     println!("kind:        {}", i.geometry.kind());
     println!("lifetime:    {}", i.lifetime);
-    println!("size:        {}", i.size);
+    println!("size:        {}", size(i.size));
     match i.geometry {
         RingGeometry::Spsc {
             capacity,
             max_message,
         } => {
-            println!("capacity:    {capacity}");
-            println!("max message: {max_message}");
+            println!("capacity:    {}", size(capacity));
+            println!("max message: {}", size(max_message));
         }
         RingGeometry::Mpmc {
             slots,
@@ -347,7 +362,7 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
             priorities,
         } => {
             println!("slots:       {slots}");
-            println!("slot size:   {slot_size}");
+            println!("slot size:   {}", size(slot_size));
             println!("priorities:  {priorities}");
         }
         RingGeometry::PubSub {
@@ -357,7 +372,7 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
             delivery,
         } => {
             println!("slots:       {slots}");
-            println!("slot size:   {slot_size}");
+            println!("slot size:   {}", size(slot_size));
             println!("subscribers: {subscribers} at most");
             println!("delivery:    {delivery}");
         }
@@ -369,7 +384,7 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
         println!("published:   {}", list.published);
     }
     println!("messages:    {}", i.messages_in_flight);
-    println!("bytes:       {}", i.bytes_in_flight);
+    println!("bytes:       {}", size(i.bytes_in_flight));
     if i.geometry.kind() == RingKind::Mpmc {
         // Crash recovery (docs/guarantees.md): slots of senders that died
         // mid-write, messages dropped with receivers that died holding them.
@@ -378,6 +393,7 @@ pub fn stat(client: &mut BrokerClient, name: &str, as_json: bool) -> Result<(), 
             i.dead_sender_slots, i.dead_receiver_messages
         );
     }
+    traffic::print(&i.traffic);
     println!("endpoints:   {}", endpoints(&i));
     if let Some(list) = subscribers {
         print_subscribers(&list);

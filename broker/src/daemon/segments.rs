@@ -136,6 +136,7 @@ impl Segment {
             bytes_in_flight: self.ring.bytes_in_flight(),
             dead_sender_slots: recovered.dead_sender_slots,
             dead_receiver_messages: recovered.dead_receiver_messages,
+            traffic: self.ring.traffic(),
             endpoints: self.ring.endpoints(),
         }
     }

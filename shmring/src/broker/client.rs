@@ -666,11 +666,11 @@ impl BrokerClient {
         let (header, payload) = protocol::split_frame(frame, received.fds.len(), MAX_FRAME_LEN)
             .map_err(protocol_error)?;
         if header.request_id.get() != id {
-            return Err(BrokerError::Protocol("reply to another request".into()));
+            return Err(malformed("reply to another request".into()));
         }
         let expected = request.msg_type() as u16 | protocol::REPLY_BIT;
         if header.msg_type.get() != expected {
-            return Err(BrokerError::Protocol("reply of another type".into()));
+            return Err(malformed("reply of another type".into()));
         }
         let reply =
             protocol::decode_reply(header.msg_type.get(), payload).map_err(protocol_error)?;
@@ -679,18 +679,26 @@ impl BrokerClient {
         }
         let fds = received.fds;
         if fds.len() > usize::from(protocol::SEGMENT_FDS) {
-            return Err(BrokerError::Protocol("too many descriptors".into()));
+            return Err(malformed("too many descriptors".into()));
         }
         Ok((reply, fds))
     }
 }
 
 fn protocol_error(e: FrameError) -> BrokerError {
-    BrokerError::Protocol(e.to_string())
+    malformed(e.to_string())
 }
 
 fn unexpected(reply: &Reply) -> BrokerError {
-    BrokerError::Protocol(format!("unexpected reply {reply:?}"))
+    malformed(format!("unexpected reply {reply:?}"))
+}
+
+/// A reply from the daemon that breaks the protocol, reported (a warning:
+/// a daemon of another version, or not the daemon at all) and returned.
+#[cold]
+fn malformed(why: String) -> BrokerError {
+    tracing::warn!(reason = %why, "malformed broker frame");
+    BrokerError::Protocol(why)
 }
 
 fn expect_kind(found: RingKind, wanted: RingKind) -> Result<(), BrokerError> {
@@ -722,14 +730,14 @@ fn checked_segment_fd(
     info: &SegmentInfo,
 ) -> Result<(OwnedFd, Doorbells), BrokerError> {
     let [fd, data, room]: [OwnedFd; 3] = fds.try_into().map_err(|fds: Vec<OwnedFd>| {
-        BrokerError::Protocol(format!(
+        malformed(format!(
             "{} descriptors with the reply, not a segment and its two doorbells",
             fds.len()
         ))
     })?;
     check_sealed(&fd, info.size)?;
     let bells = Doorbells::from_fds(data, room)
-        .map_err(|e| BrokerError::Protocol(format!("the doorbells handed over: {e}")))?;
+        .map_err(|e| malformed(format!("the doorbells handed over: {e}")))?;
     Ok((fd, bells))
 }
 

@@ -29,7 +29,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 /// First four bytes of every frame.
 pub const MAGIC: [u8; 4] = *b"SHRB";
 /// The only protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Descriptors that come with a segment (create and open replies): the
 /// sealed memfd, then its `data` and `room` doorbells (`O_PATH` FIFOs).
@@ -381,6 +381,9 @@ pub struct SegmentInfo {
     pub dead_sender_slots: u64,
     /// MPMC: messages held by receivers that died, dropped; SPSC: 0.
     pub dead_receiver_messages: u64,
+    /// Traffic counters, as the segment held them when the request was
+    /// served.
+    pub traffic: crate::TrafficCounts,
     /// Endpoints held by live processes.
     pub endpoints: Vec<EndpointInfo>,
 }

@@ -184,6 +184,11 @@ impl AnyRing {
         each_kind!(self, AnyRing, r => Ring::messages_in_flight(r))
     }
 
+    /// The ring's traffic since it was created ([`Ring::traffic`]).
+    pub fn traffic(&self) -> crate::TrafficCounts {
+        each_kind!(self, AnyRing, r => Ring::traffic(r))
+    }
+
     /// The name the segment was created or opened by.
     pub fn name(&self) -> Option<&str> {
         each_kind!(self, AnyRing, r => Ring::name(r))

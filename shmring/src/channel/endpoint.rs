@@ -51,12 +51,13 @@ pub enum SendStop {
 }
 
 impl SendStop {
+    #[inline(always)]
     pub(crate) fn into_try<T>(self, msg: T) -> TrySendError<T> {
         match self {
             SendStop::Full | SendStop::Timeout => TrySendError::Full(msg),
             SendStop::Disconnected => TrySendError::Disconnected(msg),
             SendStop::TooLarge => TrySendError::TooLarge(msg),
-            SendStop::Corrupt(c) => TrySendError::Corrupt(msg, c),
+            SendStop::Corrupt(c) => TrySendError::Corrupt(msg, corrupt(c, "send")),
         }
     }
 
@@ -67,16 +68,19 @@ impl SendStop {
                 SendError::Disconnected(msg)
             }
             SendStop::TooLarge => SendError::TooLarge(msg),
-            SendStop::Corrupt(c) => SendError::Corrupt(msg, c),
+            SendStop::Corrupt(c) => SendError::Corrupt(msg, corrupt(c, "send")),
         }
     }
 
     pub(crate) fn into_timeout<T>(self, msg: T) -> SendTimeoutError<T> {
         match self {
-            SendStop::Full | SendStop::Timeout => SendTimeoutError::Timeout(msg),
+            SendStop::Full | SendStop::Timeout => {
+                deadline_reached("send");
+                SendTimeoutError::Timeout(msg)
+            }
             SendStop::Disconnected => SendTimeoutError::Disconnected(msg),
             SendStop::TooLarge => SendTimeoutError::TooLarge(msg),
-            SendStop::Corrupt(c) => SendTimeoutError::Corrupt(msg, c),
+            SendStop::Corrupt(c) => SendTimeoutError::Corrupt(msg, corrupt(c, "send")),
         }
     }
 }
@@ -99,18 +103,19 @@ pub enum RecvStop {
 }
 
 impl RecvStop {
+    #[inline(always)]
     pub(crate) fn into_try(self) -> TryRecvError {
         match self {
             RecvStop::Empty | RecvStop::Timeout => TryRecvError::Empty,
             RecvStop::Disconnected => TryRecvError::Disconnected,
-            RecvStop::Corrupt(c) => TryRecvError::Corrupt(c),
+            RecvStop::Corrupt(c) => TryRecvError::Corrupt(corrupt(c, "receive")),
             RecvStop::Lagged(n) => TryRecvError::Lagged(n),
         }
     }
 
     pub(crate) fn into_blocking(self) -> RecvError {
         match self {
-            RecvStop::Corrupt(c) => RecvError::Corrupt(c),
+            RecvStop::Corrupt(c) => RecvError::Corrupt(corrupt(c, "receive")),
             RecvStop::Lagged(n) => RecvError::Lagged(n),
             RecvStop::Empty | RecvStop::Timeout | RecvStop::Disconnected => RecvError::Disconnected,
         }
@@ -118,22 +123,42 @@ impl RecvStop {
 
     pub(crate) fn into_timeout(self) -> RecvTimeoutError {
         match self {
-            RecvStop::Empty | RecvStop::Timeout => RecvTimeoutError::Timeout,
+            RecvStop::Empty | RecvStop::Timeout => {
+                deadline_reached("receive");
+                RecvTimeoutError::Timeout
+            }
             RecvStop::Disconnected => RecvTimeoutError::Disconnected,
-            RecvStop::Corrupt(c) => RecvTimeoutError::Corrupt(c),
+            RecvStop::Corrupt(c) => RecvTimeoutError::Corrupt(corrupt(c, "receive")),
             RecvStop::Lagged(n) => RecvTimeoutError::Lagged(n),
         }
     }
 
     pub(crate) fn into_value(self) -> RecvValueError {
         match self {
-            RecvStop::Corrupt(c) => RecvValueError::Corrupt(c),
+            RecvStop::Corrupt(c) => RecvValueError::Corrupt(corrupt(c, "receive")),
             RecvStop::Lagged(n) => RecvValueError::Lagged(n),
             RecvStop::Empty | RecvStop::Timeout | RecvStop::Disconnected => {
                 RecvValueError::Disconnected
             }
         }
     }
+}
+
+/// Reports shared state that failed its checks (a record, a position, a
+/// slot word), once per call that returns `Corrupt`; hands it back.
+#[cold]
+#[inline(never)]
+fn corrupt(c: Corruption, operation: &'static str) -> Corruption {
+    tracing::warn!(operation, reason = %c, "corrupt ring state found");
+    c
+}
+
+/// Reports a `*_timeout` call that reached its deadline: once per call,
+/// where its `Timeout` error is made, never inside the wait.
+#[cold]
+#[inline(never)]
+fn deadline_reached(operation: &'static str) {
+    tracing::debug!(operation, "deadline reached");
 }
 
 pub(crate) mod sealed {

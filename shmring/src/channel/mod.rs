@@ -7,6 +7,7 @@
 //! | `any`         | a ring whose kind is chosen at run time                |
 //! | `spsc`, `mpmc`, `pubsub` | each kind's handles over its ring algorithm |
 //! | `model`       | heap-memory rings for the loom models                  |
+//! | `traffic`     | the counters endpoints keep and publish in batches     |
 
 pub(crate) mod any;
 pub(crate) mod endpoint;
@@ -16,12 +17,14 @@ pub(crate) mod mpmc;
 pub(crate) mod open;
 pub(crate) mod pubsub;
 pub(crate) mod spsc;
+pub(crate) mod traffic;
 
 use crate::liveness::Locks;
 use crate::segment::Mapping;
 use crate::wait::WaitStrategy;
 use crate::wait::doorbell::Doorbells;
 use std::sync::Arc;
+use traffic::TrafficArea;
 
 /// Owner of the memory a ring lives in (a mapping, or heap memory in loom
 /// models); every handle holds a clone so the memory outlives them all.
@@ -38,12 +41,16 @@ pub(crate) struct Backing {
     pub(crate) wait: WaitStrategy,
     /// The ring's doorbells, from which each endpoint opens its own.
     pub(crate) bells: Doorbells,
+    /// The ring's traffic counters (inside `memory`).
+    pub(crate) traffic: TrafficArea,
 }
 
 impl Backing {
     /// A mapped segment; the kind's view of it must have been taken first.
     pub(crate) fn of(mapping: Mapping, wait: WaitStrategy) -> Backing {
+        let traffic = TrafficArea::at_end_of(&mapping);
         Backing {
+            traffic,
             name: mapping.name().map(str::to_owned),
             locks: mapping.locks(),
             bells: mapping.bells().clone(),
@@ -55,7 +62,9 @@ impl Backing {
     /// Heap memory (the loom models): no name, no file to lock.
     #[cfg(shmring_loom)]
     pub(crate) fn on_heap(memory: Keepalive, wait: WaitStrategy) -> Backing {
+        let traffic = TrafficArea::leaked();
         Backing {
+            traffic,
             memory,
             name: None,
             locks: Locks::none(),

@@ -52,6 +52,9 @@ pub trait Ring: Sized + Send + Sync + std::fmt::Debug + sealed::RingInternals {
     fn geometry(&self) -> RingGeometry;
     /// Messages sent and not yet received.
     fn messages_in_flight(&self) -> u64;
+    /// The ring's traffic since it was created (statistics: see
+    /// [`TrafficCounts`](crate::TrafficCounts) for how current they are).
+    fn traffic(&self) -> crate::TrafficCounts;
     /// The name the segment was created or opened by.
     fn name(&self) -> Option<&str>;
     /// The ring's doorbells (what a broker hands over beside the segment;
@@ -306,12 +309,16 @@ impl<R: Ring> RingBuilder<R> {
             .map_err(|e| OpenError::InvalidConfig(e.0))?;
         let (pid, start) = segment::creator_identity();
         let mapping = segment::create(name, self.options, laid.header(pid, start), R::initialise)?;
-        R::from_mapping(mapping, self.wait)
+        let ring = R::from_mapping(mapping, self.wait);
+        log_open(&ring, Some(name), R::KIND, Source::Created);
+        ring
     }
 
     fn open_existing(&self, name: &str) -> Result<R, OpenError> {
-        let mapping = segment::open(name, self.options, R::KIND, R::LAYOUT_HASH)?;
-        R::from_mapping(mapping, self.wait)
+        let ring = segment::open(name, self.options, R::KIND, R::LAYOUT_HASH)
+            .and_then(|mapping| R::from_mapping(mapping, self.wait));
+        log_open(&ring, Some(name), R::KIND, Source::Opened);
+        ring
     }
 
     /// Validates and maps a segment file someone handed over, with the
@@ -323,7 +330,42 @@ impl<R: Ring> RingBuilder<R> {
     /// (`Corrupt`). Every process using the ring must be handed the same
     /// doorbells, or descriptor waiters miss each other's wake-ups.
     pub fn from_fd(&self, fd: OwnedFd, bells: Doorbells) -> Result<R, OpenError> {
-        let mapping = segment::adopt(fd, bells, self.options, R::KIND, R::LAYOUT_HASH)?;
-        R::from_mapping(mapping, self.wait)
+        let ring = segment::adopt(fd, bells, self.options, R::KIND, R::LAYOUT_HASH)
+            .and_then(|mapping| R::from_mapping(mapping, self.wait));
+        log_open(&ring, None, R::KIND, Source::Adopted);
+        ring
+    }
+}
+
+/// Where an opened segment came from, for [`log_open`].
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Created,
+    Opened,
+    Adopted,
+}
+
+/// Reports one open of a segment to `tracing` (once per open, never on
+/// the message path): a debug event for a segment made, opened or
+/// adopted; a warning for one that failed validation (a header or
+/// geometry that does not check out, an unsealed descriptor).
+#[cold]
+fn log_open<R>(ring: &Result<R, OpenError>, name: Option<&str>, kind: RingKind, source: Source) {
+    match (ring, source) {
+        (Ok(_), Source::Created) => tracing::debug!(ring = name, %kind, "segment created"),
+        (Ok(_), Source::Opened) => tracing::debug!(ring = name, %kind, "segment opened"),
+        (Ok(_), Source::Adopted) => tracing::debug!(ring = name, %kind, "segment adopted"),
+        (
+            Err(
+                error @ (OpenError::Corrupt(_)
+                | OpenError::VersionMismatch { .. }
+                | OpenError::Unsealed),
+            ),
+            _,
+        ) => tracing::warn!(ring = name, %kind, %error, "segment failed validation"),
+        (Err(error @ OpenError::NotInitialized), _) => {
+            tracing::debug!(ring = name, %kind, %error, "segment open deadline reached")
+        }
+        (Err(_), _) => {}
     }
 }

@@ -13,18 +13,25 @@ pub(crate) mod mq;
 pub(crate) mod pubsub;
 pub(crate) mod record;
 pub(crate) mod spsc;
+pub(crate) mod traffic;
 
 pub use header::RingKind;
 pub(crate) use header::SegmentHeader;
 
-use crate::sync::AtomicU32;
+use crate::sync::{AtomicU32, AtomicU64};
 
-/// A futex word and the count of processes sleeping on it, and the doorbell bit (`wait/`).
+/// A futex word and the count of processes sleeping on it, and the
+/// doorbell bit (`wait/`); and, as statistics only, how often a waiter
+/// slept here and how often a waker made the wake-up system call.
 #[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct WaitWords {
     pub(crate) epoch: AtomicU32,
     pub(crate) sleepers: AtomicU32,
+    /// Futex sleeps on this line (never trusted, never read by the protocol).
+    pub(crate) parks: AtomicU64,
+    /// Futex wake-ups issued on this line (as `parks`).
+    pub(crate) wakes: AtomicU64,
 }
 
 /// FNV-1a, usable in `const` context: the layout hash of a ring kind is

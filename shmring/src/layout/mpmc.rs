@@ -35,15 +35,16 @@
 //! | `pos + slots`                              | freed: free for the sender of `pos + slots`        |
 
 use super::header::{HEADER_SIZE, HeaderProblem, SegmentHeader};
+use super::traffic::{TRAFFIC_SIZE, traffic_offset};
 use super::{RingKind, WaitWords};
 use crate::sync::AtomicU64;
 use crossbeam_utils::CachePadded;
 
 /// Layout hash of the MPMC kind: changes whenever this description does.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
-    b"mpmc/v1 header@0:128 counters@128{live_senders,live_receivers,senders_ever,receivers_ever:u64} \
-      senders@256[32]u64 receivers@512[32]u64 not_empty@768{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} \
-      not_full@896{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} levels@1024[{enqueue:u64@0,dequeue:u64@128}] \
+    b"mpmc/v1 traffic@round128(end){send{messages,bytes,stalls:u64}@0,receive@128} header@0:128 counters@128{live_senders,live_receivers,senders_ever,receivers_ever:u64} \
+      senders@256[32]u64 receivers@512[32]u64 not_empty@768{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32,parks:u64,wakes:u64} \
+      not_full@896{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32,parks:u64,wakes:u64} levels@1024[{enqueue:u64@0,dequeue:u64@128}] \
       recovered@128+32{dead_sender_slots,dead_receiver_messages:u64} \
       slots{seq:u64,len:u32,zero:u32,payload[round8(slot_size)]} \
       seq{mark:1@63,skip|reader:1@62,owner:5@40,pos:40@0}",
@@ -170,7 +171,8 @@ impl MpmcGeometry {
 
     /// Total segment size.
     pub(crate) fn segment_size(self) -> u64 {
-        self.slots_offset() + self.stride() * self.slots * u64::from(self.levels)
+        traffic_offset(self.slots_offset() + self.stride() * self.slots * u64::from(self.levels))
+            + TRAFFIC_SIZE
     }
 
     /// The header a creator writes.
@@ -242,7 +244,7 @@ mod tests {
         };
         assert_eq!(
             (g.stride(), g.slots_offset(), g.segment_size()),
-            (80, 1792, 1792 + 80 * 24)
+            (80, 1792, 1792 + 80 * 24 + 256)
         );
     }
 }

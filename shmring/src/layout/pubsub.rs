@@ -57,15 +57,16 @@
 //! protocol.
 
 use super::header::{HEADER_SIZE, HeaderProblem, SegmentHeader};
+use super::traffic::{TRAFFIC_SIZE, traffic_offset};
 use super::{RingKind, WaitWords};
 use crate::sync::AtomicU64;
 use crossbeam_utils::CachePadded;
 
 /// Layout hash of the publish/subscribe kind.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
-    b"pubsub/v1 header@0:128 publisher@128{role,reaped:u64,head@192:u64} \
-      membership@256{epoch,live,ever:u64} readable@384{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} \
-      writable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} subscribers@640[n]{role,cursor,missed:u64,received@64,position@72:u64}:128 \
+    b"pubsub/v1 traffic@round128(end){send{messages,bytes,stalls:u64}@0,receive@128} header@0:128 publisher@128{role,reaped:u64,head@192:u64} \
+      membership@256{epoch,live,ever:u64} readable@384{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32,parks:u64,wakes:u64} \
+      writable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32,parks:u64,wakes:u64} subscribers@640[n]{role,cursor,missed:u64,received@64,position@72:u64}:128 \
       slots{stamp:u64,len:u32,zero:u32,payload[round8(slot_size)]} stamp{busy:1@63,seq+1:63} \
       kind_param{subscribers:16@0,lossy:1@31}",
 );
@@ -207,7 +208,7 @@ impl PubSubGeometry {
 
     /// Total segment size.
     pub(crate) fn segment_size(self) -> u64 {
-        self.slots_offset() + self.stride() * self.slots
+        traffic_offset(self.slots_offset() + self.stride() * self.slots) + TRAFFIC_SIZE
     }
 
     /// The header's kind parameter: subscribers, and the lossy bit.
@@ -310,7 +311,7 @@ mod tests {
         };
         assert_eq!(
             (g.stride(), g.slots_offset(), g.segment_size()),
-            (80, 640 + 128 * 64, 640 + 128 * 64 + 80 * 8)
+            (80, 640 + 128 * 64, 640 + 128 * 64 + 80 * 8 + 256)
         );
     }
 

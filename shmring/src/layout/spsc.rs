@@ -13,14 +13,15 @@
 use super::WaitWords;
 use super::header::{HEADER_SIZE, HeaderProblem, SegmentHeader};
 use super::record::MAX_RECORD_PAYLOAD;
+use super::traffic::{TRAFFIC_SIZE, traffic_offset};
 use crate::sync::AtomicU64;
 use crossbeam_utils::CachePadded;
 
 /// Layout hash of the SPSC kind: changes whenever this description does.
 pub(crate) const LAYOUT_HASH: u64 = super::fnv1a(
-    b"spsc/v1 header@0:128 roles@128{producer:u64,consumer:u64} \
+    b"spsc/v1 traffic@round128(end){send{messages,bytes,stalls:u64}@0,receive@128} header@0:128 roles@128{producer:u64,consumer:u64} \
       producer@256{write_pos:u64,sent:u64} consumer@384{read_pos:u64,received:u64} \
-      readable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} writable@640{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32} \
+      readable@512{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32,parks:u64,wakes:u64} writable@640{epoch{read:1@0,wakes:31@1}:u32,sleepers:u32,parks:u64,wakes:u64} \
       data@768 record{header:u64[published:63,padding:62,len:0..32],align:8,zeroed-next}",
 );
 
@@ -121,7 +122,7 @@ impl SpscGeometry {
 
     /// Total segment size for this geometry.
     pub(crate) fn segment_size(self) -> u64 {
-        DATA_OFFSET + self.capacity
+        traffic_offset(DATA_OFFSET + self.capacity) + TRAFFIC_SIZE
     }
 
     /// The header a creator writes.
@@ -248,5 +249,14 @@ mod tests {
             644
         );
         assert_eq!(DATA_OFFSET, 768);
+        let g = SpscGeometry {
+            capacity: 64,
+            max_message: 16,
+        };
+        assert_eq!(
+            g.segment_size(),
+            768 + 64 + 64 + 256,
+            "traffic block 128-aligned"
+        );
     }
 }

@@ -226,6 +226,14 @@ impl Doorbells {
 
     /// The bell of one endpoint on `side`.
     pub(crate) fn bell(&self, side: BellSide) -> std::io::Result<Bell> {
+        self.open_bell(side).inspect_err(|error| {
+            let fd_exhausted = matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+            tracing::warn!(?side, fd_exhausted, %error, "doorbell not opened");
+        })
+    }
+
+    /// [`Doorbells::bell`], before its failure is reported.
+    fn open_bell(&self, side: BellSide) -> std::io::Result<Bell> {
         let data = self.data.as_fd();
         let room = self.room.as_fd();
         let (own, peer, placeholder) = match side {

@@ -294,7 +294,19 @@ fn wake(words: &WaitWords, count: u32, class: u32) {
         // Release: as above; +2 leaves `EPOCH_READ` as it is.
         words.epoch.fetch_add(2, Ordering::Release);
     }
+    self::count(&words.wakes);
     futex_wake(words, count, class);
+}
+
+/// Adds one to a statistics counter on a wait line, beside a system call
+/// (no ordering: nothing reads it but `stat`). Not in the loom models,
+/// where it would only add steps.
+#[inline(always)]
+fn count(counter: &crate::sync::AtomicU64) {
+    #[cfg(not(shmring_loom))]
+    counter.fetch_add(1, Ordering::Relaxed);
+    #[cfg(shmring_loom)]
+    let _ = counter;
 }
 
 /// Arms `bell` for a descriptor waiter (reset the doorbell, announce,
@@ -425,6 +437,7 @@ pub(crate) fn wait_until_class(
             words.sleepers.fetch_sub(1, Ordering::Relaxed);
             return WaitOutcome::Ready;
         }
+        count(&words.parks);
         futex_wait(words, epoch, slice, class);
         words.sleepers.fetch_sub(1, Ordering::Relaxed);
         if ready() {

@@ -36,9 +36,12 @@ fn queue() -> &'static Queue {
         }));
         // If the thread cannot start, requests pile up unserved: waiters
         // then wake at their next event, as without the watchdog.
-        let _ = std::thread::Builder::new()
+        if let Err(error) = std::thread::Builder::new()
             .name("shmring-watchdog".into())
-            .spawn(move || run(queue));
+            .spawn(move || run(queue))
+        {
+            tracing::warn!(%error, "watchdog thread not started");
+        }
         queue
     })
 }

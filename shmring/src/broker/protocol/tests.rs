@@ -31,6 +31,20 @@ fn info() -> SegmentInfo {
         bytes_in_flight: 48,
         dead_sender_slots: 2,
         dead_receiver_messages: 1,
+        traffic: crate::TrafficCounts {
+            sent: 1 << 40,
+            bytes_sent: u64::MAX,
+            full: 3,
+            sender_parks: 4,
+            sender_wakes: 5,
+            received: 6,
+            bytes_received: 7,
+            empty: 8,
+            receiver_parks: 9,
+            receiver_wakes: 10,
+            // Derived from the two counts above when decoded.
+            recovered: 3,
+        },
         endpoints: vec![
             EndpointInfo {
                 role: Role::Producer,

@@ -83,7 +83,7 @@ struct ListReplyFixed {
     count: U32,
 }
 
-/// The fixed part of a segment description (88 bytes), followed by the
+/// The fixed part of a segment description (168 bytes), followed by the
 /// name and `endpoint_count` × 8 bytes of [`EndpointWire`].
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
@@ -105,9 +105,19 @@ pub(super) struct InfoFixed {
     bytes_in_flight: U64,
     dead_sender_slots: U64,
     dead_receiver_messages: U64,
+    sent: U64,
+    bytes_sent: U64,
+    full: U64,
+    sender_parks: U64,
+    sender_wakes: U64,
+    received: U64,
+    bytes_received: U64,
+    empty: U64,
+    receiver_parks: U64,
+    receiver_wakes: U64,
 }
 
-const _: () = assert!(std::mem::size_of::<InfoFixed>() == 88);
+const _: () = assert!(std::mem::size_of::<InfoFixed>() == 168);
 
 /// The fixed part of a subscribers reply (16 bytes), followed by
 /// `count` × 40 bytes of [`SubscriberWire`].
@@ -349,6 +359,16 @@ pub(in crate::broker) fn put_info(p: &mut Vec<u8>, info: &SegmentInfo) {
         bytes_in_flight: info.bytes_in_flight.into(),
         dead_sender_slots: info.dead_sender_slots.into(),
         dead_receiver_messages: info.dead_receiver_messages.into(),
+        sent: info.traffic.sent.into(),
+        bytes_sent: info.traffic.bytes_sent.into(),
+        full: info.traffic.full.into(),
+        sender_parks: info.traffic.sender_parks.into(),
+        sender_wakes: info.traffic.sender_wakes.into(),
+        received: info.traffic.received.into(),
+        bytes_received: info.traffic.bytes_received.into(),
+        empty: info.traffic.empty.into(),
+        receiver_parks: info.traffic.receiver_parks.into(),
+        receiver_wakes: info.traffic.receiver_wakes.into(),
     };
     p.extend_from_slice(fixed.as_bytes());
     put_name(p, &info.name);
@@ -464,6 +484,22 @@ fn info(r: &mut Reader<'_>) -> Result<SegmentInfo, FrameError> {
         bytes_in_flight: f.bytes_in_flight.get(),
         dead_sender_slots: f.dead_sender_slots.get(),
         dead_receiver_messages: f.dead_receiver_messages.get(),
+        traffic: crate::TrafficCounts {
+            sent: f.sent.get(),
+            bytes_sent: f.bytes_sent.get(),
+            full: f.full.get(),
+            sender_parks: f.sender_parks.get(),
+            sender_wakes: f.sender_wakes.get(),
+            received: f.received.get(),
+            bytes_received: f.bytes_received.get(),
+            empty: f.empty.get(),
+            receiver_parks: f.receiver_parks.get(),
+            receiver_wakes: f.receiver_wakes.get(),
+            recovered: f
+                .dead_sender_slots
+                .get()
+                .saturating_add(f.dead_receiver_messages.get()),
+        },
         endpoints,
     })
 }

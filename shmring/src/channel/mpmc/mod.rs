@@ -12,6 +12,7 @@ pub use receiver::{OwnedSlotGuard, Receiver, SlotGuard, SlotGuardOf};
 pub use sender::{OwnedSlotGrant, Sender, SlotGrant, SlotGrantOf};
 
 use crate::channel::open::{Ring, RingBuilder, sealed::RingInternals};
+use crate::channel::traffic::Tally;
 use crate::channel::{Backing, Keepalive};
 use crate::error::{AttachError, OpenError};
 use crate::geometry::RingGeometry;
@@ -121,6 +122,16 @@ pub(crate) enum End {
     Receive,
 }
 
+impl End {
+    /// The endpoint's kind, for log events.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            End::Send => "sender",
+            End::Receive => "receiver",
+        }
+    }
+}
+
 impl RingInternals for Mpmc {
     const LAYOUT_HASH: u64 = mpmc_layout::LAYOUT_HASH;
 
@@ -156,6 +167,16 @@ impl Ring for Mpmc {
 
     fn messages_in_flight(&self) -> u64 {
         self.mem.messages_in_flight()
+    }
+
+    fn traffic(&self) -> crate::TrafficCounts {
+        let control = self.mem.control();
+        let recovered = self.recovered();
+        self.backing.traffic.counts(
+            &control.not_empty,
+            &control.not_full,
+            recovered.dead_sender_slots + recovered.dead_receiver_messages,
+        )
     }
 
     fn doorbells(&self) -> &crate::wait::doorbell::Doorbells {
@@ -209,12 +230,23 @@ impl Mpmc {
             })
             .map_err(AttachError::Doorbell)?;
         let (index, lease) = self.side(end).register(me)?;
+        tracing::debug!(
+            ring = self.backing.locks.ring_name(),
+            endpoint = end.name(),
+            index,
+            pid = me.pid,
+            "endpoint attached"
+        );
         if end == End::Receive {
             // Senders waiting by descriptor for a first receiver look
             // again (and stop counting on their placeholder reader).
             wait::notify_all(&self.mem.control().not_full, &bell);
         }
         Ok(Arc::new_cyclic(|this| Endpoint {
+            tally: match end {
+                End::Send => self.backing.traffic.sender_tally(),
+                End::Receive => self.backing.traffic.receiver_tally(),
+            },
             _memory: Arc::clone(&self.backing.memory),
             mem: self.mem,
             locks: self.backing.locks.clone(),
@@ -346,6 +378,9 @@ fn reap_both(mem: &MpmcMemory, locks: &Locks, end: End) -> bool {
 /// A registry entry and what its handles share.
 #[derive(Debug)]
 pub(crate) struct Endpoint {
+    /// First, so that it publishes its last counts (on drop) while the
+    /// memory is still held.
+    tally: Tally,
     _memory: Keepalive,
     mem: MpmcMemory,
     locks: Locks,
@@ -435,5 +470,11 @@ impl Drop for Endpoint {
             End::Send => wait::notify_all(&c.not_empty, &self.bell),
             End::Receive => wait::notify_all(&c.not_full, &self.bell),
         }
+        tracing::debug!(
+            ring = self.locks.ring_name(),
+            endpoint = self.end.name(),
+            index = self.index,
+            "endpoint detached"
+        );
     }
 }

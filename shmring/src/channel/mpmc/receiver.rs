@@ -58,6 +58,7 @@ impl Receiver {
     fn next_slow(&self, patience: Patience) -> Result<SlotClaim, RecvStop> {
         let mem = &self.endpoint.mem;
         let owner = self.endpoint.index as u32;
+        let mut stalled = false;
         loop {
             let busy = match mem.try_claim_recv(owner) {
                 Ok(Claim::Got(claim)) => return Ok(claim),
@@ -65,6 +66,10 @@ impl Receiver {
                 Ok(Claim::Busy) => true,
                 Err(c) => return Err(RecvStop::Corrupt(c)),
             };
+            if !busy && !stalled {
+                stalled = true;
+                self.endpoint.tally.stall_shared();
+            }
             if self.senders().gone() {
                 // Every sender's last message is visible now (see
                 // `Side::gone`): one more look decides.
@@ -313,7 +318,9 @@ impl<R: Borrow<Receiver>> Deref for SlotGuardOf<R> {
 impl<R: Borrow<Receiver>> Drop for SlotGuardOf<R> {
     fn drop(&mut self) {
         let endpoint = &self.receiver.borrow().endpoint;
+        let len = self.view.bytes().len();
         endpoint.mem.release(self.claim);
+        endpoint.tally.message_shared(len);
         // Only a sender of this slot's level can use it: wake one of those,
         // not whichever sender slept first.
         wait::notify_one_of_class(

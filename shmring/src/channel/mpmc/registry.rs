@@ -24,7 +24,7 @@
 //! | non-zero   | free      | held by a dead process: reap it          |
 
 use crate::error::AttachError;
-use crate::layout::holder::held_word;
+use crate::layout::holder::{RoleState, held_word};
 use crate::layout::mpmc::Registry;
 use crate::liveness::{Lease, Locks};
 use crate::ring::mpmc::MpmcMemory;
@@ -87,7 +87,8 @@ impl Side<'_> {
                 // Left by a dead holder: any mark with this index is its
                 // (we have claimed nothing yet). Its count is still in
                 // `live`, and stays there as ours.
-                self.queue.recover(index as u32, self.receivers);
+                let recovered = self.queue.recover(index as u32, self.receivers);
+                self.report_dead(index, previous, recovered, true);
             } else {
                 // Release: pairs with the Acquire in `gone`; `live` goes
                 // up before `ever`, so a peer that sees `ever > 0` also
@@ -164,7 +165,8 @@ impl Side<'_> {
             // recovery below sees the marks it left.
             let holder = entry.load(Ordering::Acquire);
             if holder != 0 {
-                self.queue.recover(index as u32, self.receivers);
+                let recovered = self.queue.recover(index as u32, self.receivers);
+                self.report_dead(index, holder, recovered, false);
                 // Release: as a detaching holder's `unregister`; the
                 // recovered slots are handed over before the index can be
                 // taken again.
@@ -179,6 +181,48 @@ impl Side<'_> {
             lease.give_back(self.lock_byte(index));
         }
         self.gone()
+    }
+
+    /// Reports entry `index`, held by a dead process (`word`), taken over
+    /// by a new endpoint or reaped, with the slots recovered from it:
+    /// info, or a warning when that dropped messages (a dead receiver's).
+    #[cold]
+    fn report_dead(&self, index: usize, word: u64, recovered: u64, taken_over: bool) {
+        let dead_pid = match RoleState::decode(word) {
+            RoleState::Held(id) => id.pid,
+            _ => 0,
+        };
+        let ring = self.locks.ring_name();
+        let endpoint = if self.receivers { "receiver" } else { "sender" };
+        if self.receivers && recovered > 0 {
+            tracing::warn!(
+                ring,
+                endpoint,
+                index,
+                dead_pid,
+                messages_lost = recovered,
+                taken_over,
+                "dead receiver's messages dropped"
+            );
+        } else if taken_over {
+            tracing::info!(
+                ring,
+                endpoint,
+                index,
+                dead_pid,
+                slots_recovered = recovered,
+                "dead endpoint's entry taken over"
+            );
+        } else {
+            tracing::info!(
+                ring,
+                endpoint,
+                index,
+                dead_pid,
+                slots_recovered = recovered,
+                "dead endpoint reaped"
+            );
+        }
     }
 
     /// Number of entries held by live endpoints right now (queries; one

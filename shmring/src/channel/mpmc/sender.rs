@@ -96,6 +96,7 @@ impl Sender {
         if len as u64 > mem.geometry().slot_size {
             return Err(SendStop::TooLarge);
         }
+        let mut stalled = false;
         loop {
             if self.receivers().gone() {
                 return Err(SendStop::Disconnected);
@@ -105,6 +106,10 @@ impl Sender {
                 Claim::NotYet => false,
                 Claim::Busy => true,
             };
+            if !busy && !stalled {
+                stalled = true;
+                self.endpoint.tally.stall_shared();
+            }
             let Patience::Until(deadline) = patience else {
                 // After a liveness check, one more look: the receivers may
                 // be gone, or a slot a dead one held free again.
@@ -208,6 +213,7 @@ impl Sender {
         let mem = &self.endpoint.mem;
         mem.slots().write(mem.payload_offset(&claim), msg);
         mem.publish(claim, msg.len() as u32);
+        self.endpoint.tally.message_shared(msg.len());
         wait::notify_one(&mem.control().not_empty, &self.endpoint.bell);
         Ok(())
     }
@@ -410,6 +416,7 @@ impl<S: Borrow<Sender>> Grant for SlotGrantOf<S> {
         self.view.finish(len);
         let endpoint = &self.sender.borrow().endpoint;
         endpoint.mem.publish(claim, len as u32);
+        endpoint.tally.message_shared(len);
         wait::notify_one(&endpoint.mem.control().not_empty, &endpoint.bell);
     }
 }

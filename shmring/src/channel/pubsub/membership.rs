@@ -89,6 +89,7 @@ pub(crate) fn join(
                     .publisher
                     .reaped
                     .fetch_add(1, Ordering::Relaxed);
+                report_reaped(locks, index, previous);
             }
             true
         } else {
@@ -147,6 +148,22 @@ pub(crate) fn leave(mem: &PubSubMemory, index: usize, me: ProcessId) {
     }
 }
 
+/// Reports a dead subscriber's entry `index` (its word `word`) reaped.
+#[cold]
+fn report_reaped(locks: &Locks, index: usize, word: u64) {
+    let dead_pid = match crate::layout::holder::RoleState::decode(word) {
+        crate::layout::holder::RoleState::Held(id) => id.pid,
+        _ => 0,
+    };
+    tracing::info!(
+        ring = locks.ring_name(),
+        endpoint = "subscriber",
+        index,
+        dead_pid,
+        "dead endpoint reaped"
+    );
+}
+
 /// Frees every entry held by a dead process; returns how many. Each is
 /// taken by its lock first, so a live subscriber is never removed, and
 /// two reapers never free one entry twice.
@@ -182,6 +199,7 @@ pub(crate) fn reap_dead(mem: &PubSubMemory, locks: &Locks) -> u64 {
                 .reaped
                 .fetch_add(1, Ordering::Relaxed);
             reaped += 1;
+            report_reaped(locks, index, word);
         }
         lease.give_back(lock_byte(index));
     }

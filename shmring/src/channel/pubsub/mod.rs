@@ -139,6 +139,13 @@ impl Ring for PubSub {
         self.messages_in_flight()
     }
 
+    fn traffic(&self) -> crate::TrafficCounts {
+        let control = self.mem.control();
+        self.backing
+            .traffic
+            .counts(&control.readable, &control.writable, 0)
+    }
+
     fn name(&self) -> Option<&str> {
         self.backing.name.as_deref()
     }
@@ -241,6 +248,7 @@ impl PubSub {
             memory: Arc::clone(&self.backing.memory),
             wait: self.backing.wait,
             me,
+            traffic: self.backing.traffic,
             #[cfg(not(shmring_loom))]
             relay: relay::Relay::new(
                 self.mem,
@@ -350,6 +358,8 @@ pub(super) struct EndpointParts {
     pub(super) memory: crate::channel::Keepalive,
     pub(super) wait: WaitStrategy,
     pub(super) me: ProcessId,
+    /// The ring's traffic counters, for the endpoint's tally.
+    pub(super) traffic: crate::channel::traffic::TrafficArea,
     #[cfg(not(shmring_loom))]
     pub(super) relay: relay::Relay,
 }

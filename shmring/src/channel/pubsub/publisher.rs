@@ -5,6 +5,7 @@ use super::relay::{Relay, Watch};
 use super::{EndpointParts, membership, publisher_role};
 use crate::channel::Keepalive;
 use crate::channel::endpoint::{Grant, MessageSender, Patience, SendStop, sealed::Sealed};
+use crate::channel::traffic::Tally;
 use crate::layout::pubsub::Delivery;
 use crate::liveness::{Lease, Locks};
 use crate::ring::broadcast::{ClaimError, PublisherRing, SlotClaim};
@@ -28,6 +29,9 @@ use std::ops::{Deref, DerefMut};
 /// (100 ms) into the wait. Lossy rings: a send never waits.
 #[derive(Debug)]
 pub struct Publisher {
+    /// First, so that it publishes its last counts (on drop) while the
+    /// memory is still held.
+    tally: Tally,
     ring: PublisherRing,
     _memory: Keepalive,
     wait: WaitStrategy,
@@ -49,7 +53,14 @@ impl Publisher {
         locks: Locks,
         lease: Lease,
     ) -> Publisher {
+        tracing::debug!(
+            ring = locks.ring_name(),
+            endpoint = "publisher",
+            pid = parts.me.pid,
+            "endpoint attached"
+        );
         Publisher {
+            tally: parts.traffic.sender_tally(),
             ring,
             _memory: parts.memory,
             wait: parts.wait,
@@ -75,11 +86,16 @@ impl Publisher {
 
     #[inline(never)]
     fn claim_slow(&mut self, len: usize, patience: Patience) -> Result<SlotClaim, SendStop> {
+        let mut stalled = false;
         loop {
             match self.ring.try_claim(len) {
                 Ok(claim) => return Ok(claim),
                 Err(ClaimError::TooLarge) => return Err(SendStop::TooLarge),
                 Err(ClaimError::Full) => {}
+            }
+            if !stalled {
+                stalled = true;
+                self.tally.stall_exclusive();
             }
             let Patience::Until(deadline) = patience else {
                 if self.liveness.due() && self.reap_dead() > 0 {
@@ -127,6 +143,7 @@ impl Publisher {
     #[inline(always)]
     fn publish(&mut self, claim: SlotClaim, len: u64) {
         self.ring.publish(claim, len);
+        self.tally.message_exclusive(len as usize);
         wait::notify_all_sleepers(&self.ring.memory().control().readable);
     }
 
@@ -193,6 +210,11 @@ impl Drop for Publisher {
         publisher_role(control).release(self.me);
         // Subscribers asleep learn that nothing more will come.
         wait::notify_all_sleepers(&control.readable);
+        tracing::debug!(
+            ring = self.locks.ring_name(),
+            endpoint = "publisher",
+            "endpoint detached"
+        );
     }
 }
 

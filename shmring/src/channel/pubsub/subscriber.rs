@@ -6,6 +6,7 @@ use super::relay::{Relay, Watch};
 use super::{EndpointParts, publisher_role};
 use crate::channel::Keepalive;
 use crate::channel::endpoint::{MessageReceiver, Patience, RecvStop, sealed::Sealed};
+use crate::channel::traffic::Tally;
 use crate::layout::pubsub::Delivery;
 use crate::liveness::Lease;
 use crate::ring::broadcast::{Found, Next, PubSubMemory, SubscriberRing};
@@ -30,6 +31,9 @@ use std::ops::Deref;
 /// lossless guards read the slot in place.
 #[derive(Debug)]
 pub struct Subscriber {
+    /// First, so that it publishes its last counts (on drop) while the
+    /// memory is still held.
+    tally: Tally,
     ring: SubscriberRing,
     _memory: Keepalive,
     wait: WaitStrategy,
@@ -53,7 +57,15 @@ impl Subscriber {
         parts: EndpointParts,
         publisher: crate::channel::spsc::role::PeerWatch,
     ) -> Subscriber {
+        tracing::debug!(
+            ring = publisher.locks().ring_name(),
+            endpoint = "subscriber",
+            index = joined.index,
+            pid = parts.me.pid,
+            "endpoint attached"
+        );
         Subscriber {
+            tally: parts.traffic.receiver_tally(),
             ring: SubscriberRing::new(mem, joined.index, joined.cursor),
             _memory: parts.memory,
             wait: parts.wait,
@@ -83,9 +95,14 @@ impl Subscriber {
 
     #[inline(never)]
     fn next_slow(&mut self, patience: Patience) -> Result<Found, RecvStop> {
+        let mut stalled = false;
         loop {
             if let Some(found) = self.take()? {
                 return Ok(found);
+            }
+            if !stalled {
+                stalled = true;
+                self.tally.stall_exclusive();
             }
             // Nothing to read: whatever was read is handed back now, so
             // that an idle subscriber holds no room back.
@@ -161,6 +178,7 @@ impl Subscriber {
 
     #[inline(always)]
     fn finish(&mut self, found: &Found) {
+        self.tally.message_exclusive(found.len as usize);
         if self.ring.release(found) {
             self.room_made();
         }
@@ -245,6 +263,12 @@ impl Drop for Subscriber {
         membership::leave(&mem, self.index, self.me);
         // A lossless publisher waiting for this subscriber goes on.
         wait::notify_all_sleepers(&mem.control().writable);
+        tracing::debug!(
+            ring = self.publisher.locks().ring_name(),
+            endpoint = "subscriber",
+            index = self.index,
+            "endpoint detached"
+        );
     }
 }
 

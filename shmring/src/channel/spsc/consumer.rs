@@ -4,6 +4,7 @@ use super::producer_role;
 use super::role::PeerWatch;
 use crate::channel::Keepalive;
 use crate::channel::endpoint::{MessageReceiver, Patience, RecvStop, sealed::Sealed};
+use crate::channel::traffic::Tally;
 use crate::error::{RecvError, RecvValueError, TryRecvError};
 use crate::layout::spsc::SpscControl;
 use crate::liveness::Lease;
@@ -21,6 +22,9 @@ use std::ops::Deref;
 /// [`MessageReceiver`].
 #[derive(Debug)]
 pub struct Consumer {
+    /// First, so that it publishes its last counts (on drop) while the
+    /// memory is still held.
+    tally: Tally,
     ring: SpscConsumerRing,
     _memory: Keepalive,
     wait: WaitStrategy,
@@ -33,6 +37,7 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    #[allow(clippy::too_many_arguments)] // one per part the endpoint owns
     pub(super) fn new(
         ring: SpscConsumerRing,
         memory: Keepalive,
@@ -41,8 +46,16 @@ impl Consumer {
         producer: PeerWatch,
         lease: Lease,
         bell: Bell,
+        tally: Tally,
     ) -> Consumer {
+        tracing::debug!(
+            ring = producer.locks().ring_name(),
+            endpoint = "consumer",
+            pid = me.pid,
+            "endpoint attached"
+        );
         Consumer {
+            tally,
             ring,
             _memory: memory,
             wait,
@@ -69,11 +82,16 @@ impl Consumer {
 
     #[inline(never)]
     fn next_slow(&mut self, patience: Patience) -> Result<Found, RecvStop> {
+        let mut stalled = false;
         loop {
             match self.ring.peek() {
                 Ok(Some(found)) => return Ok(found),
                 Ok(None) => {}
                 Err(c) => return Err(RecvStop::Corrupt(c)),
+            }
+            if !stalled {
+                stalled = true;
+                self.tally.stall_exclusive();
             }
             let Patience::Until(deadline) = patience else {
                 if self.producer_gone(false) {
@@ -158,6 +176,7 @@ impl Consumer {
     #[inline(always)]
     fn finish(&mut self, found: &Found) {
         self.ring.release(found, true);
+        self.tally.message_exclusive(found.len as usize);
         wait::notify_one(&self.control().writable, &self.bell);
     }
 
@@ -245,6 +264,7 @@ impl MessageReceiver for Consumer {
                 Ok(Some(found)) => {
                     self.ring.with_payload(&found, &mut f);
                     self.ring.release(&found, false);
+                    self.tally.message_exclusive(found.len as usize);
                     n += 1;
                 }
                 Ok(None) => break,
@@ -271,6 +291,11 @@ impl Drop for Consumer {
         let control = self.ring.memory().control();
         super::consumer_role(control).release(self.me);
         wait::notify_all(&control.writable, &self.bell);
+        tracing::debug!(
+            ring = self.producer.locks().ring_name(),
+            endpoint = "consumer",
+            "endpoint detached"
+        );
     }
 }
 

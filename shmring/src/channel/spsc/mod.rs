@@ -115,6 +115,13 @@ impl Ring for Spsc {
         self.mem.messages_in_flight()
     }
 
+    fn traffic(&self) -> crate::TrafficCounts {
+        let control = self.mem.control();
+        self.backing
+            .traffic
+            .counts(&control.readable, &control.writable, 0)
+    }
+
     fn doorbells(&self) -> &crate::wait::doorbell::Doorbells {
         &self.backing.bells
     }
@@ -172,6 +179,7 @@ impl Spsc {
                 PeerWatch::new(self.backing.locks.clone()),
                 lease,
                 bell,
+                self.backing.traffic.sender_tally(),
             )),
             Err(c) => {
                 role.release(me);
@@ -208,6 +216,7 @@ impl Spsc {
             PeerWatch::new(self.backing.locks.clone()),
             lease,
             bell,
+            self.backing.traffic.receiver_tally(),
         ))
     }
 

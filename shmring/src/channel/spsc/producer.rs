@@ -4,6 +4,7 @@ use super::consumer_role;
 use super::role::PeerWatch;
 use crate::channel::Keepalive;
 use crate::channel::endpoint::{Grant, MessageSender, Patience, SendStop, sealed::Sealed};
+use crate::channel::traffic::Tally;
 use crate::error::{SendError, TrySendError};
 use crate::layout::spsc::SpscControl;
 use crate::liveness::Lease;
@@ -20,6 +21,9 @@ use std::ops::{Deref, DerefMut};
 /// the end-of-file for the consumer. Sends through [`MessageSender`].
 #[derive(Debug)]
 pub struct Producer {
+    /// First, so that it publishes its last counts (on drop) while the
+    /// memory is still held.
+    tally: Tally,
     ring: SpscProducerRing,
     _memory: Keepalive,
     wait: WaitStrategy,
@@ -32,6 +36,7 @@ pub struct Producer {
 }
 
 impl Producer {
+    #[allow(clippy::too_many_arguments)] // one per part the endpoint owns
     pub(super) fn new(
         ring: SpscProducerRing,
         memory: Keepalive,
@@ -40,8 +45,16 @@ impl Producer {
         consumer: PeerWatch,
         lease: Lease,
         bell: Bell,
+        tally: Tally,
     ) -> Producer {
+        tracing::debug!(
+            ring = consumer.locks().ring_name(),
+            endpoint = "producer",
+            pid = me.pid,
+            "endpoint attached"
+        );
         Producer {
+            tally,
             ring,
             _memory: memory,
             wait,
@@ -71,6 +84,7 @@ impl Producer {
 
     #[inline(never)]
     fn claim_slow(&mut self, len: usize, patience: Patience) -> Result<Claim, SendStop> {
+        let mut stalled = false;
         loop {
             if consumer_role(self.control()).left() {
                 return Err(SendStop::Disconnected);
@@ -81,6 +95,10 @@ impl Producer {
                 Err(ClaimError::Corrupt(c)) => return Err(SendStop::Corrupt(c)),
                 Err(ClaimError::Full { need }) => need,
             };
+            if !stalled {
+                stalled = true;
+                self.tally.stall_exclusive();
+            }
             let Patience::Until(deadline) = patience else {
                 let mem = *self.ring.memory();
                 if self.consumer.gone(consumer_role(mem.control()), false) {
@@ -148,6 +166,7 @@ impl Producer {
     #[inline(always)]
     fn publish(&mut self, claim: Claim, len: u64) {
         self.ring.publish(claim, len, false);
+        self.tally.message_exclusive(len as usize);
         wait::notify_one(&self.control().readable, &self.bell);
     }
 
@@ -241,6 +260,11 @@ impl Drop for Producer {
         let control = self.ring.memory().control();
         super::producer_role(control).release(self.me);
         wait::notify_all(&control.readable, &self.bell);
+        tracing::debug!(
+            ring = self.consumer.locks().ring_name(),
+            endpoint = "producer",
+            "endpoint detached"
+        );
     }
 }
 
@@ -332,6 +356,7 @@ impl Batch<'_> {
     fn write(&mut self, claim: Claim, msg: &[u8]) {
         self.producer.ring.write_payload(&claim, msg);
         self.producer.ring.publish(claim, msg.len() as u64, true);
+        self.producer.tally.message_exclusive(msg.len());
         self.pending += 1;
     }
 

@@ -43,7 +43,11 @@ impl RoleSlot<'_> {
             // AcqRel: Acquire pairs with the previous holder's Release in
             // `release`, so we start from its final positions; Release so
             // a peer that reads our word also sees what we initialised.
-            self.word.swap(mine, Ordering::AcqRel);
+            let previous = self.word.swap(mine, Ordering::AcqRel);
+            if let RoleState::Held(dead) = RoleState::decode(previous) {
+                // Held, yet its lock was free: its holder died holding it.
+                taken_over(locks, self.lock_byte, dead.pid);
+            }
             return Ok(lease);
         }
         // Heap memory: the word alone says who holds the role. Each failed
@@ -108,7 +112,7 @@ impl RoleSlot<'_> {
                 // a concurrent takeover swaps its own word in, and this
                 // CAS then leaves it alone.
                 .compare_exchange(current, left_word(), Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok(),
+                .is_ok_and(|_| reaped(locks, self.lock_byte, current)),
             _ => false,
         }
     }
@@ -140,6 +144,33 @@ impl RoleSlot<'_> {
         // Acquire: pairs with `release`.
         RoleState::decode(self.word.load(Ordering::Acquire)) == RoleState::Left
     }
+}
+
+/// Reports a dead holder's role taken over by this process (attach).
+#[cold]
+fn taken_over(locks: &Locks, lock_byte: u64, pid: u32) {
+    tracing::info!(
+        ring = locks.ring_name(),
+        lock_byte,
+        dead_pid = pid,
+        "dead holder's role taken over"
+    );
+}
+
+/// Reports a dead holder's word replaced with "left"; always true.
+#[cold]
+fn reaped(locks: &Locks, lock_byte: u64, word: u64) -> bool {
+    let dead_pid = match RoleState::decode(word) {
+        RoleState::Held(id) => id.pid,
+        _ => 0,
+    };
+    tracing::info!(
+        ring = locks.ring_name(),
+        lock_byte,
+        dead_pid,
+        "dead endpoint reaped"
+    );
+    true
 }
 
 /// Watches the peer's role from one endpoint.
