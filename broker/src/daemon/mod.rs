@@ -5,6 +5,7 @@ pub mod closer;
 pub mod runtime;
 pub mod segments;
 pub mod server;
+pub mod systemd;
 
 use crate::config::Config;
 use std::io::Write;
@@ -12,10 +13,32 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 /// Runs the daemon in the foreground until SIGTERM or SIGINT; removes its
-/// socket and lock file on the way out.
+/// socket and lock file on the way out. No systemd: see [`serve`].
 pub fn run(socket: &Path, config: Config, config_path: Option<PathBuf>) -> Result<(), String> {
+    serve(socket, None, config, config_path)
+}
+
+/// [`run`], as `shmringd` does it under systemd: with `systemd` (read by
+/// [`systemd::Activation::from_env`]), serves on the socket systemd passed
+/// if there is one (and then ignores `socket`, and leaves the socket file
+/// in place at exit), and sends `READY=1`, `RELOADING=1`, `STOPPING=1`
+/// and watchdog pings to `$NOTIFY_SOCKET` if it is set.
+pub fn serve(
+    socket: &Path,
+    systemd: Option<systemd::Activation>,
+    config: Config,
+    config_path: Option<PathBuf>,
+) -> Result<(), String> {
     raise_fd_limit();
-    let runtime = runtime::Runtime::start(socket, &config.modes)?;
+    let (activated, notifier) = match systemd {
+        Some(a) => (a.socket, Some(systemd::Notifier::new(a.watchdog))),
+        None => (None, None),
+    };
+    let from_systemd = activated.is_some();
+    let runtime = match activated {
+        Some(activated) => runtime::Runtime::activated(activated)?,
+        None => runtime::Runtime::start(socket, &config.modes)?,
+    };
     let (stop, reload) = signal_pipes().map_err(|e| format!("signal handlers: {e}"))?;
     let listener = runtime
         .listener
@@ -23,7 +46,21 @@ pub fn run(socket: &Path, config: Config, config_path: Option<PathBuf>) -> Resul
         .map_err(|e| format!("listener: {e}"))?;
     let mut server = server::Server::new(listener, [stop, reload], config, config_path)
         .map_err(|e| format!("event loop: {e}"))?;
-    tracing::info!(socket = %runtime.socket_path.display(), pid = std::process::id(), "shmringd ready");
+    tracing::info!(
+        socket = %runtime.socket_path.display(),
+        pid = std::process::id(),
+        from_systemd,
+        "shmringd ready"
+    );
+    if let Some(notifier) = notifier {
+        let passed = if from_systemd {
+            " (socket from systemd)"
+        } else {
+            ""
+        };
+        let status = format!("serving on {}{passed}", runtime.socket_path.display());
+        server.notify_systemd(notifier, &status);
+    }
     let result = server.run().map_err(|e| format!("event loop: {e}"));
     drop(server);
     runtime.cleanup();

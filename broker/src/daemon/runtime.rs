@@ -19,9 +19,14 @@ pub struct Runtime {
     pub socket_path: PathBuf,
     /// `<socket>.lock`, held with `flock(LOCK_EX)` while the daemon runs.
     pub lock_path: PathBuf,
-    lock: OwnedFd,
+    /// The lock; `None` only for a socket from systemd whose directory
+    /// this user may not create the lock file in.
+    lock: Option<OwnedFd>,
     /// The listening socket (non-blocking, close-on-exec).
     pub listener: OwnedFd,
+    /// Whether the daemon bound the socket itself (and so removes it at
+    /// exit); false for a socket passed by systemd, which owns its path.
+    pub owns_socket: bool,
 }
 
 /// The lock file that belongs to `socket`.
@@ -43,39 +48,8 @@ impl Runtime {
             .unwrap_or(Path::new("."));
         prepare_dir(dir, modes.directory)?;
         let lock_path = lock_path(socket_path);
-        let lock = rustix::fs::open(
-            &lock_path,
-            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::from_raw_mode(0o600),
-        )
-        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
-        // In a shared (sticky) directory another user may have created the
-        // lock file first, to hold it and keep us out: only ours counts.
-        let owner = rustix::fs::fstat(&lock)
-            .map_err(|e| format!("{}: {e}", lock_path.display()))?
-            .st_uid;
-        let me = rustix::process::geteuid().as_raw();
-        if owner != me {
-            return Err(format!(
-                "{} belongs to uid {owner}, not to this user ({me}); remove it if no \
-                 shmringd of that user runs",
-                lock_path.display()
-            ));
-        }
-        match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => {}
-            Err(Errno::WOULDBLOCK) => {
-                return Err(format!(
-                    "another shmringd holds {} (socket {})",
-                    lock_path.display(),
-                    socket_path.display()
-                ));
-            }
-            Err(e) => return Err(format!("flock {}: {e}", lock_path.display())),
-        }
-        // Informational: who holds the lock.
-        let _ = rustix::fs::ftruncate(&lock, 0);
-        let _ = rustix::io::pwrite(&lock, format!("{}\n", std::process::id()).as_bytes(), 0);
+        let lock = open_lock(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+        hold_lock(&lock, &lock_path, socket_path)?;
         // With the lock held no live daemon uses the socket path: whatever
         // is there is stale.
         match rustix::fs::unlink(socket_path) {
@@ -86,18 +60,100 @@ impl Runtime {
         Ok(Runtime {
             socket_path: socket_path.to_owned(),
             lock_path,
-            lock,
+            lock: Some(lock),
             listener,
+            owns_socket: true,
         })
     }
 
-    /// Removes the socket and then the lock file (still holding the lock,
-    /// so a daemon starting meanwhile waits for us).
-    pub fn cleanup(self) {
-        let _ = rustix::fs::unlink(&self.socket_path);
-        let _ = rustix::fs::unlink(&self.lock_path);
-        drop(self.lock);
+    /// Serves on a listening socket passed by systemd (already checked
+    /// by [`Activation::from_env`](super::systemd::Activation::from_env)).
+    /// Neither the directory nor the socket is touched: systemd made
+    /// both, and its `SocketMode=`/`DirectoryMode=` replace
+    /// `modes.socket`/`modes.directory`. The lock file is taken as usual
+    /// if this user may create it, so that a `shmringd` started by hand
+    /// on the same path is refused instead of replacing systemd's socket;
+    /// where it may not (a service user without write access to the
+    /// directory), the daemon goes on without it.
+    pub fn activated(socket: super::systemd::Activated) -> Result<Runtime, String> {
+        let lock_path = lock_path(&socket.path);
+        let lock = match open_lock(&lock_path) {
+            Ok(lock) => {
+                hold_lock(&lock, &lock_path, &socket.path)?;
+                Some(lock)
+            }
+            Err(e @ (Errno::ACCESS | Errno::PERM | Errno::ROFS)) => {
+                tracing::info!(
+                    "no lock file {} ({e}); serving on the socket from systemd without it",
+                    lock_path.display()
+                );
+                None
+            }
+            Err(e) => return Err(format!("{}: {e}", lock_path.display())),
+        };
+        Ok(Runtime {
+            socket_path: socket.path,
+            lock_path,
+            lock,
+            listener: socket.listener,
+            owns_socket: false,
+        })
     }
+
+    /// Removes the socket (unless systemd passed it) and then the lock
+    /// file (still holding the lock, so a daemon starting meanwhile waits
+    /// for us).
+    pub fn cleanup(self) {
+        if self.owns_socket {
+            let _ = rustix::fs::unlink(&self.socket_path);
+        }
+        if let Some(lock) = self.lock {
+            let _ = rustix::fs::unlink(&self.lock_path);
+            drop(lock);
+        }
+    }
+}
+
+/// Opens (creating) the lock file, without following a symbolic link.
+fn open_lock(lock_path: &Path) -> Result<OwnedFd, Errno> {
+    rustix::fs::open(
+        lock_path,
+        OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::from_raw_mode(0o600),
+    )
+}
+
+/// Takes the lock of `socket_path` with `flock(LOCK_EX | LOCK_NB)`, if
+/// the lock file is this user's, and writes our pid into it.
+fn hold_lock(lock: &OwnedFd, lock_path: &Path, socket_path: &Path) -> Result<(), String> {
+    // In a shared (sticky) directory another user may have created the
+    // lock file first, to hold it and keep us out: only ours counts.
+    let owner = rustix::fs::fstat(lock)
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?
+        .st_uid;
+    let me = rustix::process::geteuid().as_raw();
+    if owner != me {
+        return Err(format!(
+            "{} belongs to uid {owner}, not to this user ({me}); remove it if no \
+             shmringd of that user runs",
+            lock_path.display()
+        ));
+    }
+    match rustix::fs::flock(lock, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(Errno::WOULDBLOCK) => {
+            return Err(format!(
+                "another shmringd holds {} (socket {})",
+                lock_path.display(),
+                socket_path.display()
+            ));
+        }
+        Err(e) => return Err(format!("flock {}: {e}", lock_path.display())),
+    }
+    // Informational: who holds the lock.
+    let _ = rustix::fs::ftruncate(lock, 0);
+    let _ = rustix::io::pwrite(lock, format!("{}\n", std::process::id()).as_bytes(), 0);
+    Ok(())
 }
 
 /// Group and other write bits: whoever has them may plant or replace a

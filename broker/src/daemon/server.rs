@@ -26,6 +26,7 @@
 
 use super::closer::Closer;
 use super::segments::{Held, Mapped, Peer, SegmentTable};
+use super::systemd::Notifier;
 use crate::config::{Config, Limits};
 use rustix::event::epoll::{self, CreateFlags, EventData, EventFlags};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -118,6 +119,9 @@ pub struct Server {
     input: Vec<u8>,
     output: Vec<u8>,
     stopping: bool,
+    /// Readiness and watchdog notifications to systemd, for `shmringd`
+    /// (not for a daemon in a thread of another program).
+    notifier: Option<Notifier>,
 }
 
 fn add(epoll: &OwnedFd, fd: impl AsFd, token: u64, flags: EventFlags) -> std::io::Result<()> {
@@ -162,7 +166,16 @@ impl Server {
             closer: Closer::start()?,
             output: Vec::with_capacity(protocol::MAX_FRAME_LEN),
             stopping: false,
+            notifier: None,
         })
+    }
+
+    /// Has the loop tell systemd about reloads and the stop, and ping its
+    /// watchdog; sends `READY=1` with `status` now (the listener is in
+    /// the epoll set: connections wait in its backlog until the loop runs).
+    pub fn notify_systemd(&mut self, mut notifier: Notifier, status: &str) {
+        notifier.ready(status);
+        self.notifier = Some(notifier);
     }
 
     /// Serves until SIGTERM or SIGINT.
@@ -194,6 +207,9 @@ impl Server {
             self.expire_handshakes();
             self.resume_accepting();
             self.reap_one();
+            if let Some(notifier) = &mut self.notifier {
+                notifier.watchdog_tick();
+            }
         }
         tracing::info!(clients = self.live, "shutting down");
         for index in 0..self.conns.len() {
@@ -214,6 +230,7 @@ impl Server {
         let deadline = [
             self.handshakes.front().map(|(deadline, ..)| *deadline),
             self.accept_paused_until,
+            self.notifier.as_ref().and_then(Notifier::watchdog_due),
         ]
         .into_iter()
         .flatten()
@@ -237,24 +254,42 @@ impl Server {
             got = true;
         }
         match (got, which) {
-            (true, STOP) => self.stopping = true,
-            (true, RELOAD) => self.reload(),
+            (true, STOP) => {
+                self.stopping = true;
+                if let Some(notifier) = &self.notifier {
+                    notifier.stopping();
+                }
+            }
+            (true, RELOAD) => {
+                if let Some(notifier) = &self.notifier {
+                    notifier.reloading();
+                }
+                let outcome = self.reload();
+                if let Some(notifier) = &self.notifier {
+                    notifier.reloaded(outcome);
+                }
+            }
             _ => {}
         }
     }
 
-    fn reload(&mut self) {
+    /// Re-reads `[limits]`; returns what happened, for systemd's status.
+    fn reload(&mut self) -> &'static str {
         let Some(path) = &self.config_path else {
             tracing::info!("SIGHUP: no --config file, limits unchanged");
-            return;
+            return "SIGHUP: no --config file";
         };
         match Config::load(path) {
             Ok(config) => {
                 tracing::info!(?config.limits, "SIGHUP: limits reloaded");
                 self.input = vec![0; config.limits.frame_size as usize];
                 self.limits = config.limits;
+                "limits reloaded"
             }
-            Err(e) => tracing::warn!("SIGHUP: keeping the old limits: {e}"),
+            Err(e) => {
+                tracing::warn!("SIGHUP: keeping the old limits: {e}");
+                "bad config file on reload, old limits kept"
+            }
         }
     }
 
