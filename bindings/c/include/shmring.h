@@ -58,6 +58,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The version of this header (shmring_version() gives the version of the
+// library loaded at run time). While SHMRING_VERSION_MAJOR is 0, a new
+// minor version may change the ABI and the SONAME is libshmring.so.0.MINOR;
+// from 1.0 on, only a new major version does (libshmring.so.MAJOR).
+#define SHMRING_VERSION_MAJOR 0
+#define SHMRING_VERSION_MINOR 1
+#define SHMRING_VERSION_PATCH 0
+#define SHMRING_VERSION "0.1.0"
+
 // A timeout (in milliseconds) meaning "wait as long as it takes".
 #define SHMRING_INFINITE UINT64_MAX
 
@@ -421,6 +430,11 @@ const char *shmring_strerror(int code);
 // calls do not clear it (like `errno`). The string stays valid until the
 // next shmring call in the same thread fails; copy it to keep it.
 const char *shmring_last_error(void);
+
+// The version of the loaded library, "MAJOR.MINOR.PATCH" (a static
+// string, never NULL). Equal to `SHMRING_VERSION` when the program runs
+// with the library version it was compiled against.
+const char *shmring_version(void);
 
 // Connects to the broker. `socket_path` NULL means the default path:
 // `$SHMRING_SOCKET`, else `$XDG_RUNTIME_DIR/shmring/broker.sock`, else

@@ -14,6 +14,7 @@
 //! | module     | what                                                         |
 //! |------------|--------------------------------------------------------------|
 //! | `error`    | error codes, `shmring_strerror`, the thread-local last error |
+//! | `version`  | `shmring_version` and the `SHMRING_VERSION*` macros           |
 //! | `handle`   | the handle table (index + generation, state word per slot)   |
 //! | `ffi`      | entry guard (`catch_unwind`) and checked pointer access      |
 //! | `rings`    | rings: direct and broker-backed open/close/stat, the client  |
@@ -34,6 +35,8 @@ pub mod error;
 mod ffi;
 mod handle;
 
+pub mod version;
+
 mod endpoint;
 
 pub mod rings;
@@ -49,6 +52,7 @@ pub use mpmc::*;
 pub use pubsub::*;
 pub use rings::*;
 pub use spsc::*;
+pub use version::*;
 
 /// A timeout (in milliseconds) meaning "wait as long as it takes".
 pub const SHMRING_INFINITE: u64 = u64::MAX;
