@@ -32,6 +32,13 @@ impl Patience {
     pub fn after(timeout: Duration) -> Patience {
         Patience::Until(Instant::now().checked_add(timeout))
     }
+
+    /// Whether this is a `try_*` call's: it answers now, and a caller
+    /// that gets "full" or "empty" goes to wait somewhere else.
+    #[inline(always)]
+    pub(crate) fn is_now(&self) -> bool {
+        matches!(self, Patience::NoWait)
+    }
 }
 
 /// Why a send (or a reservation) did not happen. Each kind's core reports

@@ -3,10 +3,10 @@
 //!
 //! An endpoint counts messages and bytes in its own memory and adds them
 //! to the shared line once per [`BATCH`] messages, so the message path
-//! writes no shared counter. It also publishes whenever it finds the ring
-//! full or empty (when it has counts pending), and when it is dropped. A
-//! live endpoint's counts may therefore lag by at most `BATCH − 1`
-//! messages while it keeps the ring neither full nor empty; a killed
+//! writes no shared counter. It also publishes when a `try_*` call finds
+//! the ring full or empty (the caller is about to wait elsewhere), at
+//! every 64th such finding, and when it is dropped. A live endpoint's
+//! counts may therefore lag by at most `BATCH − 1` messages; a killed
 //! process loses at most that many per endpoint. Parks and wakes are
 //! counted where they happen (`wait/`), on the wait lines.
 #![allow(unsafe_code)]
@@ -169,14 +169,18 @@ impl Tally {
     }
 
     /// A call found the ring full (a sender) or empty (a receiver).
-    /// Publishes what is pending, so an idle ring's counts are current.
+    /// Counts are published at the 64th such finding, and at once when
+    /// `answers_now`: a `try_*` caller that hears "full" or "empty" goes
+    /// to wait elsewhere (`epoll`, a sleep), so what it counted should be
+    /// visible now. A blocking call that finds the ring empty in a stream
+    /// (the receiver caught up for a moment) does not pay for it.
     #[cold]
-    pub(crate) fn stall_shared(&self) {
+    pub(crate) fn stall_shared(&self, answers_now: bool) {
         if cfg!(shmring_loom) {
             return;
         }
         let stalls = self.stalls.fetch_add(1, Ordering::Relaxed) + 1;
-        if stalls >= BATCH || self.pending.load(Ordering::Relaxed) != 0 {
+        if stalls >= BATCH || (answers_now && self.pending.load(Ordering::Relaxed) != 0) {
             self.publish();
         }
     }
@@ -184,13 +188,13 @@ impl Tally {
     /// [`Tally::stall_shared`] by an endpoint called with `&mut`: no
     /// locked instruction, for a caller polling an empty ring in a loop.
     #[inline]
-    pub(crate) fn stall_exclusive(&mut self) {
+    pub(crate) fn stall_exclusive(&mut self, answers_now: bool) {
         if cfg!(shmring_loom) {
             return;
         }
         let stalls = self.stalls.load(Ordering::Relaxed) + 1;
         self.stalls.store(stalls, Ordering::Relaxed);
-        if stalls >= BATCH || self.pending.load(Ordering::Relaxed) != 0 {
+        if stalls >= BATCH || (answers_now && self.pending.load(Ordering::Relaxed) != 0) {
             self.publish();
         }
     }
@@ -223,9 +227,9 @@ impl Drop for Tally {
 /// how often a call found it full or empty, how often a side slept on
 /// the futex and how often the other side woke it, and slots recovered
 /// from dead endpoints. Statistics only: each live endpoint publishes
-/// its counts every 64 messages, whenever it finds the ring full or
-/// empty, and when dropped, so they may lag by up to 63 messages per
-/// busy endpoint; a process that dies loses what it had not published.
+/// its counts every 64 messages, when a `try_*` call finds the ring full
+/// or empty, and when dropped, so they may lag by up to 63 messages per
+/// live endpoint; a process that dies loses what it had not published.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrafficCounts {
     /// Messages sent (published).
@@ -272,7 +276,7 @@ mod tests {
         assert_eq!(block.send.messages.load(Ordering::Relaxed), BATCH);
         assert_eq!(block.send.bytes.load(Ordering::Relaxed), BATCH * 10);
         tally.message_exclusive(usize::MAX >> 32);
-        tally.stall_exclusive();
+        tally.stall_exclusive(true);
         assert_eq!(block.send.messages.load(Ordering::Relaxed), BATCH + 1);
         assert_eq!(block.send.stalls.load(Ordering::Relaxed), 1);
         let shared = area.receiver_tally();

@@ -68,7 +68,7 @@ impl Receiver {
             };
             if !busy && !stalled {
                 stalled = true;
-                self.endpoint.tally.stall_shared();
+                self.endpoint.tally.stall_shared(patience.is_now());
             }
             if self.senders().gone() {
                 // Every sender's last message is visible now (see

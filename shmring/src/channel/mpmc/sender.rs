@@ -108,7 +108,7 @@ impl Sender {
             };
             if !busy && !stalled {
                 stalled = true;
-                self.endpoint.tally.stall_shared();
+                self.endpoint.tally.stall_shared(patience.is_now());
             }
             let Patience::Until(deadline) = patience else {
                 // After a liveness check, one more look: the receivers may

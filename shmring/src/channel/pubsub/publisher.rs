@@ -95,7 +95,7 @@ impl Publisher {
             }
             if !stalled {
                 stalled = true;
-                self.tally.stall_exclusive();
+                self.tally.stall_exclusive(patience.is_now());
             }
             let Patience::Until(deadline) = patience else {
                 if self.liveness.due() && self.reap_dead() > 0 {

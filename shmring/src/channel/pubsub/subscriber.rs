@@ -102,7 +102,7 @@ impl Subscriber {
             }
             if !stalled {
                 stalled = true;
-                self.tally.stall_exclusive();
+                self.tally.stall_exclusive(patience.is_now());
             }
             // Nothing to read: whatever was read is handed back now, so
             // that an idle subscriber holds no room back.

@@ -91,7 +91,7 @@ impl Consumer {
             }
             if !stalled {
                 stalled = true;
-                self.tally.stall_exclusive();
+                self.tally.stall_exclusive(patience.is_now());
             }
             let Patience::Until(deadline) = patience else {
                 if self.producer_gone(false) {

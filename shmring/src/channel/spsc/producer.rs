@@ -97,7 +97,7 @@ impl Producer {
             };
             if !stalled {
                 stalled = true;
-                self.tally.stall_exclusive();
+                self.tally.stall_exclusive(patience.is_now());
             }
             let Patience::Until(deadline) = patience else {
                 let mem = *self.ring.memory();
