@@ -12,7 +12,6 @@ use shmring_core::MessageReceiver;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -22,6 +21,10 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 #[path = "support/library.rs"]
 mod library;
+#[path = "support/process.rs"]
+mod process;
+
+use process::{Finished, assert_ok, spawn};
 
 fn lib_dir() -> PathBuf {
     library::lib_dir().to_path_buf()
@@ -33,13 +36,7 @@ fn crate_dir() -> &'static Path {
 
 /// A name unique to this test process and call.
 fn unique(tag: &str) -> String {
-    static COUNTER: Mutex<u32> = Mutex::new(0);
-    let n = {
-        let mut n = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
-        *n += 1;
-        *n
-    };
-    format!("shmring-ctest-{}-{tag}-{n}", std::process::id())
+    process::unique("shmring-ctest", tag)
 }
 
 /// Unlinks a direct-mode segment when dropped.
@@ -191,63 +188,9 @@ fn programs() -> &'static Programs {
     })
 }
 
-/// A finished child: status and output.
-struct Finished {
-    success: bool,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Spawns `cmd` with piped output.
-fn spawn(cmd: &mut Command) -> Child {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"))
-}
-
-/// Waits for `child` until `deadline`; kills and reaps it if late.
-fn finish(mut child: Child, what: &str) -> Finished {
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Finished {
-        success: status.success(),
-        code: status.code(),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
-}
-
-fn assert_ok(f: &Finished, what: &str) {
-    assert!(
-        f.success,
-        "{what} failed ({:?}):\nstdout: {}\nstderr: {}",
-        f.code, f.stdout, f.stderr
-    );
+/// Waits for `child` until `DEADLINE`; kills and reaps it if late.
+fn finish(child: Child, what: &str) -> Finished {
+    process::finish_within(child, what, DEADLINE)
 }
 
 /// `sent N checksum X` / `received N checksum X` → (N, X).

@@ -13,14 +13,17 @@
 //! else `c++`) the tests are skipped with a message, except under CI
 //! (`$CI` set), where that is a failure.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 #[path = "support/library.rs"]
 mod library;
+#[path = "support/process.rs"]
+mod process;
+
+use process::{Finished, assert_ok, spawn};
 
 /// How long a program may run before it is killed and the test fails.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -44,13 +47,7 @@ fn crate_dir() -> &'static Path {
 
 /// A name unique to this test process and call.
 fn unique(tag: &str) -> String {
-    static COUNTER: Mutex<u32> = Mutex::new(0);
-    let n = {
-        let mut n = COUNTER.lock().unwrap_or_else(|e| e.into_inner());
-        *n += 1;
-        *n
-    };
-    format!("shmring-cpptest-{}-{tag}-{n}", std::process::id())
+    process::unique("shmring-cpptest", tag)
 }
 
 /// The C++ compiler and this process's build directory, or `None` (after
@@ -154,62 +151,9 @@ fn flags<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     base.iter().chain(extra).copied().collect()
 }
 
-/// A finished program.
-#[derive(Debug)]
-struct Finished {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// Spawns `cmd` with piped output.
-fn spawn(cmd: &mut Command, what: &str) -> Child {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {what}: {e}"))
-}
-
-/// Waits for `child` to end, killing it (and failing) after `DEADLINE`.
-fn finish(mut child: Child, what: &str) -> Finished {
-    let mut out = child.stdout.take().expect("piped");
-    let mut err = child.stderr.take().expect("piped");
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not finish within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Finished {
-        success: status.success(),
-        stdout: out_reader.join().unwrap_or_default(),
-        stderr: err_reader.join().unwrap_or_default(),
-    }
-}
-
-fn assert_ok(f: &Finished, what: &str) {
-    assert!(
-        f.success,
-        "{what} failed:\nstdout: {}\nstderr: {}",
-        f.stdout, f.stderr
-    );
+/// Waits for `child` until `DEADLINE`; kills and reaps it if late.
+fn finish(child: Child, what: &str) -> Finished {
+    process::finish_within(child, what, DEADLINE)
 }
 
 /// Names in /dev/shm starting with `prefix` (a program's leftovers).
@@ -236,7 +180,7 @@ fn echo_example_round_trips_between_processes() {
         "echo",
         &flags(&["-std=c++20"], STRICT),
     );
-    let child = spawn(Command::new(&exe).arg("3000"), "echo");
+    let child = spawn(Command::new(&exe).arg("3000"));
     let pid = child.id();
     let f = finish(child, "echo");
     let names = format!("shmring-cpp-echo-{pid}-");
@@ -272,7 +216,7 @@ fn poll_workers_example_delivers_every_message() {
             out,
             &flags(&flags(&["-std=c++20", "-pthread"], STRICT), extra),
         );
-        let child = spawn(Command::new(&exe).args(["4", "5000"]), out);
+        let child = spawn(Command::new(&exe).args(["4", "5000"]));
         let pid = child.id();
         let f = finish(child, out);
         let left = leftovers(&format!("shmring-cpp-poll-{pid}"));
@@ -358,7 +302,7 @@ fn moved_from_handles_are_safe_to_use_and_destroy() {
         Command::new(&exe)
     };
     cmd.arg(&prefix).arg(&socket);
-    let f = finish(spawn(&mut cmd, "lifetimes"), "lifetimes");
+    let f = finish(spawn(&mut cmd), "lifetimes");
     daemon.stop();
     let _ = std::fs::remove_dir_all(&dir);
     let left = leftovers(&prefix);
