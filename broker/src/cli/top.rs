@@ -72,18 +72,19 @@ fn render(
     use std::fmt::Write as _;
     let _ = writeln!(
         screen,
-        "shmring top: {} rings, every {}; rates since the last refresh (* totals: new ring)",
+        "shmring top: {} ring{}, every {}; rates since the last refresh (* totals: new ring)",
         rings.len(),
+        if rings.len() == 1 { "" } else { "s" },
         shmring::human::Duration::from(interval),
     );
     let _ = writeln!(
         screen,
-        "{:<24} {:<6} {:>13} {:>13} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9}",
+        "{:<24} {:<6} {:>13} {:>13} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "NAME",
         "KIND",
         "SENT/s",
         "RECEIVED/s",
-        "BYTES IN/s",
+        "BYTES/s",
         "FULL/s",
         "EMPTY/s",
         "PARKS/s",
@@ -122,7 +123,7 @@ fn render(
         );
         let _ = writeln!(
             screen,
-            "{:<24} {:<6} {:>13} {:>13} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9}{}",
+            "{:<24} {:<6} {:>13} {:>13} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{}",
             info.name,
             info.geometry.kind().to_string(),
             rate(d(now.sent, before.sent)),
