@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_shmring-dist");
 
 /// The visible commands of `shmring`, each with a page of its own.
-const COMMANDS: [&str; 7] = ["create", "ls", "stat", "rm", "send", "recv", "demo"];
+const COMMANDS: [&str; 8] = ["create", "ls", "stat", "top", "rm", "send", "recv", "demo"];
 
 /// A scratch directory unique to this process and test, removed when the
 /// test ends (pass or fail).
