@@ -143,3 +143,37 @@ fn a_live_sender_publishes_every_64_messages() {
     drop(tx);
     shmring::unlink(&name.0).unwrap();
 }
+
+/// A receiver blocked on an empty ring has published what it received
+/// before it went to sleep: an idle pipeline's counts are current.
+#[test]
+fn a_receiver_asleep_has_published_its_counts() {
+    let name = Name::new("traffic-idle");
+    let ring = SpscBuilder::new().capacity(4096).create(&name.0).unwrap();
+    let mut tx = ring.producer().unwrap();
+    let mut rx = ring.consumer().unwrap();
+    for _ in 0..3 {
+        tx.send_timeout(b"abc", PATIENCE).unwrap();
+    }
+    std::thread::scope(|s| {
+        let receiver = s.spawn(move || {
+            for _ in 0..4 {
+                drop(rx.recv_timeout(PATIENCE).unwrap());
+            }
+        });
+        // Bounded: the receiver takes three, then sleeps on the futex.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while ring.traffic().receiver_parks < 1 {
+            assert!(std::time::Instant::now() < deadline, "{:?}", ring.traffic());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A park is counted after the counts are published.
+        let t = ring.traffic();
+        assert_eq!((t.received, t.bytes_received), (3, 9), "{t:?}");
+        tx.send_timeout(b"last", PATIENCE).unwrap();
+        receiver.join().unwrap();
+    });
+    drop(tx);
+    assert_eq!(ring.traffic().received, 4);
+    shmring::unlink(&name.0).unwrap();
+}

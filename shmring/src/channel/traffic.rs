@@ -4,10 +4,12 @@
 //! An endpoint counts messages and bytes in its own memory and adds them
 //! to the shared line once per [`BATCH`] messages, so the message path
 //! writes no shared counter. It also publishes when a `try_*` call finds
-//! the ring full or empty (the caller is about to wait elsewhere), at
-//! every 64th such finding, and when it is dropped. A live endpoint's
-//! counts may therefore lag by at most `BATCH − 1` messages; a killed
-//! process loses at most that many per endpoint. Parks and wakes are
+//! the ring full or empty (the caller is about to wait elsewhere), when a
+//! blocking call goes to sleep on the futex, at every 64th full or empty
+//! finding, and when it is dropped. A live endpoint's counts may
+//! therefore lag by at most `BATCH − 1` messages, and only while it is
+//! busy (or busy-spinning); a killed process loses at most that many per
+//! endpoint. Parks and wakes are
 //! counted where they happen (`wait/`), on the wait lines.
 #![allow(unsafe_code)]
 
@@ -228,8 +230,9 @@ impl Drop for Tally {
 /// the futex and how often the other side woke it, and slots recovered
 /// from dead endpoints. Statistics only: each live endpoint publishes
 /// its counts every 64 messages, when a `try_*` call finds the ring full
-/// or empty, and when dropped, so they may lag by up to 63 messages per
-/// live endpoint; a process that dies loses what it had not published.
+/// or empty, before a blocking call sleeps, and when dropped, so they may
+/// lag by up to 63 messages per busy endpoint; a process that dies loses
+/// what it had not published.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TrafficCounts {
     /// Messages sent (published).

@@ -337,15 +337,26 @@ pub(crate) fn back_off() {
 
 /// Waits until `ready()` holds, the deadline passes, or `peer_gone()` says
 /// the other side died. `ready` is re-evaluated after every wake-up, so
-/// spurious wake-ups and `EINTR` only cost a loop.
+/// spurious wake-ups and `EINTR` only cost a loop. `before_sleep` runs
+/// once, before the first futex sleep (never if the wait ends spinning):
+/// what a caller going idle should do, such as publishing its counts.
 pub(crate) fn wait_until(
     words: &WaitWords,
     strategy: WaitStrategy,
     deadline: Option<Instant>,
     ready: impl FnMut() -> bool,
     peer_gone: impl FnMut() -> bool,
+    before_sleep: impl FnOnce(),
 ) -> WaitOutcome {
-    wait_until_class(words, ANY_CLASS, strategy, deadline, ready, peer_gone)
+    wait_until_class(
+        words,
+        ANY_CLASS,
+        strategy,
+        deadline,
+        ready,
+        peer_gone,
+        before_sleep,
+    )
 }
 
 /// [`wait_until`], sleeping in `class` (a [`class_bit`]): woken by
@@ -358,10 +369,12 @@ pub(crate) fn wait_until_class(
     deadline: Option<Instant>,
     mut ready: impl FnMut() -> bool,
     mut peer_gone: impl FnMut() -> bool,
+    before_sleep: impl FnOnce(),
 ) -> WaitOutcome {
     if ready() {
         return WaitOutcome::Ready;
     }
+    let mut before_sleep = Some(before_sleep);
     let start = now();
     let interval = liveness_interval();
     let mut next_liveness = start + interval;
@@ -420,6 +433,9 @@ pub(crate) fn wait_until_class(
         let mut slice = next_liveness.saturating_duration_since(now);
         if let Some(d) = deadline {
             slice = slice.min(d.saturating_duration_since(now));
+        }
+        if let Some(going_idle) = before_sleep.take() {
+            going_idle();
         }
         // Relaxed: ordered before the condition re-check by heavy_fence.
         words.sleepers.fetch_add(1, Ordering::Relaxed);

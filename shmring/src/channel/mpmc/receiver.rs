@@ -111,6 +111,7 @@ impl Receiver {
                 deadline,
                 || mem.has_message() || senders.gone(),
                 || self.endpoint.reap_both(End::Send),
+                || self.endpoint.tally.publish(),
             );
             // As for senders: short timeouts in a loop still see dead
             // senders, once per liveness interval.

@@ -146,6 +146,7 @@ impl Sender {
                 deadline,
                 || mem.has_room(self.priority) || receivers.gone(),
                 || self.endpoint.reap_both(End::Receive),
+                || self.endpoint.tally.publish(),
             );
             match outcome {
                 WaitOutcome::Ready => {}

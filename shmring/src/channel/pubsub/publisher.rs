@@ -124,6 +124,7 @@ impl Publisher {
                 deadline,
                 || ring.has_room(),
                 || membership::reap_dead(&mem, locks) > 0,
+                || self.tally.publish(),
             );
             match outcome {
                 WaitOutcome::Ready | WaitOutcome::PeerGone => {}

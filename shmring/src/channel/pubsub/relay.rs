@@ -225,6 +225,7 @@ fn run(shared: &Shared, _memory: &Keepalive, locks: &Locks) {
                     None,
                     || mem.has_news(cursor) || peer.left() || shared.stopped(),
                     || publisher.gone(peer, true),
+                    || {},
                 );
             }
             Watch::Room { next } => {
@@ -235,6 +236,7 @@ fn run(shared: &Shared, _memory: &Keepalive, locks: &Locks) {
                     None,
                     || next < mem.slowest_cursor(next).saturating_add(slots) || shared.stopped(),
                     || membership::reap_dead(&mem, locks) > 0,
+                    || {},
                 );
             }
         }

@@ -123,12 +123,14 @@ impl Subscriber {
             let cursor = self.ring.cursor();
             let peer = publisher_role(mem.control());
             let watch = &mut self.publisher;
+            let tally = &self.tally;
             let outcome = wait::wait_until(
                 &mem.control().readable,
                 self.wait,
                 deadline,
                 || mem.has_news(cursor) || peer.left(),
                 || watch.gone(peer, true),
+                || tally.publish(),
             );
             match outcome {
                 WaitOutcome::Ready if !peer.left() => {}

@@ -109,6 +109,7 @@ impl Consumer {
             let mem = *self.ring.memory();
             let read_pos = self.ring.read_pos();
             let watch = &mut self.producer;
+            let tally = &self.tally;
             let peer = producer_role(mem.control());
             let outcome = wait::wait_until(
                 &mem.control().readable,
@@ -116,6 +117,7 @@ impl Consumer {
                 deadline,
                 || mem.published_at(read_pos) || peer.left(),
                 || watch.gone(peer, true),
+                || tally.publish(),
             );
             match outcome {
                 WaitOutcome::Ready if !peer.left() => continue,

@@ -116,6 +116,7 @@ impl Producer {
             let mem = *self.ring.memory();
             let write_pos = self.ring.write_pos();
             let consumer = &mut self.consumer;
+            let tally = &self.tally;
             let peer = consumer_role(mem.control());
             let outcome = wait::wait_until(
                 &mem.control().writable,
@@ -123,6 +124,7 @@ impl Producer {
                 deadline,
                 || mem.has_room(write_pos, need) || peer.left(),
                 || consumer.gone(peer, true),
+                || tally.publish(),
             );
             match outcome {
                 WaitOutcome::Ready => continue,
