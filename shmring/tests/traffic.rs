@@ -29,10 +29,11 @@ fn exercise(ring: AnyRing, name: &Name) -> TrafficCounts {
         let got = rx.recv_timeout(PATIENCE).unwrap();
         assert_eq!(got.len(), LEN);
     }
+    let parks = ring.traffic().receiver_parks;
     std::thread::scope(|s| {
         s.spawn(|| {
-            // Long past any spin: the receiver is asleep on the futex.
-            std::thread::sleep(Duration::from_millis(200));
+            // Once the receiver is asleep on the futex.
+            wait_for(|| ring.traffic().receiver_parks > parks);
             tx.send_timeout(b"late", PATIENCE).unwrap();
         });
         assert_eq!(&*rx.recv_timeout(PATIENCE).unwrap(), b"late");
@@ -41,6 +42,15 @@ fn exercise(ring: AnyRing, name: &Name) -> TrafficCounts {
     let seen = AnyRing::open(name).unwrap().traffic();
     assert_eq!(seen, ring.traffic(), "every handle reads the same block");
     seen
+}
+
+/// Polls `condition` until it holds; fails after `PATIENCE`.
+fn wait_for(condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "condition never held");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn check(t: TrafficCounts) {
@@ -106,7 +116,8 @@ fn a_full_ring_counts_full_and_the_receiver_wakes_the_sender() {
     assert!(tx.try_send(&[1; 16]).is_err());
     std::thread::scope(|s| {
         s.spawn(|| {
-            std::thread::sleep(Duration::from_millis(200));
+            // Once the sender is asleep on the futex, waiting for room.
+            wait_for(|| ring.traffic().sender_parks > 0);
             for _ in 0..sent {
                 drop(rx.recv_timeout(PATIENCE).unwrap());
             }
@@ -161,12 +172,8 @@ fn a_receiver_asleep_has_published_its_counts() {
                 drop(rx.recv_timeout(PATIENCE).unwrap());
             }
         });
-        // Bounded: the receiver takes three, then sleeps on the futex.
-        let deadline = std::time::Instant::now() + PATIENCE;
-        while ring.traffic().receiver_parks < 1 {
-            assert!(std::time::Instant::now() < deadline, "{:?}", ring.traffic());
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // The receiver takes three, then sleeps on the futex.
+        wait_for(|| ring.traffic().receiver_parks > 0);
         // A park is counted after the counts are published.
         let t = ring.traffic();
         assert_eq!((t.received, t.bytes_received), (3, 9), "{t:?}");
