@@ -23,6 +23,9 @@ fuzz_target!(|data: &[u8]| {
         encode_request(&mut again, header.request_id.get(), &request);
         let (header2, payload2) = split_frame(&again, 0, MAX_FRAME_LEN).expect("own frame splits");
         assert_eq!(header2.msg_type.get(), msg_type);
-        assert_eq!(decode_request(msg_type, payload2).expect("own frame decodes"), request);
+        assert_eq!(
+            decode_request(msg_type, payload2).expect("own frame decodes"),
+            request
+        );
     }
 });

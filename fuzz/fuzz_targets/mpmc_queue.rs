@@ -17,7 +17,11 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 const SLOTS: u64 = 4;
 const SLOT_SIZE: u64 = 32;
 const LEVELS: u32 = 2;
-const SIZE: u64 = 1024 + 256 * LEVELS as u64 + (16 + SLOT_SIZE) * SLOTS * LEVELS as u64;
+/// The file: control, levels and slots, then the 256-byte traffic block
+/// at the next 128-byte boundary (`layout/traffic.rs`).
+const SIZE: u64 =
+    (1024 + 256 * LEVELS as u64 + (16 + SLOT_SIZE) * SLOTS * LEVELS as u64).div_ceil(128) * 128
+        + 256;
 
 fuzz_target!(|data: &[u8]| {
     let name = format!(

@@ -27,10 +27,13 @@ const SUBSCRIBERS: u32 = 2;
 /// `layout/pubsub.rs`: control block and table, then 32-byte slots.
 const SLOTS_OFFSET: u64 = 640 + 128 * SUBSCRIBERS as u64;
 const STRIDE: u64 = 16 + SLOT_SIZE;
-const SIZE: u64 = SLOTS_OFFSET + STRIDE * SLOTS;
+/// The file: the slots, then the 256-byte traffic block at the next
+/// 128-byte boundary (`layout/traffic.rs`).
+const TRAFFIC: u64 = (SLOTS_OFFSET + STRIDE * SLOTS).div_ceil(128) * 128;
+const SIZE: u64 = TRAFFIC + 256;
 
 /// The words the protocol reads from shared memory.
-const WORDS: [u64; 26] = [
+const WORDS: [u64; 28] = [
     128, // publisher role
     136, // reaped
     192, // head (a line of its own)
@@ -57,6 +60,8 @@ const WORDS: [u64; 26] = [
     SLOTS_OFFSET + 2 * STRIDE + 8,
     SLOTS_OFFSET + 3 * STRIDE,
     SLOTS_OFFSET + 3 * STRIDE + 8,
+    TRAFFIC, // traffic counters: send side, receive side
+    TRAFFIC + 128,
 ];
 
 fn read_word(file: &File, offset: u64) -> u64 {

@@ -18,14 +18,19 @@ fuzz_target!(|data: &[u8]| {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let ring = SpscBuilder::new().capacity(256).max_message(64).create(&name).unwrap();
+    let ring = SpscBuilder::new()
+        .capacity(256)
+        .max_message(64)
+        .create(&name)
+        .unwrap();
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(format!("/dev/shm/{name}"))
         .unwrap();
     let _ = shmring::unlink(&name);
-    let size = 768 + 256;
+    // Control, 256 bytes of data, the 256-byte traffic block.
+    let size = 768 + 256 + 256;
     let (Ok(mut producer), Ok(mut consumer)) = (ring.producer(), ring.consumer()) else {
         return;
     };
