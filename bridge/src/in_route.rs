@@ -13,7 +13,7 @@ use crate::header::{Header, SequenceCheck, Verdict};
 use shmring::{AnySender, MessageSender, SendTimeoutError, TrySendError};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zenoh::Wait;
 use zenoh::sample::{Locality, Sample};
 
@@ -32,6 +32,10 @@ struct Delivery {
     /// Whether the last sample found the ring without a receiver or full
     /// (reported once per episode, not once per sample).
     waiting: bool,
+    /// When a refused sample was last logged: at most one line a second,
+    /// so that a flood of bad samples cannot flood the log (the counters
+    /// count every one).
+    last_warning: Option<Instant>,
 }
 
 /// Subscribes to the route's key; from then on samples flow into the ring.
@@ -48,6 +52,7 @@ pub(crate) fn start(
         counters: counters.clone(),
         lossy: route.lossy,
         waiting: false,
+        last_warning: None,
     });
     let subscriber = session
         .declare_subscriber(route.key.clone())
@@ -69,11 +74,14 @@ impl Delivery {
         if let Some(attachment) = sample.attachment() {
             let Some(header) = Header::decode(&attachment.to_bytes()) else {
                 RouteCounters::add(&c.malformed, 1);
-                tracing::warn!(
+                if self.may_warn() {
+                    tracing::warn!(
                     key = %sample.key_expr(),
                     attachment_len = attachment.len(),
+                    malformed = c.malformed.load(Relaxed),
                     "sample refused: its attachment is not a bridge header"
-                );
+                    );
+                }
                 return;
             };
             match self.order.judge(header) {
@@ -81,15 +89,20 @@ impl Delivery {
                 Verdict::InOrder => {}
                 Verdict::AfterGap(n) => {
                     RouteCounters::add(&c.lost, n);
-                    tracing::warn!(lost = n, source = header.source, "samples lost on the way");
+                    if self.may_warn() {
+                        tracing::warn!(lost = n, source = header.source, "samples lost on the way");
+                    }
                 }
                 Verdict::Duplicate => {
                     RouteCounters::add(&c.duplicates, 1);
-                    tracing::warn!(
-                        source = header.source,
-                        sequence = header.sequence,
-                        "sample refused: already delivered"
-                    );
+                    if self.may_warn() {
+                        tracing::warn!(
+                            source = header.source,
+                            sequence = header.sequence,
+                            duplicates = c.duplicates.load(Relaxed),
+                            "sample refused: already delivered"
+                        );
+                    }
                     return;
                 }
             }
@@ -120,11 +133,14 @@ impl Delivery {
             }
             Err(Refused::TooLarge) => {
                 RouteCounters::add(&c.oversized, 1);
-                tracing::warn!(
-                    key = %sample.key_expr(),
-                    len,
-                    "sample refused: larger than the ring's largest message"
-                );
+                if self.may_warn() {
+                    tracing::warn!(
+                        key = %sample.key_expr(),
+                        len,
+                        oversized = c.oversized.load(Relaxed),
+                        "sample refused: larger than the ring's largest message"
+                    );
+                }
             }
             Err(Refused::Corrupt(e)) => {
                 RouteCounters::add(&c.errors, 1);
@@ -154,6 +170,17 @@ impl Delivery {
                 return Err(Refused::Stopping);
             }
         }
+    }
+
+    fn may_warn(&mut self) -> bool {
+        let now = Instant::now();
+        let quiet = self
+            .last_warning
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if quiet {
+            self.last_warning = Some(now);
+        }
+        quiet
     }
 
     fn note_waiting(&mut self, state: &str) {

@@ -6,6 +6,11 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use zenoh::Wait;
 
+const BLOCK_WAIT: &str = "transport/link/tx/queue/congestion_control/block/wait_before_close";
+const ZENOH_BLOCK_WAIT_DEFAULT: &str = "5000000";
+/// A day, in microseconds.
+const BRIDGE_BLOCK_WAIT_US: i64 = 86_400_000_000;
+
 /// zenoh's configuration for `config`: zenoh's own file first, then the
 /// settings the bridge names.
 pub(crate) fn zenoh_config(config: &BridgeConfig) -> Result<zenoh::Config, String> {
@@ -27,6 +32,16 @@ pub(crate) fn zenoh_config(config: &BridgeConfig) -> Result<zenoh::Config, Strin
     }
     if !config.scouting {
         set("scouting/multicast/enabled", false.into())?;
+    }
+    // zenoh closes a link whose lossless (Block) sender has waited 5 s for
+    // room: a consumer that pauses longer would cost a lossless route
+    // everything in flight. The bridge waits as long as its ring does;
+    // dead peers are still found by the link lease and by TCP. A value
+    // set in zenoh's own file is kept.
+    let patience = z.get_json(BLOCK_WAIT).unwrap_or_default();
+    if patience == ZENOH_BLOCK_WAIT_DEFAULT {
+        z.insert_json5(BLOCK_WAIT, &BRIDGE_BLOCK_WAIT_US.to_string())
+            .map_err(|e| format!("zenoh setting {BLOCK_WAIT}: {e}"))?;
     }
     Ok(z)
 }

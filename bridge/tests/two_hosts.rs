@@ -4,36 +4,11 @@
 mod common;
 
 use common::*;
-use shmring::{AnyRing, MessageReceiver, MessageSender, RecvTimeoutError, RingGeometry, SendTimeoutError};
+use shmring::{AnyRing, MessageReceiver, RecvTimeoutError, RingGeometry};
 use shmring_bridge::Direction;
 use std::time::Duration;
 
 const MESSAGES: u64 = 1_000_000;
-/// Longest any one message may take end to end before the test gives up.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// Sends messages `range` of `stream` into `ring`, waiting out a full ring
-/// and a missing receiver (a bridge being restarted).
-pub fn produce(ring: &str, stream: u32, range: std::ops::Range<u64>) -> std::thread::JoinHandle<()> {
-    let ring = ring.to_owned();
-    std::thread::spawn(move || {
-        let mut tx = AnyRing::open(&ring).unwrap().sender().unwrap();
-        for seq in range {
-            let m = message(stream, seq);
-            let deadline = std::time::Instant::now() + PATIENCE;
-            loop {
-                match tx.send_timeout(&m, Duration::from_millis(100)) {
-                    Ok(()) => break,
-                    Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_)) => {
-                        assert!(std::time::Instant::now() < deadline, "message {seq} not taken within {PATIENCE:?}");
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    Err(e) => panic!("send {seq}: {e}"),
-                }
-            }
-        }
-    })
-}
 
 #[test]
 fn a_million_checksummed_messages_cross_two_hosts_in_order() {
@@ -75,4 +50,70 @@ fn a_million_checksummed_messages_cross_two_hosts_in_order() {
     assert_eq!(out.errors + into.errors, 0);
     assert!(matches!(rx.try_recv(), Err(shmring::TryRecvError::Empty)));
     println!("two hosts: {} (namespaces: {})", hosts.a.address, hosts.separate());
+}
+
+/// Receives `per_stream` messages of each of `streams` from `ring`'s
+/// receiver `rx`: each stream in order, every checksum right.
+fn consume_streams(rx: &mut shmring::AnyReceiver, streams: &[u32], per_stream: u64) {
+    let mut next = std::collections::HashMap::new();
+    for _ in 0..per_stream * streams.len() as u64 {
+        let m = rx.recv_timeout(PATIENCE).unwrap_or_else(|e| panic!("after {next:?}: {e}"));
+        let (stream, seq) = check(&m);
+        let expected = next.entry(stream).or_insert(0u64);
+        assert!(streams.contains(&stream), "stream {stream}");
+        assert_eq!(seq, *expected, "stream {stream}: out of order");
+        *expected += 1;
+    }
+    assert!(streams.iter().all(|s| next[s] == per_stream), "{next:?}");
+}
+
+#[test]
+fn both_directions_at_once_between_mpmc_queues_and_pubsub_rings() {
+    const PER_STREAM: u64 = 50_000;
+    let hosts = TwoHosts::new();
+    // A: two producers into an MPMC queue that goes out; a pub/sub ring
+    // that comes in. B: the mirror image.
+    let qa = ring("qa", RingGeometry::mpmc(512, 256));
+    let pa = ring("pa", RingGeometry::pubsub(512, 256));
+    let qb = ring("qb", RingGeometry::mpmc(512, 256));
+    let pb = ring("pb", RingGeometry::pubsub(512, 256));
+    let (a_to_b, b_to_a) = (unique_key("a-to-b"), unique_key("b-to-a"));
+    // Subscribers first: a pub/sub subscriber starts at the next message.
+    let mut at_a = AnyRing::open(&pa.0).unwrap().receiver().unwrap();
+    let mut at_b = AnyRing::open(&pb.0).unwrap().receiver().unwrap();
+    let port = free_port(&hosts.a);
+    let mut args_a = listening(&hosts.a, port);
+    args_a.extend(out_route(&qa.0, &a_to_b, ""));
+    args_a.extend(in_route(&b_to_a, &pa.0, ""));
+    let mut args_b = connecting(&hosts.a, port);
+    args_b.extend(in_route(&a_to_b, &pb.0, ""));
+    args_b.extend(out_route(&qb.0, &b_to_a, ""));
+    let bridge_a = BridgeProcess::start(&hosts.a, &args_a);
+    let bridge_b = BridgeProcess::start(&hosts.b, &args_b);
+    let producers = [
+        produce(&qa.0, 1, 0..PER_STREAM),
+        produce(&qa.0, 2, 0..PER_STREAM),
+        produce(&qb.0, 3, 0..PER_STREAM),
+        produce(&qb.0, 4, 0..PER_STREAM),
+    ];
+    let to_b = std::thread::spawn(move || {
+        consume_streams(&mut at_b, &[1, 2], PER_STREAM);
+        at_b
+    });
+    consume_streams(&mut at_a, &[3, 4], PER_STREAM);
+    let _at_b = to_b.join().unwrap();
+    for p in producers {
+        p.join().unwrap();
+    }
+    for (bridge, out_ring, out_key, in_ring, in_key) in [
+        (&bridge_a, &qa.0, &a_to_b, &pa.0, &b_to_a),
+        (&bridge_b, &qb.0, &b_to_a, &pb.0, &a_to_b),
+    ] {
+        let s = bridge.wait_for(Duration::from_secs(10), "done", |s| {
+            route(s, Direction::Out, out_ring, out_key).messages == 2 * PER_STREAM
+                && route(s, Direction::In, in_ring, in_key).messages == 2 * PER_STREAM
+        });
+        let into = route(&s, Direction::In, in_ring, in_key);
+        assert_eq!((into.lost, into.duplicates, into.errors), (0, 0, 0), "{s}");
+    }
 }

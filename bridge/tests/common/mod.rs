@@ -332,6 +332,33 @@ pub fn check(message: &[u8]) -> (u32, u64) {
     (stream, seq)
 }
 
+/// Longest any one message may take end to end before a test gives up.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Sends messages `range` of `stream` into `ring`, waiting out a full ring
+/// and a missing receiver (a bridge being restarted).
+pub fn produce(ring: &str, stream: u32, range: std::ops::Range<u64>) -> std::thread::JoinHandle<()> {
+    use shmring::{MessageSender, SendTimeoutError};
+    let ring = ring.to_owned();
+    std::thread::spawn(move || {
+        let mut tx = shmring::AnyRing::open(&ring).unwrap().sender().unwrap();
+        for seq in range {
+            let m = message(stream, seq);
+            let deadline = Instant::now() + PATIENCE;
+            loop {
+                match tx.send_timeout(&m, Duration::from_millis(100)) {
+                    Ok(()) => break,
+                    Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_)) => {
+                        assert!(Instant::now() < deadline, "message {seq} not taken within {PATIENCE:?}");
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(e) => panic!("send {seq}: {e}"),
+                }
+            }
+        }
+    })
+}
+
 /// `--out RING=KEY[?opts]` or `--in KEY=RING[?opts]` as arguments.
 pub fn out_route(ring: &str, key: &str, opts: &str) -> [String; 2] {
     ["--out".into(), format!("{ring}={key}{opts}")]
