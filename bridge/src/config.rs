@@ -204,7 +204,12 @@ impl BridgeConfig {
             Some(ModeArg::Client) => ZenohMode::Client,
             None => file.mode.unwrap_or(ZenohMode::Peer),
         };
-        let rings = match (&args.broker_socket, args.broker, &file.broker_socket, file.broker) {
+        let rings = match (
+            &args.broker_socket,
+            args.broker,
+            &file.broker_socket,
+            file.broker,
+        ) {
             (Some(socket), _, _, _) => RingSource::Broker(Some(socket.clone())),
             (None, true, socket, _) => RingSource::Broker(socket.clone()),
             (None, false, Some(socket), _) => RingSource::Broker(Some(socket.clone())),
@@ -219,7 +224,11 @@ impl BridgeConfig {
             .max(MIN_STATUS_INTERVAL);
         let config = BridgeConfig {
             mode,
-            connect: file.connect.into_iter().chain(args.connect.clone()).collect(),
+            connect: file
+                .connect
+                .into_iter()
+                .chain(args.connect.clone())
+                .collect(),
             listen: file.listen.into_iter().chain(args.listen.clone()).collect(),
             scouting: !args.no_scouting && file.scouting.unwrap_or(true),
             zenoh_config: args.zenoh_config.clone().or(file.zenoh_config),
@@ -263,8 +272,7 @@ impl BridgeConfig {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e.to_string()))
 }
 
@@ -354,10 +362,16 @@ mod tests {
     #[test]
     fn routes_split_where_names_cannot_hold_the_separator() {
         let out = Route::parse(Direction::Out, "prices=desk/a=b?express,lossy").unwrap();
-        assert_eq!((out.ring.as_str(), out.key.as_str()), ("prices", "desk/a=b"));
+        assert_eq!(
+            (out.ring.as_str(), out.key.as_str()),
+            ("prices", "desk/a=b")
+        );
         assert!(out.lossy && out.express);
         let into = Route::parse(Direction::In, "desk/a=b=orders").unwrap();
-        assert_eq!((into.ring.as_str(), into.key.as_str()), ("orders", "desk/a=b"));
+        assert_eq!(
+            (into.ring.as_str(), into.key.as_str()),
+            ("orders", "desk/a=b")
+        );
         assert!(!into.lossy && !into.express);
         let wild = Route::parse(Direction::In, "sensors/**=all").unwrap();
         assert_eq!(wild.key, "sensors/**");

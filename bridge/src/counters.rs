@@ -48,11 +48,7 @@ impl RouteCounters {
             key: route.key.clone(),
             lossy: route.lossy,
             express: route.express,
-            state: self
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            state: self.state.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             messages: get(&self.messages),
             bytes: get(&self.bytes),
             dropped_no_subscriber: get(&self.dropped_no_subscriber),
@@ -182,12 +178,7 @@ impl std::fmt::Display for BridgeStatus {
                 _ => (r.key.as_str(), r.ring.as_str()),
             };
             writeln!(f, "{:<3} {from} -> {to}: {}", r.direction, r.state)?;
-            writeln!(
-                f,
-                "    {} messages, {}",
-                Count(r.messages),
-                Bytes(r.bytes)
-            )?;
+            writeln!(f, "    {} messages, {}", Count(r.messages), Bytes(r.bytes))?;
             let refused = [
                 ("dropped (no subscriber)", r.dropped_no_subscriber),
                 ("dropped (ring full)", r.dropped_full),

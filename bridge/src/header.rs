@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(check.judge(at(1, 15)), Verdict::AfterGap(3));
         assert_eq!(check.judge(at(2, 0)), Verdict::First);
         assert_eq!(check.judge(at(1, 16)), Verdict::InOrder);
-        assert_eq!(check.judge(at(1, u64::MAX)), Verdict::AfterGap(u64::MAX - 17));
+        assert_eq!(
+            check.judge(at(1, u64::MAX)),
+            Verdict::AfterGap(u64::MAX - 17)
+        );
         assert_eq!(check.judge(at(1, u64::MAX)), Verdict::Duplicate);
     }
 

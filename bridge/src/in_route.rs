@@ -164,7 +164,9 @@ impl Delivery {
                     std::thread::sleep(POLL);
                 }
                 Err(SendTimeoutError::TooLarge(_)) => return Err(Refused::TooLarge),
-                Err(SendTimeoutError::Corrupt(_, e)) => return Err(Refused::Corrupt(e.to_string())),
+                Err(SendTimeoutError::Corrupt(_, e)) => {
+                    return Err(Refused::Corrupt(e.to_string()));
+                }
             }
             if stop.load(Relaxed) {
                 return Err(Refused::Stopping);

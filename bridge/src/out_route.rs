@@ -54,13 +54,14 @@ pub(crate) fn start(
         .wait()
         .map_err(|e| format!("zenoh matching status on {:?}: {e}", route.key))?;
     matching.fetch_or(now.matching(), Relaxed);
+    counters.set_state("starting");
     let lossy = route.lossy;
     let name = format!("out {}", route.ring);
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
-            let _listener = listener;
             let feed = Feed {
+                _listener: listener,
                 publisher,
                 receiver,
                 counters,
@@ -73,6 +74,9 @@ pub(crate) fn start(
 }
 
 struct Feed {
+    /// Undeclared before the publisher it listens on (fields drop in
+    /// order), or zenoh reports it missing.
+    _listener: zenoh::matching::MatchingListener<()>,
     publisher: zenoh::pubsub::Publisher<'static>,
     receiver: AnyReceiver,
     counters: Arc<RouteCounters>,
@@ -86,6 +90,7 @@ enum State {
     Starting,
     Running,
     NoSubscriber,
+    Dropping,
     NoSender,
 }
 
@@ -102,6 +107,7 @@ impl Feed {
                     State::Starting => "starting",
                     State::Running => "running",
                     State::NoSubscriber => "waiting for a subscriber",
+                    State::Dropping => "dropping: no subscriber",
                     State::NoSender => "waiting: the ring has no sender",
                 });
             }
@@ -137,6 +143,7 @@ impl Feed {
                 }
             };
             if !matched {
+                report(State::Dropping, &mut state);
                 RouteCounters::add(&self.counters.dropped_no_subscriber, 1);
                 continue;
             }

@@ -65,7 +65,11 @@ fn a_full_lossless_ring_holds_back_the_producer_on_the_other_host() {
     println!("the producer was held back at message {held_at} of {TOTAL}");
     assert!(held_at < TOTAL);
     let s = bridge_b.status().unwrap();
-    assert_eq!(route(&s, Direction::In, &b.0, &key).state, "waiting: the ring is full", "{s}");
+    assert_eq!(
+        route(&s, Direction::In, &b.0, &key).state,
+        "waiting: the ring is full",
+        "{s}"
+    );
     // Longer than zenoh's own patience for a blocked sender (5 s), which
     // the bridge raises: the link stays up, nothing is lost.
     std::thread::sleep(Duration::from_secs(5));
@@ -78,8 +82,16 @@ fn a_full_lossless_ring_holds_back_the_producer_on_the_other_host() {
         route(s, Direction::In, &b.0, &key).messages == TOTAL
     });
     let into = route(&s, Direction::In, &b.0, &key);
-    assert_eq!((into.lost, into.dropped_full, into.state.as_str()), (0, 0, "running"), "{s}");
-    assert_eq!((s.connects, s.disconnects), (1, 0), "the link went down: {s}");
+    assert_eq!(
+        (into.lost, into.dropped_full, into.state.as_str()),
+        (0, 0, "running"),
+        "{s}"
+    );
+    assert_eq!(
+        (s.connects, s.disconnects),
+        (1, 0),
+        "the link went down: {s}"
+    );
 }
 
 #[test]
@@ -116,7 +128,10 @@ fn a_lossy_in_route_drops_what_its_full_ring_cannot_take_and_counts_it() {
         last = Some(seq);
     }
     assert!(matches!(rx.try_recv(), Err(shmring::TryRecvError::Empty)));
-    assert_eq!(into.lost, 0, "drops at the ring are not losses on the way: {s}");
+    assert_eq!(
+        into.lost, 0,
+        "drops at the ring are not losses on the way: {s}"
+    );
 }
 
 #[test]
@@ -135,7 +150,11 @@ fn without_a_subscriber_a_lossless_ring_keeps_its_messages_and_a_lossy_one_count
         route(s, Direction::Out, &dropped.0, &k2).dropped_no_subscriber == 100
     });
     let held = route(&s, Direction::Out, &kept.0, &k1);
-    assert_eq!((held.messages, held.state.as_str()), (0, "waiting for a subscriber"), "{s}");
+    assert_eq!(
+        (held.messages, held.state.as_str()),
+        (0, "waiting for a subscriber"),
+        "{s}"
+    );
     assert_eq!(AnyRing::open(&kept.0).unwrap().messages_in_flight(), 100);
     assert_eq!(AnyRing::open(&dropped.0).unwrap().messages_in_flight(), 0);
     assert_eq!(route(&s, Direction::Out, &dropped.0, &k2).messages, 0);

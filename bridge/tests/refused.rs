@@ -25,7 +25,9 @@ fn malformed_oversized_and_duplicated_samples_are_counted_and_never_reach_the_ri
 
     // A plain zenoh program, not a bridge: it can send anything.
     let mut config = zenoh::Config::default();
-    config.insert_json5("scouting/multicast/enabled", "false").unwrap();
+    config
+        .insert_json5("scouting/multicast/enabled", "false")
+        .unwrap();
     config
         .insert_json5("connect/endpoints", &format!("[\"tcp/127.0.0.1:{port}\"]"))
         .unwrap();
@@ -37,7 +39,10 @@ fn malformed_oversized_and_duplicated_samples_are_counted_and_never_reach_the_ri
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !publisher.matching_status().wait().unwrap().matching() {
-        assert!(Instant::now() < deadline, "the bridge's subscriber never matched");
+        assert!(
+            Instant::now() < deadline,
+            "the bridge's subscriber never matched"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let header = |sequence| {
@@ -78,7 +83,13 @@ fn malformed_oversized_and_duplicated_samples_are_counted_and_never_reach_the_ri
     });
     let into = route(&s, Direction::In, &b.0, &key);
     assert_eq!(
-        (into.malformed, into.oversized, into.duplicates, into.lost, into.sources),
+        (
+            into.malformed,
+            into.oversized,
+            into.duplicates,
+            into.lost,
+            into.sources
+        ),
         (2, 2, 2, 3, 1),
         "{s}"
     );
@@ -106,16 +117,26 @@ fn run(args: &[&str]) -> std::process::Output {
 #[test]
 fn a_missing_ring_or_a_bad_route_stops_the_bridge_before_it_starts() {
     let missing = unique("missing");
-    let out = run(&["--no-scouting", "--out", &format!("{missing}=shmring-test/missing")]);
+    let out = run(&[
+        "--no-scouting",
+        "--out",
+        &format!("{missing}=shmring-test/missing"),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&missing) && stderr.contains("cannot open ring"), "{stderr}");
+    assert!(
+        stderr.contains(&missing) && stderr.contains("cannot open ring"),
+        "{stderr}"
+    );
 
     for (args, why) in [
         (vec!["--out", "r=a/*"], "without wildcards"),
         (vec!["--in", "a/b"], "expected KEY=RING"),
         (vec!["--no-scouting"], "no routes"),
-        (vec!["--mode", "client", "--no-scouting", "--in", "a=r"], "needs a router"),
+        (
+            vec!["--mode", "client", "--no-scouting", "--in", "a=r"],
+            "needs a router",
+        ),
     ] {
         let out = run(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);

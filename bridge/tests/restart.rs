@@ -42,7 +42,9 @@ fn a_killed_bridge_loses_one_contiguous_run_and_duplicates_nothing() {
     let mut rx = AnyRing::open(&b.0).unwrap().receiver().unwrap();
     let producer = produce(&a.0, 7, 0..MESSAGES);
     let mut received = Vec::with_capacity(MESSAGES as usize);
-    let mut kills = [(50_000u64, "out side (A)"), (150_000, "in side (B)")].into_iter().peekable();
+    let mut kills = [(50_000u64, "out side (A)"), (150_000, "in side (B)")]
+        .into_iter()
+        .peekable();
     while received.last() != Some(&(MESSAGES - 1)) {
         let m = rx.recv_timeout(PATIENCE).unwrap_or_else(|e| {
             panic!(
@@ -86,7 +88,10 @@ fn a_killed_bridge_loses_one_contiguous_run_and_duplicates_nothing() {
     let bound = loss_bound_bytes();
     for gap in &gaps {
         let bytes: u64 = gap.clone().map(|seq| message(7, seq).len() as u64).sum();
-        assert!(bytes <= bound, "lost {gap:?} ({bytes} bytes) > bound {bound}");
+        assert!(
+            bytes <= bound,
+            "lost {gap:?} ({bytes} bytes) > bound {bound}"
+        );
     }
     let lost: u64 = gaps.iter().map(|g| g.end - g.start).sum();
     assert_eq!(received.len() as u64 + lost, MESSAGES);

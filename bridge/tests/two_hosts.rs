@@ -44,12 +44,23 @@ fn a_million_checksummed_messages_cross_two_hosts_in_order() {
     let sb = bridge_b.wait_for(Duration::from_secs(10), "done", |s| {
         route(s, Direction::In, &b.0, &key).messages == MESSAGES
     });
-    let (out, into) = (route(&sa, Direction::Out, &a.0, &key), route(&sb, Direction::In, &b.0, &key));
+    let (out, into) = (
+        route(&sa, Direction::Out, &a.0, &key),
+        route(&sb, Direction::In, &b.0, &key),
+    );
     assert_eq!(out.bytes, into.bytes);
-    assert_eq!((into.lost, into.duplicates, into.malformed, into.sources), (0, 0, 0, 1), "{sb}");
+    assert_eq!(
+        (into.lost, into.duplicates, into.malformed, into.sources),
+        (0, 0, 0, 1),
+        "{sb}"
+    );
     assert_eq!(out.errors + into.errors, 0);
     assert!(matches!(rx.try_recv(), Err(shmring::TryRecvError::Empty)));
-    println!("two hosts: {} (namespaces: {})", hosts.a.address, hosts.separate());
+    println!(
+        "two hosts: {} (namespaces: {})",
+        hosts.a.address,
+        hosts.separate()
+    );
 }
 
 /// Receives `per_stream` messages of each of `streams` from `ring`'s
@@ -57,7 +68,9 @@ fn a_million_checksummed_messages_cross_two_hosts_in_order() {
 fn consume_streams(rx: &mut shmring::AnyReceiver, streams: &[u32], per_stream: u64) {
     let mut next = std::collections::HashMap::new();
     for _ in 0..per_stream * streams.len() as u64 {
-        let m = rx.recv_timeout(PATIENCE).unwrap_or_else(|e| panic!("after {next:?}: {e}"));
+        let m = rx
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|e| panic!("after {next:?}: {e}"));
         let (stream, seq) = check(&m);
         let expected = next.entry(stream).or_insert(0u64);
         assert!(streams.contains(&stream), "stream {stream}");

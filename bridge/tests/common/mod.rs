@@ -66,7 +66,10 @@ impl TwoHosts {
         let (na, nb) = (format!("shmrb-a-{pid}-{n}"), format!("shmrb-b-{pid}-{n}"));
         // A /24 of its own per pair, so parallel tests never collide.
         let subnet = format!("10.{}.{}", 200 + (pid % 50), n % 250);
-        let (va, vb) = (format!("vsa{}x{n}", pid % 100_000), format!("vsb{}x{n}", pid % 100_000));
+        let (va, vb) = (
+            format!("vsa{}x{n}", pid % 100_000),
+            format!("vsb{}x{n}", pid % 100_000),
+        );
         let mut hosts = TwoHosts {
             a: Host {
                 netns: Some(na.clone()),
@@ -81,10 +84,12 @@ impl TwoHosts {
         let steps: Vec<Vec<String>> = vec![
             vec!["netns".into(), "add".into(), na.clone()],
             vec!["netns".into(), "add".into(), nb.clone()],
-            vec!["link", "add", &va, "netns", &na, "type", "veth", "peer", "name", &vb, "netns", &nb]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            vec![
+                "link", "add", &va, "netns", &na, "type", "veth", "peer", "name", &vb, "netns", &nb,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
         ];
         for (i, step) in steps.iter().enumerate() {
             if !ip(None, step) {
@@ -246,7 +251,12 @@ impl BridgeProcess {
     }
 
     /// Waits (at most `within`) until its status satisfies `ready`.
-    pub fn wait_for(&self, within: Duration, what: &str, ready: impl Fn(&BridgeStatus) -> bool) -> BridgeStatus {
+    pub fn wait_for(
+        &self,
+        within: Duration,
+        what: &str,
+        ready: impl Fn(&BridgeStatus) -> bool,
+    ) -> BridgeStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(s) = self.status() {
@@ -284,7 +294,12 @@ impl Drop for BridgeProcess {
 }
 
 /// The route of `status` in `direction` between `ring` and `key`.
-pub fn route<'a>(status: &'a BridgeStatus, direction: Direction, ring: &str, key: &str) -> &'a RouteStatus {
+pub fn route<'a>(
+    status: &'a BridgeStatus,
+    direction: Direction,
+    ring: &str,
+    key: &str,
+) -> &'a RouteStatus {
     status
         .route(direction, ring, key)
         .unwrap_or_else(|| panic!("no route {ring} {key} in\n{status}"))
@@ -318,7 +333,11 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 
 /// Checks a received message's checksum; its (stream, sequence).
 pub fn check(message: &[u8]) -> (u32, u64) {
-    assert!(message.len() >= 20, "short message: {} bytes", message.len());
+    assert!(
+        message.len() >= 20,
+        "short message: {} bytes",
+        message.len()
+    );
     let (body, sum) = message.split_at(message.len() - 8);
     assert_eq!(
         checksum(body),
@@ -328,7 +347,11 @@ pub fn check(message: &[u8]) -> (u32, u64) {
     );
     let seq = u64::from_le_bytes(body[..8].try_into().unwrap());
     let stream = u32::from_le_bytes(body[8..12].try_into().unwrap());
-    assert_eq!(message, &self::message(stream, seq)[..], "message {stream}/{seq}");
+    assert_eq!(
+        message,
+        &self::message(stream, seq)[..],
+        "message {stream}/{seq}"
+    );
     (stream, seq)
 }
 
@@ -337,7 +360,11 @@ pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Sends messages `range` of `stream` into `ring`, waiting out a full ring
 /// and a missing receiver (a bridge being restarted).
-pub fn produce(ring: &str, stream: u32, range: std::ops::Range<u64>) -> std::thread::JoinHandle<()> {
+pub fn produce(
+    ring: &str,
+    stream: u32,
+    range: std::ops::Range<u64>,
+) -> std::thread::JoinHandle<()> {
     use shmring::{MessageSender, SendTimeoutError};
     let ring = ring.to_owned();
     std::thread::spawn(move || {
@@ -349,7 +376,10 @@ pub fn produce(ring: &str, stream: u32, range: std::ops::Range<u64>) -> std::thr
                 match tx.send_timeout(&m, Duration::from_millis(100)) {
                     Ok(()) => break,
                     Err(SendTimeoutError::Timeout(_) | SendTimeoutError::Disconnected(_)) => {
-                        assert!(Instant::now() < deadline, "message {seq} not taken within {PATIENCE:?}");
+                        assert!(
+                            Instant::now() < deadline,
+                            "message {seq} not taken within {PATIENCE:?}"
+                        );
                         std::thread::sleep(Duration::from_millis(1));
                     }
                     Err(e) => panic!("send {seq}: {e}"),
