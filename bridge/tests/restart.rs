@@ -95,6 +95,9 @@ fn a_killed_bridge_loses_one_contiguous_run_and_duplicates_nothing() {
     }
     let lost: u64 = gaps.iter().map(|g| g.end - g.start).sum();
     assert_eq!(received.len() as u64 + lost, MESSAGES);
+    // The (restarted) out side saw the in side go and come back.
+    let s = bridge_a.wait_for(Duration::from_secs(10), "reconnected", |s| s.reconnects >= 1);
+    assert_eq!((s.disconnects, s.linked.len()), (1, 1), "{s}");
     // The restarted in-side bridge counted nothing as duplicated.
     let s = bridge_b.wait_for(Duration::from_secs(10), "status", |_| true);
     let into = route(&s, shmring_bridge::Direction::In, &b.0, &key);
