@@ -69,16 +69,18 @@ impl Links {
             .map(|z| z.to_string())
             .collect();
         let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        // Downs first: a far bridge replaced between two looks is a
+        // reconnect.
+        for down in now.difference(&linked) {
+            tracing::warn!(node = %down, "zenoh link down");
+            self.disconnects.fetch_add(1, Relaxed);
+        }
         for up in linked.difference(&now) {
             tracing::info!(node = %up, "zenoh link up");
             self.connects.fetch_add(1, Relaxed);
             if self.disconnects.load(Relaxed) > 0 {
                 self.reconnects.fetch_add(1, Relaxed);
             }
-        }
-        for down in now.difference(&linked) {
-            tracing::warn!(node = %down, "zenoh link down");
-            self.disconnects.fetch_add(1, Relaxed);
         }
         *now = linked;
     }
