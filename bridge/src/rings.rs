@@ -2,7 +2,7 @@
 //! broker (which then knows the bridge holds the role and reports it).
 
 use crate::config::RingSource;
-use shmring::broker::BrokerClient;
+use shmring::broker::{BrokerClient, BrokerError};
 use shmring::{AnyReceiver, AnyRing, AnySender};
 use std::sync::Mutex;
 
@@ -27,31 +27,36 @@ impl Rings {
 
     /// The receiving endpoint of `name`.
     pub fn receiver(&self, name: &str) -> Result<AnyReceiver, String> {
-        match self {
-            Rings::Named => AnyRing::open(name)
-                .map_err(|e| format!("cannot open ring {name:?}: {e}"))?
-                .receiver()
-                .map_err(|e| format!("cannot receive from ring {name:?}: {e}")),
-            Rings::Broker(client) => client
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .attach_any_receiver(name)
-                .map_err(|e| format!("cannot receive from ring {name:?}: {e}")),
-        }
+        self.attach(name, "receive from", AnyRing::receiver, |client, name| {
+            client.attach_any_receiver(name)
+        })
     }
 
     /// The sending endpoint of `name`.
     pub fn sender(&self, name: &str) -> Result<AnySender, String> {
+        self.attach(name, "send into", AnyRing::sender, |client, name| {
+            client.attach_any_sender(name)
+        })
+    }
+
+    fn attach<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        doing: &str,
+        named: impl FnOnce(&AnyRing) -> Result<T, E>,
+        brokered: impl FnOnce(&mut BrokerClient, &str) -> Result<T, BrokerError>,
+    ) -> Result<T, String> {
+        let cannot = |e: &dyn std::fmt::Display| format!("cannot {doing} ring {name:?}: {e}");
         match self {
-            Rings::Named => AnyRing::open(name)
-                .map_err(|e| format!("cannot open ring {name:?}: {e}"))?
-                .sender()
-                .map_err(|e| format!("cannot send into ring {name:?}: {e}")),
-            Rings::Broker(client) => client
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .attach_any_sender(name)
-                .map_err(|e| format!("cannot send into ring {name:?}: {e}")),
+            Rings::Named => {
+                let ring =
+                    AnyRing::open(name).map_err(|e| format!("cannot open ring {name:?}: {e}"))?;
+                named(&ring).map_err(|e| cannot(&e))
+            }
+            Rings::Broker(client) => {
+                let mut client = client.lock().unwrap_or_else(|p| p.into_inner());
+                brokered(&mut client, name).map_err(|e| cannot(&e))
+            }
         }
     }
 }

@@ -25,13 +25,12 @@ fn a_full_lossless_ring_holds_back_the_producer_on_the_other_host() {
     let a = ring("a", RingGeometry::spsc(1 << 16));
     let b = ring("b", RingGeometry::spsc(1 << 16));
     let key = unique_key("held");
-    let port = free_port(&hosts.a);
-    let mut args_a = listening(&hosts.a, port);
-    args_a.extend(out_route(&a.0, &key, ""));
-    let mut args_b = connecting(&hosts.a, port);
-    args_b.extend(in_route(&key, &b.0, ""));
-    let _bridge_a = BridgeProcess::start(&hosts.a, &args_a);
-    let bridge_b = BridgeProcess::start(&hosts.b, &args_b);
+    let (_bridge_a, bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&a.0, &key, "")],
+        &[in_route(&key, &b.0, "")],
+        &[],
+    );
     let mut rx = AnyRing::open(&b.0).unwrap().receiver().unwrap();
     let (held_tx, held) = mpsc::channel();
     let ring_a = a.0.clone();
@@ -101,13 +100,12 @@ fn a_lossy_in_route_drops_what_its_full_ring_cannot_take_and_counts_it() {
     let d = ring("d", RingGeometry::spsc(1 << 16));
     let c = ring("c", RingGeometry::spsc(4096));
     let key = unique_key("lossy");
-    let port = free_port(&hosts.a);
-    let mut args_a = listening(&hosts.a, port);
-    args_a.extend(out_route(&d.0, &key, ""));
-    let mut args_b = connecting(&hosts.a, port);
-    args_b.extend(in_route(&key, &c.0, "?lossy"));
-    let bridge_a = BridgeProcess::start(&hosts.a, &args_a);
-    let bridge_b = BridgeProcess::start(&hosts.b, &args_b);
+    let (bridge_a, bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&d.0, &key, "")],
+        &[in_route(&key, &c.0, "?lossy")],
+        &[],
+    );
     // Nobody reads c until everything was carried.
     let mut rx = AnyRing::open(&c.0).unwrap().receiver().unwrap();
     produce(&d.0, 3, 0..SENT).join().unwrap();

@@ -81,15 +81,12 @@ fn rings_through_the_broker_are_bridged_and_counted() {
     }
     let hosts = TwoHosts::new();
     let key = unique_key("brokered");
-    let port = free_port(&hosts.a);
-    let mut args_a = listening(&hosts.a, port);
-    args_a.extend(["--broker-socket".into(), socket.clone()]);
-    args_a.extend(out_route(&a, &key, ""));
-    let mut args_b = connecting(&hosts.a, port);
-    args_b.extend(["--broker-socket".into(), socket]);
-    args_b.extend(in_route(&key, &b, ""));
-    let bridge_a = BridgeProcess::start(&hosts.a, &args_a);
-    let bridge_b = BridgeProcess::start(&hosts.b, &args_b);
+    let (bridge_a, bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&a, &key, "")],
+        &[in_route(&key, &b, "")],
+        &["--broker-socket".into(), socket],
+    );
     bridge_a.wait_linked();
     bridge_b.wait_linked();
     // The broker knows who holds each role: the bridges.

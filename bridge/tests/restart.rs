@@ -31,14 +31,12 @@ fn a_killed_bridge_loses_one_contiguous_run_and_duplicates_nothing() {
     let a = ring("a", RingGeometry::spsc(1 << 16));
     let b = ring("b", RingGeometry::spsc(1 << 16));
     let key = unique_key("restart");
-    let port = free_port(&hosts.a);
-    let mut args_a = listening(&hosts.a, port);
-    args_a.extend(out_route(&a.0, &key, ""));
-    let mut args_b = connecting(&hosts.a, port);
-    args_b.extend(in_route(&key, &b.0, ""));
-    let mut bridge_a = BridgeProcess::start(&hosts.a, &args_a);
-    bridge_a.wait_for(Duration::from_secs(30), "started", |_| true);
-    let mut bridge_b = BridgeProcess::start(&hosts.b, &args_b);
+    let (mut bridge_a, mut bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&a.0, &key, "")],
+        &[in_route(&key, &b.0, "")],
+        &[],
+    );
     let mut rx = AnyRing::open(&b.0).unwrap().receiver().unwrap();
     let producer = produce(&a.0, 7, 0..MESSAGES);
     let mut received = Vec::with_capacity(MESSAGES as usize);
@@ -96,7 +94,9 @@ fn a_killed_bridge_loses_one_contiguous_run_and_duplicates_nothing() {
     let lost: u64 = gaps.iter().map(|g| g.end - g.start).sum();
     assert_eq!(received.len() as u64 + lost, MESSAGES);
     // The (restarted) out side saw the in side go and come back.
-    let s = bridge_a.wait_for(Duration::from_secs(10), "reconnected", |s| s.reconnects >= 1);
+    let s = bridge_a.wait_for(Duration::from_secs(10), "reconnected", |s| {
+        s.reconnects >= 1
+    });
     assert_eq!((s.disconnects, s.linked.len()), (1, 1), "{s}");
     // The restarted in-side bridge counted nothing as duplicated.
     let s = bridge_b.wait_for(Duration::from_secs(10), "status", |_| true);

@@ -16,13 +16,12 @@ fn a_million_checksummed_messages_cross_two_hosts_in_order() {
     let a = ring("a", RingGeometry::spsc(1 << 20));
     let b = ring("b", RingGeometry::spsc(1 << 20));
     let key = unique_key("million");
-    let port = free_port(&hosts.a);
-    let mut args_a = listening(&hosts.a, port);
-    args_a.extend(out_route(&a.0, &key, ""));
-    let mut args_b = connecting(&hosts.a, port);
-    args_b.extend(in_route(&key, &b.0, ""));
-    let bridge_a = BridgeProcess::start(&hosts.a, &args_a);
-    let bridge_b = BridgeProcess::start(&hosts.b, &args_b);
+    let (bridge_a, bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&a.0, &key, "")],
+        &[in_route(&key, &b.0, "")],
+        &[],
+    );
     let mut rx = AnyRing::open(&b.0).unwrap().receiver().unwrap();
     let producer = produce(&a.0, 1, 0..MESSAGES);
     for expected in 0..MESSAGES {
@@ -94,15 +93,12 @@ fn both_directions_at_once_between_mpmc_queues_and_pubsub_rings() {
     // Subscribers first: a pub/sub subscriber starts at the next message.
     let mut at_a = AnyRing::open(&pa.0).unwrap().receiver().unwrap();
     let mut at_b = AnyRing::open(&pb.0).unwrap().receiver().unwrap();
-    let port = free_port(&hosts.a);
-    let mut args_a = listening(&hosts.a, port);
-    args_a.extend(out_route(&qa.0, &a_to_b, ""));
-    args_a.extend(in_route(&b_to_a, &pa.0, ""));
-    let mut args_b = connecting(&hosts.a, port);
-    args_b.extend(in_route(&a_to_b, &pb.0, ""));
-    args_b.extend(out_route(&qb.0, &b_to_a, ""));
-    let bridge_a = BridgeProcess::start(&hosts.a, &args_a);
-    let bridge_b = BridgeProcess::start(&hosts.b, &args_b);
+    let (bridge_a, bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&qa.0, &a_to_b, ""), in_route(&b_to_a, &pa.0, "")],
+        &[in_route(&a_to_b, &pb.0, ""), out_route(&qb.0, &b_to_a, "")],
+        &[],
+    );
     let producers = [
         produce(&qa.0, 1, 0..PER_STREAM),
         produce(&qa.0, 2, 0..PER_STREAM),

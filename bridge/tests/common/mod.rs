@@ -416,6 +416,27 @@ pub fn connecting(to: &Host, port: u16) -> Vec<String> {
     ]
 }
 
+/// Bridge A, listening on host a with `routes_a`, and bridge B on host b,
+/// connecting to A with `routes_b`; both with `extra` flags. A has opened
+/// its session (written its status) before B starts.
+pub fn bridge_pair(
+    hosts: &TwoHosts,
+    routes_a: &[[String; 2]],
+    routes_b: &[[String; 2]],
+    extra: &[String],
+) -> (BridgeProcess, BridgeProcess) {
+    let port = free_port(&hosts.a);
+    let mut args_a = listening(&hosts.a, port);
+    let mut args_b = connecting(&hosts.a, port);
+    for (args, routes) in [(&mut args_a, routes_a), (&mut args_b, routes_b)] {
+        args.extend(extra.iter().cloned());
+        args.extend(routes.iter().flatten().cloned());
+    }
+    let a = BridgeProcess::start(&hosts.a, &args_a);
+    a.wait_for(PATIENCE, "started", |_| true);
+    (a, BridgeProcess::start(&hosts.b, &args_b))
+}
+
 /// The path of a file in the temp dir, removed on drop.
 pub struct TempFile(pub PathBuf);
 
