@@ -126,3 +126,38 @@ fn both_directions_at_once_between_mpmc_queues_and_pubsub_rings() {
         assert_eq!((into.lost, into.duplicates, into.errors), (0, 0, 0), "{s}");
     }
 }
+
+#[test]
+fn a_bridge_never_receives_its_own_publications() {
+    // Both bridges publish and subscribe on the same key: each ring gets
+    // exactly the other host's stream, nothing loops back.
+    let hosts = TwoHosts::new();
+    let shape = RingGeometry::spsc(1 << 16);
+    let (out_a, in_a, out_b, in_b) = (
+        ring("oa", shape),
+        ring("ia", shape),
+        ring("ob", shape),
+        ring("ib", shape),
+    );
+    let key = unique_key("both-ways");
+    let (_bridge_a, _bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&out_a.0, &key, ""), in_route(&key, &in_a.0, "")],
+        &[out_route(&out_b.0, &key, ""), in_route(&key, &in_b.0, "")],
+        &[],
+    );
+    let mut at_a = AnyRing::open(&in_a.0).unwrap().receiver().unwrap();
+    let mut at_b = AnyRing::open(&in_b.0).unwrap().receiver().unwrap();
+    let producers = [produce(&out_a.0, 1, 0..1000), produce(&out_b.0, 2, 0..1000)];
+    for (rx, stream) in [(&mut at_b, 1), (&mut at_a, 2)] {
+        for seq in 0..1000 {
+            assert_eq!(check(&rx.recv_timeout(PATIENCE).unwrap()), (stream, seq));
+        }
+    }
+    for p in producers {
+        p.join().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(matches!(at_a.try_recv(), Err(shmring::TryRecvError::Empty)));
+    assert!(matches!(at_b.try_recv(), Err(shmring::TryRecvError::Empty)));
+}
