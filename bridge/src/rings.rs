@@ -3,8 +3,14 @@
 
 use crate::config::RingSource;
 use shmring::broker::{BrokerClient, BrokerError};
-use shmring::{AnyReceiver, AnyRing, AnySender};
+use shmring::{AnyReceiver, AnyRing, AnySender, OpenMode, RingBuilder, Spsc, WaitStrategy};
 use std::sync::Mutex;
+
+/// How the bridge's endpoints wait for a message or for room: asleep on
+/// the futex at once. A bridge's latency is the network's (tens of
+/// microseconds); spinning would only take the CPU that its zenoh threads
+/// need, which on a small machine costs more than the wake-up.
+const WAIT: WaitStrategy = WaitStrategy::Park;
 
 /// The bridge's way to its rings, shared by its routes.
 #[derive(Debug)]
@@ -20,7 +26,7 @@ impl Rings {
         match source {
             RingSource::Named => Ok(Rings::Named),
             RingSource::Broker(socket) => shmring_broker::cli::connect(socket.as_deref())
-                .map(|c| Rings::Broker(Mutex::new(c)))
+                .map(|c| Rings::Broker(Mutex::new(c.with_wait_strategy(WAIT))))
                 .map_err(|e| format!("cannot reach the broker: {e}")),
         }
     }
@@ -49,8 +55,12 @@ impl Rings {
         let cannot = |e: &dyn std::fmt::Display| format!("cannot {doing} ring {name:?}: {e}");
         match self {
             Rings::Named => {
-                let ring =
-                    AnyRing::open(name).map_err(|e| format!("cannot open ring {name:?}: {e}"))?;
+                let ring = AnyRing::open_with(
+                    &RingBuilder::<Spsc>::new().wait_strategy(WAIT),
+                    name,
+                    OpenMode::Open,
+                )
+                .map_err(|e| format!("cannot open ring {name:?}: {e}"))?;
                 named(&ring).map_err(|e| cannot(&e))
             }
             Rings::Broker(client) => {
