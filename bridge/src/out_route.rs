@@ -78,6 +78,8 @@ pub(crate) fn start(
         .map_err(|e| format!("cannot start a thread: {e}"))
 }
 
+/// Messages copied out of the ring at once, at most.
+const BATCH: usize = 256;
 /// How many times an out route whose ring is empty gives its CPU away
 /// before it sleeps on the futex. On a busy CPU the producer then refills
 /// the ring in a batch, instead of waking the route for each message (a
@@ -124,6 +126,7 @@ impl Feed {
             ..
         } = &mut self;
         let mut idle = 0;
+        let mut batch = Vec::with_capacity(BATCH);
         while !stop.load(Relaxed) {
             let matched = matching.load(Relaxed);
             if !matched && !*lossy {
@@ -133,13 +136,18 @@ impl Feed {
                 std::thread::sleep(MATCH_POLL);
                 continue;
             }
-            // Each message is copied out and released before it is
-            // published: a bridge killed in between loses it, and one
-            // restarted never publishes it a second time.
-            let stopped = match receiver.try_recv().map(|m| ZBytes::from(&m[..])) {
-                Ok(message) => {
+            // Messages are copied out and released before they are
+            // published: a bridge killed in between loses them, and one
+            // restarted never publishes them a second time. An SPSC ring
+            // frees a whole batch with one store and at most one wake-up
+            // of its producer.
+            let drained = receiver.try_drain(BATCH, |m| batch.push(ZBytes::from(m)));
+            for message in batch.drain(..) {
+                carrier.carry(message, matched);
+            }
+            let stopped = match drained {
+                Ok(_) => {
                     idle = 0;
-                    carrier.carry(message, matched);
                     continue;
                 }
                 Err(TryRecvError::Empty) if idle < YIELDS => {
