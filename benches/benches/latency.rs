@@ -3,7 +3,10 @@
 //! wait in `epoll_wait` (and, with the `tokio` feature, the tokio rows at
 //! 64 bytes) also next to the kernel's baselines of their group. Every
 //! row also gets its ratio to the limit for its own size (`limit-sized`),
-//! and with the `peers` feature the peer libraries' rows are measured too.
+//! and with the `peers` feature the peer libraries' rows are measured too;
+//! with the `bridge` feature, at 64 bytes, a TCP socket pair over
+//! loopback, zenoh used directly and the shmring bridge, each next to the
+//! first two.
 
 use shmring_benches::mechanism::Mechanism;
 use shmring_benches::report::{self, Ratio, Report, Row};
@@ -21,17 +24,28 @@ fn main() -> shmring_benches::Result<()> {
     } else {
         &[]
     };
-    let extra = |size: usize| -> &[Mechanism] {
+    let bridge_rows: &[Mechanism] = if cfg!(feature = "bridge") {
+        &Mechanism::BRIDGE
+    } else {
+        &[]
+    };
+    let extra = |size: usize| -> Vec<Mechanism> {
+        let mut rows = Vec::new();
         if size == Mechanism::TOKIO_SIZE {
-            tokio_rows
-        } else {
-            &[]
+            rows.extend_from_slice(tokio_rows);
         }
+        if size == Mechanism::BRIDGE_SIZE {
+            rows.extend_from_slice(bridge_rows);
+        }
+        rows
     };
     let total = plan
         .sizes
         .iter()
-        .map(|&size| Mechanism::LATENCY.len() + peer_rows.len() + extra(size).len())
+        .map(|&size| {
+            let rows = Mechanism::LATENCY.iter().skip(1).chain(peer_rows);
+            1 + rows.chain(&extra(size)).filter(|m| plan.wants(**m)).count()
+        })
         .sum();
     let mut runner = Runner::new("latency", total, env!("CARGO_BIN_EXE_shmring-bench-peer"));
     // The machine's speed drifts over minutes: the limit (one 8-byte
@@ -41,11 +55,13 @@ fn main() -> shmring_benches::Result<()> {
     let mut rows: Vec<Row> = Vec::new();
     for &size in &plan.sizes {
         let limit = runner.latency(Mechanism::Limit, 8);
+        let extra = extra(size);
         let mechanisms = Mechanism::LATENCY
             .iter()
             .skip(1)
             .chain(peer_rows)
-            .chain(extra(size));
+            .chain(&extra)
+            .filter(|m| plan.wants(**m));
         for &mechanism in mechanisms {
             for mut row in runner.latency(mechanism, size) {
                 let reference = limit.iter().find(|l| l.pattern == row.pattern);

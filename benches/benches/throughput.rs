@@ -1,7 +1,9 @@
 //! `cargo bench --bench throughput`: one-way stream of every mechanism at
 //! every size, next to one thread's memcpy (with the `peers` feature,
 //! the peer libraries' rows too); the publish/subscribe rows also next to
-//! the SPSC stream.
+//! the SPSC stream; with the `bridge` feature, 64-byte streams through a
+//! TCP socket pair over loopback, zenoh used directly and the shmring
+//! bridge, each next to the first two.
 
 use shmring_benches::mechanism::Mechanism;
 use shmring_benches::report::{self, Ratio, Report};
@@ -14,13 +16,25 @@ fn main() -> shmring_benches::Result<()> {
     } else {
         &[]
     };
+    let bridge_rows: &[Mechanism] = if cfg!(feature = "bridge") {
+        &Mechanism::BRIDGE
+    } else {
+        &[]
+    };
     let cells: Vec<(Mechanism, usize)> = plan
         .sizes
         .iter()
         .flat_map(|&size| {
+            let bridge: &[Mechanism] = if size == Mechanism::BRIDGE_SIZE {
+                bridge_rows
+            } else {
+                &[]
+            };
             Mechanism::THROUGHPUT
                 .iter()
                 .chain(peer_rows)
+                .chain(bridge)
+                .filter(|m| plan.wants(**m))
                 .map(move |&m| (m, size))
         })
         .collect();

@@ -612,6 +612,7 @@ mod tests {
             latency_run: Duration::from_millis(5),
             runs: 2,
             row_limit: Duration::from_secs(20),
+            only: None,
         }
     }
 

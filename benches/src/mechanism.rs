@@ -89,6 +89,17 @@ pub enum Mechanism {
     /// rtrb 0.4 byte ring between two threads of one process: whole
     /// messages pushed as slices, read in place (feature `peers`).
     Rtrb,
+    /// A TCP connection over loopback (127.0.0.1), `TCP_NODELAY` on both
+    /// ends, fixed-size frames read whole (measured with feature `bridge`).
+    TcpLoopback,
+    /// zenoh 1.10 publish/subscribe used directly between the two
+    /// processes: peer mode over tcp/127.0.0.1, one publisher and one
+    /// subscriber each way (feature `bridge`).
+    ZenohDirect,
+    /// shmring rings bridged over zenoh: ring → shmring-bridge → zenoh →
+    /// shmring-bridge → ring in the other process, and back (feature
+    /// `bridge`).
+    ShmringBridge,
 }
 
 use Mechanism::*;
@@ -146,6 +157,14 @@ impl Mechanism {
     /// throughput bench alike.
     pub const PEERS: [Mechanism; 4] = [Ringfire, Iceoryx2, Iceoryx2Event, Rtrb];
 
+    /// The bridge rows (feature `bridge`), in the latency and the
+    /// throughput bench alike, measured at [`BRIDGE_SIZE`](Self::BRIDGE_SIZE)
+    /// only, one after the other, and each compared with the first two.
+    pub const BRIDGE: [Mechanism; 3] = [TcpLoopback, ZenohDirect, ShmringBridge];
+
+    /// The one message size of the bridge rows.
+    pub const BRIDGE_SIZE: usize = 64;
+
     /// Rows of the throughput bench, the memcpy ceiling first.
     pub const THROUGHPUT: [Mechanism; 17] = [
         Memcpy,
@@ -168,7 +187,7 @@ impl Mechanism {
     ];
 
     /// Every mechanism.
-    pub const ALL: [Mechanism; 34] = [
+    pub const ALL: [Mechanism; 37] = [
         Limit,
         LimitSized,
         Memcpy,
@@ -203,6 +222,9 @@ impl Mechanism {
         Iceoryx2,
         Iceoryx2Event,
         Rtrb,
+        TcpLoopback,
+        ZenohDirect,
+        ShmringBridge,
     ];
 
     /// Short name, used on the peer's command line and in report.json.
@@ -242,6 +264,9 @@ impl Mechanism {
             Iceoryx2 => "iceoryx2",
             Iceoryx2Event => "iceoryx2-event",
             Rtrb => "rtrb",
+            TcpLoopback => "tcp-loopback",
+            ZenohDirect => "zenoh-direct",
+            ShmringBridge => "shmring-bridge",
         }
     }
 
@@ -287,6 +312,9 @@ impl Mechanism {
             Iceoryx2 => "iceoryx2 0.10 publish-subscribe, spinning",
             Iceoryx2Event => "iceoryx2 0.10 publish-subscribe + event listener",
             Rtrb => "rtrb 0.4 (threads)",
+            TcpLoopback => "TCP socket pair (loopback)",
+            ZenohDirect => "zenoh 1.10 direct (pub/sub over loopback TCP)",
+            ShmringBridge => "shmring bridge (ring → zenoh → ring)",
         }
     }
 
@@ -332,6 +360,23 @@ impl Mechanism {
                 "size bytes + an 8-byte sequence word each way, on their own lines: the \
                  floor for a ring carrying that many bytes with an in-band marker",
             ),
+            TcpLoopback => Some(
+                "one TCP connection over 127.0.0.1, TCP_NODELAY on both ends, blocking \
+                 write and read of whole frames",
+            ),
+            ZenohDirect => Some(
+                "zenoh 1.10 sync API, peer mode, multicast scouting off, the bench's session \
+                 listening on tcp/127.0.0.1 and the peer's connecting; round trip: express, \
+                 CongestionControl::Block, each way; stream: Block, default batching (batches \
+                 up to 65535 B, time limit 1 ms, 2 batches per priority queue); subscribers \
+                 read through the default FIFO handler (256 samples), payload read in place",
+            ),
+            ShmringBridge => Some(
+                "bench → SPSC ring → shmring-bridge (bench process) → zenoh → shmring-bridge \
+                 (peer process) → SPSC ring → peer, and back the same way; zenoh as in the \
+                 zenoh direct row (round trip: --out/--in ?express; stream: default \
+                 batching); rings 1 MiB, the application's ends and the bridges' park (no spinning)",
+            ),
             _ => None,
         }
     }
@@ -351,6 +396,11 @@ impl Mechanism {
         Mechanism::PEERS.contains(&self)
     }
 
+    /// Whether this is one of the bridge rows (feature `bridge`).
+    pub fn is_bridge(self) -> bool {
+        Mechanism::BRIDGE.contains(&self)
+    }
+
     /// Whether both sides are tasks of a tokio runtime.
     pub fn is_tokio(self) -> bool {
         Mechanism::TOKIO.contains(&self)
@@ -368,6 +418,10 @@ impl Mechanism {
             // the peers' (ringfire's ring, iceoryx2 publish-subscribe).
             PubSub | PubSubLossy => &[SpscSpinPark, SpscSpin, Ringfire, Iceoryx2],
             PubSubZeroCopy => &[SpscZeroCopy],
+            // The issue's targets: the bridge next to zenoh used directly
+            // (≤ 1.2× round trip, ≥ 0.8× stream) and next to TCP; the two
+            // baselines carry the same columns (zenoh direct 1.00× itself).
+            TcpLoopback | ZenohDirect | ShmringBridge => &[ZenohDirect, TcpLoopback],
             _ => &[],
         }
     }

@@ -24,6 +24,10 @@ pub struct Plan {
     pub runs: usize,
     /// A row taking longer than this is declared hung and the bench stops.
     pub row_limit: Duration,
+    /// Only these mechanisms (keys), when `SHMRING_BENCH_ROWS` lists some
+    /// (comma-separated); the references a bench compares with (the
+    /// limit, memcpy) are measured anyway.
+    pub only: Option<Vec<String>>,
 }
 
 impl Plan {
@@ -31,6 +35,10 @@ impl Plan {
     /// value but `0`) for the smoke run.
     pub fn from_env() -> Plan {
         let quick = std::env::var("SHMRING_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let only = std::env::var("SHMRING_BENCH_ROWS")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.split(',').map(|k| k.trim().to_string()).collect());
         if quick {
             Plan {
                 quick,
@@ -40,6 +48,7 @@ impl Plan {
                 latency_run: Duration::from_millis(15),
                 runs: 2,
                 row_limit: Duration::from_secs(20),
+                only,
             }
         } else {
             Plan {
@@ -50,8 +59,18 @@ impl Plan {
                 latency_run: Duration::from_millis(100),
                 runs: 7,
                 row_limit: Duration::from_secs(60),
+                only,
             }
         }
+    }
+
+    /// Whether `mechanism` is measured in this run (`SHMRING_BENCH_ROWS`).
+    pub fn wants(&self, mechanism: crate::mechanism::Mechanism) -> bool {
+        mechanism == crate::mechanism::Mechanism::Memcpy
+            || self
+                .only
+                .as_ref()
+                .is_none_or(|keys| keys.iter().any(|k| k == mechanism.key()))
     }
 }
 

@@ -482,6 +482,7 @@ mod tests {
             latency_run: ms,
             runs: 2,
             row_limit: Duration::from_secs(20),
+            only: None,
         };
         for mechanism in Mechanism::TOKIO {
             let (rtt, one_way) = measure(mechanism, Mechanism::TOKIO_SIZE, &plan, None)

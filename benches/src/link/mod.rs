@@ -5,6 +5,8 @@
 //! measuring loops are generic over them ([`Driver`]), so no row pays for
 //! dynamic dispatch and every row runs the same loop.
 
+#[cfg(feature = "bridge")]
+pub mod bridge;
 pub mod epoll;
 pub mod eventfd_shm;
 pub mod fd_stream;
@@ -130,6 +132,12 @@ pub enum AnyEnds {
     /// iceoryx2 publish-subscribe (spinning or with events).
     #[cfg(feature = "peers")]
     Iceoryx2(Box<Ends<peers::Iceoryx2Tx, peers::Iceoryx2Rx>>),
+    /// zenoh publish/subscribe used directly.
+    #[cfg(feature = "bridge")]
+    Zenoh(Box<bridge::ZenohEnds>),
+    /// shmring rings bridged over zenoh.
+    #[cfg(feature = "bridge")]
+    Bridge(Box<bridge::BridgeEnds>),
 }
 
 impl AnyEnds {
@@ -142,6 +150,10 @@ impl AnyEnds {
             AnyEnds::Ringfire(e) => e.drive(driver),
             #[cfg(feature = "peers")]
             AnyEnds::Iceoryx2(e) => driver.drive(*e),
+            #[cfg(feature = "bridge")]
+            AnyEnds::Zenoh(e) => driver.drive(*e),
+            #[cfg(feature = "bridge")]
+            AnyEnds::Bridge(e) => driver.drive(*e),
 
             AnyEnds::Spsc(e) => e.drive(driver),
             AnyEnds::Mpmc(e) => e.drive(driver),
@@ -169,6 +181,8 @@ pub const RECORD_SIZES: [usize; 3] = [8, 64, 1024];
 pub(crate) fn not_built(mechanism: Mechanism) -> Error {
     if mechanism.is_peer() && !cfg!(feature = "peers") {
         format!("{mechanism}: shmring-benches was built without its `peers` feature").into()
+    } else if mechanism.is_bridge() && !cfg!(feature = "bridge") {
+        format!("{mechanism}: shmring-benches was built without its `bridge` feature").into()
     } else {
         format!("{mechanism} has no such side here").into()
     }
@@ -202,6 +216,10 @@ pub struct Cleanup {
     /// (iceoryx2 opens some of them as it connects ports).
     #[cfg_attr(not(feature = "peers"), allow(dead_code))]
     iceoryx2: Vec<String>,
+    /// The bench's zenoh session or bridge of a bridge row: closed when
+    /// the row ends, after the peer has exited.
+    #[cfg(feature = "bridge")]
+    held: Vec<bridge::Keep>,
 }
 
 impl Cleanup {
@@ -261,6 +279,8 @@ impl Drop for Cleanup {
         for tag in self.iceoryx2.drain(..) {
             remove_iceoryx2(&tag);
         }
+        #[cfg(feature = "bridge")]
+        self.held.clear();
     }
 }
 
@@ -412,6 +432,32 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
         #[cfg(not(feature = "peers"))]
         Mechanism::Ringfire | Mechanism::Iceoryx2 | Mechanism::Iceoryx2Event => {
             return Err(not_built(mechanism));
+        }
+        #[cfg(feature = "bridge")]
+        Mechanism::ZenohDirect => {
+            bridge::zenoh_prepare(pattern, &tag, &mut handover, &mut cleanup)?
+        }
+        #[cfg(feature = "bridge")]
+        Mechanism::ShmringBridge => {
+            bridge::bridge_prepare(size, pattern, &tag, &mut handover, &mut cleanup)?
+        }
+        #[cfg(not(feature = "bridge"))]
+        Mechanism::ZenohDirect | Mechanism::ShmringBridge => {
+            return Err(not_built(mechanism));
+        }
+        Mechanism::TcpLoopback => {
+            let (ours, theirs) = tcp_loopback_pair()?;
+            if round_trip {
+                handover.stdout = Some(theirs.as_fd().try_clone_to_owned()?);
+            }
+            handover.stdin = Some(theirs);
+            let rx_fd = round_trip
+                .then(|| ours.as_fd().try_clone_to_owned())
+                .transpose()?;
+            AnyEnds::Stream(Ends {
+                tx: Some(StreamTx(ours)),
+                rx: rx_fd.map(|fd| StreamRx::new(fd, size)),
+            })
         }
         Mechanism::SpscSpin
         | Mechanism::SpscSpinPark
@@ -591,6 +637,19 @@ pub fn prepare(mechanism: Mechanism, size: usize, pattern: Pattern) -> Result<Pr
     })
 }
 
+/// Both ends of a TCP connection over 127.0.0.1 (the bench keeps one,
+/// the peer process gets the other as its stdin and stdout), each with
+/// `TCP_NODELAY`: a message goes out when written, as in a request/reply
+/// protocol.
+fn tcp_loopback_pair() -> Result<(OwnedFd, OwnedFd)> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let ours = std::net::TcpStream::connect(listener.local_addr()?)?;
+    let (theirs, _) = listener.accept()?;
+    ours.set_nodelay(true)?;
+    theirs.set_nodelay(true)?;
+    Ok((OwnedFd::from(ours), OwnedFd::from(theirs)))
+}
+
 /// Seqpacket messages must fit the socket buffer whole: raise it for big
 /// messages as a user would (up to `net.core.wmem_max`), then check with
 /// a real datagram on the pair before the peer sees it.
@@ -661,6 +720,14 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
         Mechanism::Ringfire | Mechanism::Iceoryx2 | Mechanism::Iceoryx2Event => {
             return Err(not_built(mechanism));
         }
+        #[cfg(feature = "bridge")]
+        Mechanism::ZenohDirect => bridge::zenoh_attach(pattern, spec)?,
+        #[cfg(feature = "bridge")]
+        Mechanism::ShmringBridge => bridge::bridge_attach(size, pattern, spec)?,
+        #[cfg(not(feature = "bridge"))]
+        Mechanism::ZenohDirect | Mechanism::ShmringBridge => {
+            return Err(not_built(mechanism));
+        }
         Mechanism::SpscSpin
         | Mechanism::SpscSpinPark
         | Mechanism::SpscPark
@@ -674,12 +741,14 @@ pub fn attach(mechanism: Mechanism, size: usize, pattern: Pattern, spec: &str) -
         | Mechanism::MpmcEpoll => {
             rings::open(mechanism, size, pattern, spec, Side::Peer, &mut Vec::new())?
         }
-        Mechanism::Pipe | Mechanism::PipeEpoll | Mechanism::UnixStream => stream_ends(
-            mechanism,
-            round_trip.then(stdout).transpose()?,
-            Some(stdin()?),
-            size,
-        )?,
+        Mechanism::Pipe | Mechanism::PipeEpoll | Mechanism::UnixStream | Mechanism::TcpLoopback => {
+            stream_ends(
+                mechanism,
+                round_trip.then(stdout).transpose()?,
+                Some(stdin()?),
+                size,
+            )?
+        }
         Mechanism::Fifo => {
             use rustix::fs::{Mode, OFlags, open};
             let dir = PathBuf::from(spec);
