@@ -40,6 +40,9 @@ impl From<ConfigError> for BridgeError {
     }
 }
 
+/// How long a stopping bridge waits for its out routes' last `put`s.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
 /// How often the links are looked at.
 const LINK_POLL: Duration = Duration::from_millis(100);
 
@@ -158,6 +161,16 @@ impl Bridge {
         Ok(bridge)
     }
 
+    /// The out routes' counters, in the order of their threads.
+    fn out_counters(&self) -> Vec<(Route, Arc<RouteCounters>)> {
+        self.shared
+            .routes
+            .iter()
+            .filter(|(r, _)| r.direction == Direction::Out)
+            .cloned()
+            .collect()
+    }
+
     /// The counters now.
     pub fn status(&self) -> BridgeStatus {
         self.shared.status(false)
@@ -170,20 +183,45 @@ impl Bridge {
     }
 
     fn shut_down(&mut self) -> BridgeStatus {
-        // Out routes first: nothing more is taken from the rings.
+        // Out routes first: nothing more is taken from the rings. A route
+        // whose `put` waits for a far side that does not read (lossless,
+        // its ring full) would wait as long as that lasts: after a grace
+        // period the session is closed under it, which fails the `put`.
         self.shared.routes_stop.store(true, Relaxed);
-        for t in self.out_threads.drain(..) {
-            let _ = t.join();
+        let grace = Instant::now() + STOP_GRACE;
+        while self.out_threads.iter().any(|t| !t.is_finished()) && Instant::now() < grace {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let out_counters = self.out_counters();
+        let mut stuck = false;
+        for (t, (_, counters)) in self.out_threads.drain(..).zip(out_counters) {
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                // zenoh's `put` does not return while its queue is full,
+                // nor does closing the session under it: the thread is left
+                // behind (a process exits under it) and the message in its
+                // hands is not sent.
+                stuck = true;
+                RouteCounters::add(&counters.abandoned, 1);
+                tracing::warn!("an out route is still waiting for zenoh: its message is abandoned");
+            }
         }
         for s in self.subscriptions.drain(..) {
-            let _ = s.undeclare().wait();
+            s.stop();
         }
         self.shared.stop.store(true, Relaxed);
         if let Some(m) = self.monitor.take() {
             let _ = m.join();
         }
         let last = self.shared.status(true);
-        let _ = self.shared.session.close().wait();
+        if stuck {
+            // Closing (or dropping) the session would wait for the stuck
+            // `put`: it stays open until the process ends.
+            std::mem::forget(self.shared.clone());
+        } else {
+            let _ = self.shared.session.close().wait();
+        }
         last
     }
 }

@@ -21,8 +21,30 @@ use zenoh::sample::{Locality, Sample};
 /// again.
 const POLL: Duration = Duration::from_millis(100);
 
-/// A declared in route; dropping it undeclares the subscriber.
-pub(crate) type Subscription = zenoh::pubsub::Subscriber<()>;
+/// A declared in route.
+pub(crate) struct Subscription {
+    subscriber: zenoh::pubsub::Subscriber<()>,
+    /// Held by the callback while it delivers a sample.
+    delivery: Arc<Mutex<Delivery>>,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("key", self.subscriber.key_expr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// Undeclares the subscriber and waits for a delivery in progress to
+    /// end (one waiting for room gives up within [`POLL`] of the stop
+    /// flag), so that the counters are final.
+    pub fn stop(self) {
+        let _ = self.subscriber.undeclare().wait();
+        drop(self.delivery.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+}
 
 struct Delivery {
     sender: AnySender,
@@ -46,25 +68,29 @@ pub(crate) fn start(
     counters: Arc<RouteCounters>,
     stop: Arc<AtomicBool>,
 ) -> Result<Subscription, String> {
-    let delivery = Mutex::new(Delivery {
+    let delivery = Arc::new(Mutex::new(Delivery {
         sender,
         order: SequenceCheck::default(),
         counters: counters.clone(),
         lossy: route.lossy,
         waiting: false,
         last_warning: None,
-    });
+    }));
+    let delivering = delivery.clone();
     let subscriber = session
         .declare_subscriber(route.key.clone())
         .allowed_origin(Locality::Remote)
         .callback(move |sample| {
-            let mut delivery = delivery.lock().unwrap_or_else(|p| p.into_inner());
+            let mut delivery = delivering.lock().unwrap_or_else(|p| p.into_inner());
             delivery.deliver(&sample, &stop);
         })
         .wait()
         .map_err(|e| format!("zenoh refused a subscriber on {:?}: {e}", route.key))?;
     counters.set_state("running");
-    Ok(subscriber)
+    Ok(Subscription {
+        subscriber,
+        delivery,
+    })
 }
 
 impl Delivery {

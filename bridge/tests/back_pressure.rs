@@ -179,3 +179,51 @@ fn a_closed_sender_is_not_an_error() {
     let s = bridge.status().unwrap();
     assert_eq!(route(&s, Direction::Out, &a.0, &key).errors, 0, "{s}");
 }
+
+#[test]
+fn a_bridge_held_back_by_a_far_side_that_never_reads_still_stops_on_sigterm() {
+    // B's ring fills and nobody reads it: B waits in zenoh's callback, A's
+    // lossless `put` waits for room in zenoh's queue. SIGTERM still stops
+    // both, promptly and cleanly.
+    let hosts = TwoHosts::new();
+    let a = ring("a", RingGeometry::spsc(1 << 16));
+    let b = ring("b", RingGeometry::spsc(1 << 16));
+    let key = unique_key("stuck");
+    let (mut bridge_a, mut bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&a.0, &key, "")],
+        &[in_route(&key, &b.0, "")],
+        &[],
+    );
+    let _receiver_attached = AnyRing::open(&b.0).unwrap().receiver().unwrap();
+    let mut tx = AnyRing::open(&a.0).unwrap().sender().unwrap();
+    let mut sent = 0u64;
+    loop {
+        match tx.send_timeout(&big(sent), Duration::from_secs(2)) {
+            Ok(()) => sent += 1,
+            Err(SendTimeoutError::Timeout(_)) => break,
+            Err(e) => panic!("send {sent}: {e}"),
+        }
+        assert!(sent < 100_000, "never held back");
+    }
+    bridge_b.wait_for(PATIENCE, "held", |s| {
+        route(s, Direction::In, &b.0, &key).state == "waiting: the ring is full"
+    });
+    assert_eq!(bridge_a.stop(Duration::from_secs(10)), Some(0));
+    assert_eq!(bridge_b.stop(Duration::from_secs(10)), Some(0));
+    // A's route was inside zenoh's `put`, its queue full: that message is
+    // given up, and said so.
+    let last = shmring_bridge::status::read(&bridge_a.status_file).unwrap();
+    assert_eq!(
+        route(&last, Direction::Out, &a.0, &key).abandoned,
+        1,
+        "{last}"
+    );
+    let last = shmring_bridge::status::read(&bridge_b.status_file).unwrap();
+    assert!(last.stopped, "{last}");
+    assert_eq!(
+        route(&last, Direction::In, &b.0, &key).abandoned,
+        1,
+        "{last}"
+    );
+}
