@@ -161,3 +161,60 @@ fn a_bridge_never_receives_its_own_publications() {
     assert!(matches!(at_a.try_recv(), Err(shmring::TryRecvError::Empty)));
     assert!(matches!(at_b.try_recv(), Err(shmring::TryRecvError::Empty)));
 }
+
+#[test]
+fn a_pubsub_ring_fans_out_to_a_local_subscriber_and_to_mpmc_receivers_on_the_other_host() {
+    const MESSAGES: u64 = 20_000;
+    let hosts = TwoHosts::new();
+    let published = ring("ps", RingGeometry::pubsub(512, 256));
+    let queue = ring("q", RingGeometry::mpmc(512, 256));
+    let key = unique_key("fan-out");
+    // The bridge is one subscriber of the pub/sub ring, next to a local
+    // one; on B, two MPMC receivers share what arrives.
+    let mut local = AnyRing::open(&published.0).unwrap().receiver().unwrap();
+    let (_bridge_a, _bridge_b) = bridge_pair(
+        &hosts,
+        &[out_route(&published.0, &key, "")],
+        &[in_route(&key, &queue.0, "")],
+        &[],
+    );
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let receivers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut rx = AnyRing::open(&queue.0).unwrap().receiver().unwrap();
+            let received = received.clone();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                let mut last = std::time::Instant::now();
+                while received.load(std::sync::atomic::Ordering::Relaxed) < MESSAGES {
+                    match rx.recv_timeout(Duration::from_millis(50)) {
+                        Ok(m) => {
+                            seen.push(check(&m).1);
+                            received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            last = std::time::Instant::now();
+                        }
+                        Err(RecvTimeoutError::Timeout) => {
+                            assert!(last.elapsed() < PATIENCE, "nothing for {PATIENCE:?}");
+                        }
+                        Err(e) => panic!("receive: {e}"),
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let producer = produce(&published.0, 6, 0..MESSAGES);
+    for seq in 0..MESSAGES {
+        assert_eq!(check(&local.recv_timeout(PATIENCE).unwrap()), (6, seq));
+    }
+    producer.join().unwrap();
+    let mut all = Vec::new();
+    for r in receivers {
+        let seen = r.join().unwrap();
+        // Each receiver sees its share in the producer's order.
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "out of order");
+        all.extend(seen);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..MESSAGES).collect::<Vec<_>>(), "not exactly once");
+}
