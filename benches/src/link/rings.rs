@@ -1,8 +1,7 @@
 //! shmring itself, every ring kind through one path: the rings of a row
 //! are made and opened generically over [`Ring`], and measured through
 //! [`MessageSender`]/[`MessageReceiver`]. The loops are monomorphised per
-//! kind (no dispatch per message); only [`open`] and the [`RowRing`]
-//! impls name the kinds.
+//! kind (no dispatch per message); only [`open`] names the kinds.
 
 use super::epoll::{EpollRx, EpollTx};
 use super::{AnyEnds, Ends, Pattern};
@@ -10,7 +9,7 @@ use crate::Result;
 use crate::mechanism::Mechanism;
 use crate::traffic::{FILL, Rx, Tx};
 use shmring::prelude::*;
-use shmring::{Delivery, Mpmc, PubSub, RingBuilder, RingGeometry, RingKind, Spsc, WaitStrategy};
+use shmring::{Delivery, RingBuilder, RingGeometry, RingKind, WaitStrategy, Waitable};
 
 /// `send`: one copy into the ring.
 #[derive(Debug)]
@@ -85,57 +84,16 @@ impl<R: RowRing> RingEnds<R> {
             RingEnds::Guard(e) => driver.drive(e),
             RingEnds::Copy(e) => driver.drive(e),
             RingEnds::ZeroCopy(e) => driver.drive(e),
-            RingEnds::Epoll(e) => R::drive_epoll(e, driver),
+            RingEnds::Epoll(e) => driver.drive(e),
         }
     }
 }
 
-/// The epoll ends of a ring kind, where its endpoints have a descriptor
-/// (`Waitable`); the only per-kind part of a ring row.
-pub trait RowRing: Ring {
-    /// Wraps the endpoints for an epoll row.
-    fn epoll_ends(tx: Option<Self::Sender>, rx: Option<Self::Receiver>) -> Result<EpollEnds<Self>>;
+/// A ring kind whose endpoints each have a descriptor to wait on, as
+/// every kind's do: what an epoll row needs of it.
+pub trait RowRing: Ring<Sender: Waitable, Receiver: Waitable> {}
 
-    /// Runs `driver` over an epoll row's halves.
-    fn drive_epoll<D: super::Driver>(ends: EpollEnds<Self>, driver: D) -> Result<D::Out>;
-}
-
-/// The halves of an epoll row of kind `R`.
-pub type EpollEnds<R> = Ends<EpollTx<<R as Ring>::Sender>, EpollRx<<R as Ring>::Receiver>>;
-
-macro_rules! waitable_row_ring {
-    ($($kind:ty),*) => {$(
-        impl RowRing for $kind {
-            fn epoll_ends(
-                tx: Option<Self::Sender>,
-                rx: Option<Self::Receiver>,
-            ) -> Result<EpollEnds<Self>> {
-                Ok(Ends {
-                    tx: tx.map(EpollTx::new),
-                    rx: rx.map(EpollRx::new).transpose()?,
-                })
-            }
-
-            fn drive_epoll<D: super::Driver>(ends: EpollEnds<Self>, driver: D) -> Result<D::Out> {
-                driver.drive(ends)
-            }
-        }
-    )*};
-}
-
-waitable_row_ring!(Spsc, Mpmc);
-
-// The publish/subscribe endpoints' descriptor is being redone: no epoll
-// row uses them, and `open` makes none.
-impl RowRing for PubSub {
-    fn epoll_ends(_: Option<Self::Sender>, _: Option<Self::Receiver>) -> Result<EpollEnds<Self>> {
-        Err("publish/subscribe has no epoll row".into())
-    }
-
-    fn drive_epoll<D: super::Driver>(_: EpollEnds<Self>, _: D) -> Result<D::Out> {
-        Err("publish/subscribe has no epoll row".into())
-    }
-}
+impl<R: Ring<Sender: Waitable, Receiver: Waitable>> RowRing for R {}
 
 /// Which side of the row's rings a process holds: the bench makes them and
 /// sends up (receiving down in a round trip), the peer opens them and
@@ -260,7 +218,10 @@ impl Row {
         let tx = sends_on.map(R::sender).transpose()?;
         let rx = receives_on.map(R::receiver).transpose()?;
         Ok(if self.epoll {
-            RingEnds::Epoll(R::epoll_ends(tx, rx)?)
+            RingEnds::Epoll(Ends {
+                tx: tx.map(EpollTx::new),
+                rx: rx.map(EpollRx::new).transpose()?,
+            })
         } else if self.zero_copy {
             RingEnds::ZeroCopy(Ends {
                 tx: tx.map(ReserveTx),
@@ -285,6 +246,7 @@ mod tests {
     use super::*;
     use crate::link::{Driver, unique_tag};
     use crate::traffic::{self, MIN_SAMPLES, Timing};
+    use shmring::PubSub;
     use std::time::Duration;
 
     /// Both sides of a publish/subscribe row, as the bench and the peer
@@ -383,11 +345,6 @@ mod tests {
             assert_eq!(runs.len(), 2, "{mechanism}");
             assert!(runs.iter().all(|r| r.bytes == r.messages * 64));
         }
-    }
-
-    #[test]
-    fn pubsub_rows_have_no_epoll_ends() {
-        assert!(<PubSub as RowRing>::epoll_ends(None, None).is_err());
     }
 
     #[test]
