@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// Who is asking, from `SO_PEERCRED` (never from anything the client says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
-    /// Process id at connect time (used only to watch for its death).
-    pub pid: u32,
+    /// Process id at connect time, for the logs; `None` when the client
+    /// lives in a PID namespace the daemon cannot see (its death is then
+    /// watched through the pidfd its socket names).
+    pub pid: Option<u32>,
     /// User id.
     pub uid: u32,
     /// Primary group id (supplementary groups are not visible).
@@ -475,7 +477,11 @@ mod tests {
     use super::*;
 
     fn peer(uid: u32, gid: u32) -> Peer {
-        Peer { pid: 1, uid, gid }
+        Peer {
+            pid: Some(1),
+            uid,
+            gid,
+        }
     }
 
     fn create(name: &str, mode: u32) -> CreateRequest {

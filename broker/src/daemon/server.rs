@@ -85,7 +85,7 @@ struct Conn {
 #[derive(Debug)]
 struct Watch {
     pidfd: OwnedFd,
-    pid: u32,
+    pid: Option<u32>,
     rings: Vec<Arc<Mapped>>,
 }
 
@@ -314,11 +314,14 @@ impl Server {
                 self.discard(fd);
                 continue;
             }
-            let peer = match rustix::net::sockopt::socket_peercred(&fd) {
+            // A client whose pid this daemon cannot see (another
+            // container's, or the host's when the daemon runs in one) is
+            // served like any other: its pid is only for the logs.
+            let peer = match shmring::broker::peer_credentials(&fd) {
                 Ok(cred) => Peer {
-                    pid: cred.pid.as_raw_nonzero().get() as u32,
-                    uid: cred.uid.as_raw(),
-                    gid: cred.gid.as_raw(),
+                    pid: cred.pid,
+                    uid: cred.uid,
+                    gid: cred.gid,
                 },
                 Err(e) => {
                     tracing::warn!("SO_PEERCRED: {e}");
@@ -355,7 +358,7 @@ impl Server {
             self.serial += 1;
             let deadline = Instant::now() + self.limits.handshake_timeout();
             self.handshakes.push_back((deadline, index, self.serial));
-            tracing::debug!(index, pid = peer.pid, uid = peer.uid, "client connected");
+            tracing::debug!(index, pid = ?peer.pid, uid = peer.uid, "client connected");
             self.conns[index] = Some(Conn {
                 fd,
                 peer,
@@ -545,7 +548,7 @@ impl Server {
                 let first = |ring: &Arc<Mapped>| !held.iter().any(|h| Arc::ptr_eq(&h.ring, ring));
                 match self.segments.open(&peer, name, *role, first) {
                     Ok((info, fds, h)) => {
-                        tracing::debug!(%name, %role, pid = peer.pid, "opened");
+                        tracing::debug!(%name, %role, pid = ?peer.pid, "opened");
                         let fds = owned(fds);
                         if !conn.held.iter().any(|x| Arc::ptr_eq(&x.ring, &h.ring)) {
                             conn.held.push(h);
@@ -659,11 +662,19 @@ impl Server {
             }
         }
         self.freed_this_batch.push(index);
-        tracing::debug!(index, pid = conn.peer.pid, "client gone: {why}");
+        tracing::debug!(index, pid = ?conn.peer.pid, "client gone: {why}");
         // Out of the epoll set now (the closer thread closes it later,
         // with whatever is still in flight in it): the slot may be reused
         // after this batch.
         let _ = epoll::delete(&self.epoll, &conn.fd);
+        // Asked of the socket before it goes: the process that connected,
+        // whatever PID namespace it is in, and not a later one that was
+        // given its pid.
+        let pidfd = if conn.held.is_empty() {
+            None
+        } else {
+            shmring::broker::peer_pidfd(&conn.fd).ok().flatten()
+        };
         self.discard(conn.fd);
         if conn.held.is_empty() {
             return;
@@ -675,7 +686,7 @@ impl Server {
             self.queue_reap(Arc::clone(&held.ring));
             rings.push(held.ring);
         }
-        self.watch_death(conn.peer.pid, rings);
+        self.watch_death(conn.peer.pid, pidfd, rings);
     }
 
     /// Hangs up a client's socket now (its peer sees end of file at
@@ -719,7 +730,9 @@ impl Server {
             let Some(watch) = slot else { continue };
             watch.rings.retain(|r| !Arc::ptr_eq(r, ring));
             if watch.rings.is_empty() {
-                self.watch_by_pid.remove(&watch.pid);
+                if let Some(pid) = watch.pid {
+                    self.watch_by_pid.remove(&pid);
+                }
                 let _ = epoll::delete(&self.epoll, &watch.pidfd);
                 *slot = None;
             }
@@ -732,8 +745,13 @@ impl Server {
     /// rings it still has endpoints in is not asked here: a pid in a ring
     /// means nothing across PID namespaces, and `reap_dead` only ever
     /// reaps endpoints that are truly dead.
-    fn watch_death(&mut self, pid: u32, rings: Vec<Arc<Mapped>>) {
-        if let Some(&w) = self.watch_by_pid.get(&pid) {
+    ///
+    /// `pidfd` is the one the socket named (`SO_PEERPIDFD`); without it
+    /// (a kernel before 6.5) the pid is opened instead, which a client the
+    /// daemon cannot see does not have: its rings are then left to the
+    /// endpoints' own liveness checks.
+    fn watch_death(&mut self, pid: Option<u32>, pidfd: Option<OwnedFd>, rings: Vec<Arc<Mapped>>) {
+        if let Some(&w) = pid.and_then(|pid| self.watch_by_pid.get(&pid)) {
             let watch = self.watches[w].as_mut().expect("indexed watch exists");
             for ring in rings {
                 if !watch.rings.iter().any(|r| Arc::ptr_eq(r, &ring)) {
@@ -742,8 +760,10 @@ impl Server {
             }
             return;
         }
-        let pidfd = Pid::from_raw(pid as i32)
-            .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
+        let pidfd = pidfd.or_else(|| {
+            Pid::from_raw(pid? as i32)
+                .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok())
+        });
         let Some(pidfd) = pidfd else {
             // Already reaped by its parent: gone, and its rings are
             // queued for reaping already.
@@ -759,7 +779,9 @@ impl Server {
         if add(&self.epoll, &pidfd, WATCH | index as u64, EventFlags::IN).is_err() {
             return;
         }
-        self.watch_by_pid.insert(pid, index);
+        if let Some(pid) = pid {
+            self.watch_by_pid.insert(pid, index);
+        }
         self.watches[index] = Some(Watch { pidfd, pid, rings });
     }
 
@@ -767,9 +789,11 @@ impl Server {
         let Some(watch) = self.watches.get_mut(index).and_then(Option::take) else {
             return;
         };
-        self.watch_by_pid.remove(&watch.pid);
+        if let Some(pid) = watch.pid {
+            self.watch_by_pid.remove(&pid);
+        }
         tracing::debug!(
-            pid = watch.pid,
+            pid = ?watch.pid,
             rings = watch.rings.len(),
             "client process exited"
         );

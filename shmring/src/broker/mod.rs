@@ -12,6 +12,8 @@
 //! - [`BrokerClient`]: connect, create, open, stat, list, unlink;
 //! - [`ConnectOptions`]: where the broker is and which daemon to trust
 //!   (`trust.rs`: the socket directory and `SO_PEERCRED` checks);
+//! - [`peer_credentials`] and [`peer_pidfd`]: who is at the other end of
+//!   a socket, in whatever PID namespace (the daemon's view of a client);
 //! - [`crate::admin::SegmentView`] (outside this module): what the daemon
 //!   needs to lay out a ring in a memfd, report on it and declare dead
 //!   processes' endpoints gone.
@@ -29,3 +31,5 @@ pub use client::{
 pub use error::BrokerError;
 pub use protocol::{EndpointInfo, Lifetime, Role, SegmentInfo, Status, SubscriberList};
 pub use trust::DAEMON_UID_ENV;
+
+pub use crate::sys::peercred::{PeerCredentials, peer_credentials, peer_pidfd};
