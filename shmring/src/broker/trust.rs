@@ -124,20 +124,17 @@ pub(crate) fn check_daemon(
     path: &Path,
     trusted: &Trusted,
 ) -> Result<(), BrokerError> {
-    let uid = crate::sys::peercred::peer_uid(&socket)
+    let peer = crate::sys::peercred::peer_credentials(&socket)
         .map_err(|e| BrokerError::BrokerUnavailable(e.into()))?;
-    if trusted.contains(uid) {
+    if trusted.contains(peer.uid) {
         return Ok(());
     }
-    // The pid is only for the message, and 0 when the daemon is outside
-    // our PID namespace; a failed read of it changes nothing.
-    let pid = rustix::net::sockopt::socket_peercred(&socket)
-        .map(|peer| peer.pid.as_raw_nonzero().get().unsigned_abs())
-        .unwrap_or(0);
     Err(BrokerError::UntrustedDaemon {
         path: path.to_owned(),
-        uid,
-        pid,
+        uid: peer.uid,
+        // Only for the message: 0 when the daemon is outside our PID
+        // namespace.
+        pid: peer.pid.unwrap_or(0),
     })
 }
 

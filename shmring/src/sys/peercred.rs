@@ -88,12 +88,6 @@ pub fn peer_pidfd(socket: impl AsFd) -> Result<Option<OwnedFd>, Errno> {
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
-/// The uid of the peer of a connected UNIX socket: see
-/// [`peer_credentials`].
-pub(crate) fn peer_uid(socket: impl AsFd) -> Result<u32, Errno> {
-    peer_credentials(socket).map(|cred| cred.uid)
-}
-
 fn last_errno() -> Errno {
     Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
 }
