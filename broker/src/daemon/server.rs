@@ -765,8 +765,8 @@ impl Server {
                 .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok())
         });
         let Some(pidfd) = pidfd else {
-            // Already reaped by its parent: gone, and its rings are
-            // queued for reaping already.
+            // Gone already (its rings are queued for reaping), or, on a
+            // kernel before 6.5, a process this daemon cannot see.
             return;
         };
         let index = match self.watches.iter().position(Option::is_none) {
