@@ -154,6 +154,37 @@ pub fn a_dead_senders_slot_is_recovered() {
     assert_eq!(queue.recovered().dead_sender_slots, 1);
 }
 
+/// A dead sender claimed both slots and never published: recovered, they
+/// are "published as skipped" and the queue is full of them. A sender
+/// waits for room; a receiver passes both skipped slots, freeing them,
+/// and must wake it, as the release of a received slot would (without
+/// the wake the sender sleeps on: loom reports the deadlock).
+pub fn passing_skipped_slots_wakes_a_sender_waiting_for_room() {
+    let queue = tiny_queue();
+    let receiver = queue.receiver().unwrap();
+    let dead = queue.sender().unwrap();
+    let live = queue.sender().unwrap();
+    std::mem::forget(dead.try_reserve(1).unwrap());
+    std::mem::forget(dead.try_reserve(1).unwrap());
+    assert_eq!(queue.recover_as_if_dead(Some(&dead), None), 2);
+    let sending = thread::spawn(move || {
+        live.send(&[7]).unwrap();
+        live
+    });
+    let mut got = Vec::new();
+    match receiver.try_recv() {
+        Ok(m) => got.push(m[0]),
+        Err(TryRecvError::Empty) => {}
+        Err(e) => panic!("{e:?}"),
+    }
+    drop(sending.join().unwrap());
+    if let Ok(m) = receiver.try_recv() {
+        got.push(m[0]);
+    }
+    assert_eq!(got, [7]);
+    assert_eq!(queue.recovered().dead_sender_slots, 2);
+}
+
 /// A receiver "dies" holding a message; a reaper frees its slot while a
 /// sender tries to send into it and another receiver takes the next
 /// message. The dropped message is never delivered, every other one

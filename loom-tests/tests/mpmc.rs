@@ -42,6 +42,11 @@ fn a_dead_senders_slot_is_recovered() {
 }
 
 #[test]
+fn passing_skipped_slots_wakes_a_sender_waiting_for_room() {
+    loom::model(loom_tests::mpmc::passing_skipped_slots_wakes_a_sender_waiting_for_room);
+}
+
+#[test]
 fn a_dead_receivers_slot_is_recovered() {
     loom::model(loom_tests::mpmc::a_dead_receivers_slot_is_recovered);
 }

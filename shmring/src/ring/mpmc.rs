@@ -149,6 +149,13 @@ fn receiver_sees(seq: u64, pos: u64) -> Seen {
     }
 }
 
+/// The bit of priority level `level` in a set of levels (levels are at
+/// most `layout::mpmc::MAX_LEVELS`, 8).
+#[inline(always)]
+pub(crate) fn level_bit(level: u32) -> u32 {
+    1 << (level % 32)
+}
+
 /// Moves a position counter past `pos` if nobody did yet. Relaxed: the
 /// counters are hints; the sequence words carry the synchronisation.
 #[inline(always)]
@@ -314,11 +321,20 @@ impl MpmcMemory {
     /// Claims the oldest message of the highest non-empty level, marked as
     /// read by registry entry `owner`, in at most [`CLAIM_ATTEMPTS`] steps
     /// per level. `NotYet` only if every level said empty.
+    ///
+    /// Slots it frees on the way (published as skipped, or refused as
+    /// corrupt) set their level's bit in `freed_levels`: that is room a
+    /// sender of the level may be asleep waiting for, and the caller must
+    /// wake one, as a release does (nothing here calls the kernel).
     #[inline]
-    pub(crate) fn try_claim_recv(&self, owner: u32) -> Result<Claim, Corruption> {
+    pub(crate) fn try_claim_recv(
+        &self,
+        owner: u32,
+        freed_levels: &mut u32,
+    ) -> Result<Claim, Corruption> {
         let mut outcome = Claim::NotYet;
         for level in (0..self.geometry.levels).rev() {
-            match self.try_claim_recv_level(level, owner)? {
+            match self.try_claim_recv_level(level, owner, freed_levels)? {
                 Claim::Got(claim) => return Ok(Claim::Got(claim)),
                 Claim::Busy => outcome = Claim::Busy,
                 Claim::NotYet => {}
@@ -328,7 +344,12 @@ impl MpmcMemory {
     }
 
     #[inline(always)]
-    fn try_claim_recv_level(&self, level: u32, owner: u32) -> Result<Claim, Corruption> {
+    fn try_claim_recv_level(
+        &self,
+        level: u32,
+        owner: u32,
+        freed_levels: &mut u32,
+    ) -> Result<Claim, Corruption> {
         let dequeue = &self.level(level).dequeue;
         let mut pos = dequeue.load(Ordering::Relaxed);
         for _ in 0..CLAIM_ATTEMPTS {
@@ -361,6 +382,7 @@ impl MpmcMemory {
                         if len > self.geometry.slot_size {
                             // Free the slot anyway so the queue moves on.
                             self.release(claim);
+                            *freed_levels |= level_bit(level);
                             return Err(Corruption("slot length out of range"));
                         }
                         return Ok(Claim::Got(claim));
@@ -378,6 +400,7 @@ impl MpmcMemory {
                         )
                         .is_ok()
                     {
+                        *freed_levels |= level_bit(level);
                         move_past(dequeue, pos);
                         pos = dequeue.load(Ordering::Relaxed);
                     }

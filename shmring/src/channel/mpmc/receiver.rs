@@ -4,8 +4,9 @@ use super::{End, Endpoint};
 use crate::channel::endpoint::{MessageReceiver, Patience, RecvStop, sealed::Sealed};
 use crate::channel::mpmc::registry::Side;
 use crate::error::{RecvError, RecvTimeoutError, RecvValueError, TryRecvError};
+use crate::ring::Corruption;
 use crate::ring::data::ReadView;
-use crate::ring::mpmc::{Claim, SlotClaim};
+use crate::ring::mpmc::{Claim, SlotClaim, level_bit};
 use crate::wait::doorbell::Look;
 use crate::wait::{self, WaitOutcome};
 #[cfg(not(shmring_loom))]
@@ -47,20 +48,50 @@ impl Receiver {
     /// look is inlined into every receiving call; the rest is out of line.
     #[inline(always)]
     fn next(&self, patience: Patience) -> Result<SlotClaim, RecvStop> {
-        if let Ok(Claim::Got(claim)) = self.endpoint.mem.try_claim_recv(self.endpoint.index as u32)
-        {
+        if let Ok(Claim::Got(claim)) = self.look() {
             return Ok(claim);
         }
         self.next_slow(patience)
     }
 
+    /// One bounded look for a message. A slot it frees without taking a
+    /// message from it (published as skipped by a dead sender's recovery,
+    /// or refused as corrupt) is room: it wakes a sender of that level, as
+    /// the release of a received slot does, or a sender waiting on a full
+    /// queue would sleep out its whole liveness slice.
+    #[inline(always)]
+    fn look(&self) -> Result<Claim, Corruption> {
+        let mut freed_levels = 0;
+        let found = self
+            .endpoint
+            .mem
+            .try_claim_recv(self.endpoint.index as u32, &mut freed_levels);
+        if freed_levels != 0 {
+            self.wake_senders_of(freed_levels);
+        }
+        found
+    }
+
+    #[cold]
+    fn wake_senders_of(&self, levels: u32) {
+        let mem = &self.endpoint.mem;
+        for level in 0..mem.geometry().levels {
+            if levels & level_bit(level) != 0 {
+                wait::notify_one_of_class(
+                    &mem.control().not_full,
+                    wait::room_class(level),
+                    &self.endpoint.bell,
+                );
+            }
+        }
+    }
+
     #[inline(never)]
     fn next_slow(&self, patience: Patience) -> Result<SlotClaim, RecvStop> {
         let mem = &self.endpoint.mem;
-        let owner = self.endpoint.index as u32;
         let mut stalled = false;
         loop {
-            let busy = match mem.try_claim_recv(owner) {
+            let busy = match self.look() {
                 Ok(Claim::Got(claim)) => return Ok(claim),
                 Ok(Claim::NotYet) => false,
                 Ok(Claim::Busy) => true,
@@ -73,7 +104,7 @@ impl Receiver {
             if self.senders().gone() {
                 // Every sender's last message is visible now (see
                 // `Side::gone`): one more look decides.
-                return match mem.try_claim_recv(owner) {
+                return match self.look() {
                     Ok(Claim::Got(claim)) => Ok(claim),
                     Ok(Claim::NotYet | Claim::Busy) => Err(RecvStop::Disconnected),
                     Err(c) => Err(RecvStop::Corrupt(c)),
